@@ -1,0 +1,55 @@
+// buffer.h: MutableBuffer and ConstBuffer, the (pointer, size) views that read and write calls take.
+//
+// They convert implicitly from any contiguous range of bytes (std::span<std::byte>, std::array<char, N>,
+// std::vector<unsigned char>, std::string; ConstBuffer also from std::string_view), so callers pass
+// their own containers. The caller owns the memory and must keep it alive until the operation that
+// received the buffer has completed, including after cancellation.
+//
+//   std::array<std::byte, 4096> storage;
+//   auto n = co_await stream.read(storage);                 // MutableBuffer from the array
+//   co_await stream.write_all(std::string_view("hello"));   // ConstBuffer from a string_view
+#ifndef SURGE_NET_BUFFER_H_
+#define SURGE_NET_BUFFER_H_
+
+#include <cstddef>
+#include <ranges>
+#include <string_view>
+#include <type_traits>
+
+namespace surge {
+
+namespace internal {
+template <typename Range>
+concept ByteRange = std::ranges::contiguous_range<Range> && std::ranges::sized_range<Range> &&
+                    sizeof(std::ranges::range_value_t<Range>) == 1;
+template <typename Range>
+concept MutableByteRange =
+    ByteRange<Range> && !std::is_const_v<std::remove_reference_t<std::ranges::range_reference_t<Range>>>;
+}  // namespace internal
+
+struct MutableBuffer {
+  MutableBuffer(void* bytes, std::size_t count) noexcept : data(bytes), size(count) {}
+  template <internal::MutableByteRange Range>
+  MutableBuffer(Range&& range) noexcept  // NOLINT: implicit by design
+      : data(std::ranges::data(range)), size(std::ranges::size(range)) {}
+
+  void* data;
+  std::size_t size;
+};
+
+struct ConstBuffer {
+  ConstBuffer(const void* bytes, std::size_t count) noexcept : data(bytes), size(count) {}
+  ConstBuffer(MutableBuffer buffer) noexcept : data(buffer.data), size(buffer.size) {}  // NOLINT
+  ConstBuffer(std::string_view text) noexcept : data(text.data()), size(text.size()) {}  // NOLINT
+  template <internal::ByteRange Range>
+    requires(!std::is_convertible_v<Range, std::string_view>)
+  ConstBuffer(Range&& range) noexcept  // NOLINT: implicit by design
+      : data(std::ranges::data(range)), size(std::ranges::size(range)) {}
+
+  const void* data;
+  std::size_t size;
+};
+
+}  // namespace surge
+
+#endif  // SURGE_NET_BUFFER_H_

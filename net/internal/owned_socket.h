@@ -1,0 +1,50 @@
+// owned_socket.h (internal): a socket fd owned by one worker, closed exactly once.
+//
+// Closing tells the worker's backend to forget the fd first (the epoll backend keeps per-fd state), then
+// calls close(2). A socket must not outlive the worker it belongs to.
+#ifndef SURGE_NET_INTERNAL_OWNED_SOCKET_H_
+#define SURGE_NET_INTERNAL_OWNED_SOCKET_H_
+
+#include <utility>
+
+#include "runtime/result.h"
+#include "runtime/worker.h"
+
+namespace surge::internal {
+
+class OwnedSocket {
+ public:
+  OwnedSocket() noexcept = default;
+  OwnedSocket(Worker& worker, int fd) noexcept : worker_(&worker), fd_(fd) {}
+  OwnedSocket(OwnedSocket&& other) noexcept
+      : worker_(other.worker_), fd_(std::exchange(other.fd_, -1)) {}
+  OwnedSocket& operator=(OwnedSocket&& other) noexcept {
+    if (this != &other) {
+      (void)close();
+      worker_ = other.worker_;
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  OwnedSocket(const OwnedSocket&) = delete;
+  OwnedSocket& operator=(const OwnedSocket&) = delete;
+  ~OwnedSocket() { (void)close(); }
+
+  int fd() const noexcept { return fd_; }
+  bool is_open() const noexcept { return fd_ >= 0; }
+  Worker& worker() const noexcept { return *worker_; }
+
+  // Closes the fd; a second call is a no-op that succeeds. The fd is released even if close(2) fails.
+  Result<void> close() noexcept;
+
+ private:
+  Worker* worker_ = nullptr;
+  int fd_ = -1;
+};
+
+// socket(2) with SOCK_NONBLOCK | SOCK_CLOEXEC (both backends rely on non-blocking sockets).
+Result<OwnedSocket> open_stream_socket(Worker& worker, int family);
+
+}  // namespace surge::internal
+
+#endif  // SURGE_NET_INTERNAL_OWNED_SOCKET_H_

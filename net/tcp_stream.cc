@@ -1,0 +1,96 @@
+#include "net/tcp_stream.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+
+namespace surge {
+namespace {
+
+// Connects an already-created socket: one IoAwaitable carrying the address inside the frame.
+class ConnectAwaitable : public IoAwaitable {
+ public:
+  ConnectAwaitable(Worker& worker, int fd, const SocketAddress& target) noexcept
+      : IoAwaitable(worker, OpCode::kConnect, fd), address_(target) {
+    buffer = const_cast<sockaddr*>(address_.data());
+    address_length = address_.size();
+  }
+  Result<void> await_resume() const noexcept {
+    if (result < 0) return Error::from_result(result, "connect");
+    return ok();
+  }
+
+ private:
+  SocketAddress address_;
+};
+
+}  // namespace
+
+Task<Result<TcpStream>> TcpStream::connect(SocketAddress address) {
+  Worker* worker = Worker::current();
+  if (worker == nullptr) co_return Error(EINVAL, "connect: not called from a task on a surge worker");
+  auto socket = internal::open_stream_socket(*worker, address.family());
+  if (!socket) co_return socket.error();
+  if (auto connected = co_await ConnectAwaitable(*worker, socket->fd(), address); !connected) {
+    co_return connected.error();  // the socket closes as it goes out of scope
+  }
+  co_return TcpStream(std::move(*socket));
+}
+
+Task<Result<TcpStream>> TcpStream::connect(std::string_view address) {
+  auto parsed = SocketAddress::parse(address);
+  if (!parsed) co_return parsed.error();
+  co_return co_await connect(*parsed);
+}
+
+void TransferAllAwaitable::on_chunk(Operation& operation) noexcept {
+  auto& self = static_cast<TransferAllAwaitable&>(operation);
+  if (is_transient(self.result)) {
+    self.resubmit();
+    return;
+  }
+  if (self.result > 0) {
+    self.transferred_ += static_cast<std::size_t>(self.result);
+    if (self.transferred_ < self.total_) {
+      self.buffer = self.base_ + self.transferred_;
+      self.length = self.total_ - self.transferred_;
+      self.resubmit();
+      return;
+    }
+  }
+  // Done: everything moved, an error, or end of stream (result 0).
+  self.resume_awaiter();
+}
+
+Result<void> TcpStream::ReadExactAwaitable::await_resume() const noexcept {
+  if (transferred() == total()) return ok();
+  if (last_result() < 0) return Error::from_result(last_result(), "recv");
+  return Error(ENODATA, "read_exact: stream ended before the buffer was full");
+}
+
+Result<void> TcpStream::WriteAllAwaitable::await_resume() const noexcept {
+  if (transferred() == total()) return ok();
+  if (last_result() < 0) return Error::from_result(last_result(), "send");
+  return Error(EIO, "write_all: send made no progress");
+}
+
+Result<void> TcpStream::shutdown(Shutdown how) noexcept {
+  if (::shutdown(native_handle(), static_cast<int>(how)) < 0) return Error(errno, "shutdown");
+  return ok();
+}
+
+Result<SocketAddress> TcpStream::local_addr() const { return SocketAddress::local_of(native_handle()); }
+
+Result<SocketAddress> TcpStream::peer_addr() const { return SocketAddress::peer_of(native_handle()); }
+
+Result<void> TcpStream::set_nodelay(bool enabled) noexcept {
+  const int value = enabled ? 1 : 0;
+  if (setsockopt(native_handle(), IPPROTO_TCP, TCP_NODELAY, &value, sizeof(value)) < 0) {
+    return Error(errno, "setsockopt(TCP_NODELAY)");
+  }
+  return ok();
+}
+
+}  // namespace surge

@@ -1,0 +1,152 @@
+// tcp_stream.h: TcpStream, a connected TCP socket owned by one worker.
+//
+//   auto stream = co_await surge::TcpStream::connect("127.0.0.1:8080");
+//   if (!stream) co_return stream.error();                 // e.g. "connect: Connection refused"
+//   if (auto sent = co_await stream->write_all(request); !sent) co_return sent.error();
+//   std::array<std::byte, 4096> reply;
+//   auto n = co_await stream->read(reply);                 // 0 means the peer closed its side
+//
+// Buffers: every read/write borrows the caller's buffer until the returned awaitable completes (also
+// after cancellation); nothing is copied. Awaitables must be awaited right away, on the worker thread that
+// owns the stream (the one that connected or accepted it). One read and one write may be in flight at
+// the same time; two reads (or two writes) at once complete in submission order but interleave data.
+// Errors come back as values carrying the errno and the operation ("recv", "send", "connect", ...).
+// Destroying the stream closes the socket; it must not outlive its worker.
+#ifndef SURGE_NET_TCP_STREAM_H_
+#define SURGE_NET_TCP_STREAM_H_
+
+#include <sys/socket.h>
+
+#include <cstddef>
+#include <string_view>
+
+#include "net/buffer.h"
+#include "net/internal/owned_socket.h"
+#include "net/socket_address.h"
+#include "runtime/io_awaitable.h"
+#include "runtime/result.h"
+#include "runtime/task.h"
+
+namespace surge {
+
+enum class Shutdown { kRead = SHUT_RD, kWrite = SHUT_WR, kBoth = SHUT_RDWR };
+
+class TcpStream {
+ public:
+  // Awaitable of one recv(2): Result<size_t> with 1..size bytes, or 0 at end of stream.
+  class ReadAwaitable;
+  // Awaitable of one send(2): Result<size_t>, possibly fewer bytes than asked (a short write).
+  class WriteAwaitable;
+  // Awaitable that fills the whole buffer: Result<void>; ENODATA (is_unexpected_eof) if the stream ends first.
+  class ReadExactAwaitable;
+  // Awaitable that sends the whole buffer, however many send(2) calls it takes: Result<void>.
+  class WriteAllAwaitable;
+
+  // Connects to `address` on the current worker.
+  static Task<Result<TcpStream>> connect(SocketAddress address);
+  // Parses a numeric "host:port" (see SocketAddress::parse), then connects.
+  static Task<Result<TcpStream>> connect(std::string_view address);
+
+  // Wraps an already-connected non-blocking socket; takes ownership of the fd.
+  TcpStream(Worker& worker, int fd) noexcept : socket_(worker, fd) {}
+  TcpStream(TcpStream&&) noexcept = default;
+  TcpStream& operator=(TcpStream&&) noexcept = default;
+
+  ReadAwaitable read(MutableBuffer buffer) noexcept;
+  ReadExactAwaitable read_exact(MutableBuffer buffer) noexcept;
+  WriteAwaitable write(ConstBuffer buffer) noexcept;
+  WriteAllAwaitable write_all(ConstBuffer buffer) noexcept;
+
+  // shutdown(2): kWrite sends FIN after the data already written; the peer's reads then return 0.
+  Result<void> shutdown(Shutdown how = Shutdown::kWrite) noexcept;
+  // Closes now; later reads and writes fail with EBADF. Also done by the destructor.
+  Result<void> close() noexcept { return socket_.close(); }
+
+  Result<SocketAddress> local_addr() const;
+  Result<SocketAddress> peer_addr() const;
+  // TCP_NODELAY: send small writes at once instead of waiting to coalesce them (Nagle).
+  Result<void> set_nodelay(bool enabled) noexcept;
+
+  bool is_open() const noexcept { return socket_.is_open(); }
+  int native_handle() const noexcept { return socket_.fd(); }
+  Worker& worker() const noexcept { return socket_.worker(); }
+
+ private:
+  explicit TcpStream(internal::OwnedSocket socket) noexcept : socket_(std::move(socket)) {}
+
+  internal::OwnedSocket socket_;
+};
+
+class TcpStream::ReadAwaitable : public IoAwaitable {
+ public:
+  ReadAwaitable(Worker& worker, int fd, MutableBuffer target) noexcept : IoAwaitable(worker, OpCode::kRecv, fd) {
+    buffer = target.data;
+    length = target.size;
+  }
+  Result<std::size_t> await_resume() const noexcept { return to_size_result("recv"); }
+};
+
+class TcpStream::WriteAwaitable : public IoAwaitable {
+ public:
+  WriteAwaitable(Worker& worker, int fd, ConstBuffer source) noexcept : IoAwaitable(worker, OpCode::kSend, fd) {
+    buffer = const_cast<void*>(source.data);  // send only reads it
+    length = source.size;
+  }
+  Result<std::size_t> await_resume() const noexcept { return to_size_result("send"); }
+};
+
+// Shared by read_exact and write_all: repeats one operation until `total` bytes have moved.
+class TransferAllAwaitable : public IoAwaitable {
+ public:
+  bool await_ready() const noexcept { return total_ == 0; }
+
+ protected:
+  TransferAllAwaitable(Worker& worker, OpCode code, int fd, void* data, std::size_t size) noexcept
+      : IoAwaitable(worker, code, fd), base_(static_cast<std::byte*>(data)), total_(size) {
+    buffer = data;
+    length = size;
+    complete = &on_chunk;
+  }
+
+  std::size_t transferred() const noexcept { return transferred_; }
+  std::size_t total() const noexcept { return total_; }
+  std::int32_t last_result() const noexcept { return result; }
+
+ private:
+  static void on_chunk(Operation& operation) noexcept;
+
+  std::byte* base_;
+  std::size_t total_;
+  std::size_t transferred_ = 0;
+};
+
+class TcpStream::ReadExactAwaitable : public TransferAllAwaitable {
+ public:
+  ReadExactAwaitable(Worker& worker, int fd, MutableBuffer target) noexcept
+      : TransferAllAwaitable(worker, OpCode::kRecv, fd, target.data, target.size) {}
+  Result<void> await_resume() const noexcept;
+};
+
+class TcpStream::WriteAllAwaitable : public TransferAllAwaitable {
+ public:
+  WriteAllAwaitable(Worker& worker, int fd, ConstBuffer source) noexcept
+      : TransferAllAwaitable(worker, OpCode::kSend, fd, const_cast<void*>(source.data), source.size) {}
+  Result<void> await_resume() const noexcept;
+};
+
+inline TcpStream::ReadAwaitable TcpStream::read(MutableBuffer buffer) noexcept {
+  return ReadAwaitable(worker(), native_handle(), buffer);
+}
+inline TcpStream::ReadExactAwaitable TcpStream::read_exact(MutableBuffer buffer) noexcept {
+  return ReadExactAwaitable(worker(), native_handle(), buffer);
+}
+inline TcpStream::WriteAwaitable TcpStream::write(ConstBuffer buffer) noexcept {
+  return WriteAwaitable(worker(), native_handle(), buffer);
+}
+inline TcpStream::WriteAllAwaitable TcpStream::write_all(ConstBuffer buffer) noexcept {
+  return WriteAllAwaitable(worker(), native_handle(), buffer);
+}
+
+}  // namespace surge
+
+#endif  // SURGE_NET_TCP_STREAM_H_

@@ -1,0 +1,92 @@
+// backend.h: the interface every I/O backend implements (io_uring, epoll; IOCP or kqueue later).
+//
+// Narrow and batch-level, like Seastar's reactor_backend: submit() queues completion-style operations,
+// poll() flushes what was queued, waits (bounded) for completions and dispatches them, wake() lets another
+// thread interrupt that wait. A readiness backend (epoll) emulates completions so that callers cannot tell
+// the difference: same results, same errors, operations on one fd and direction complete in the order
+// they were submitted.
+//
+// Threading: one backend belongs to one worker thread. Everything but wake() must be called from it.
+//
+//   auto backend = surge::make_backend(surge::BackendChoice::kAuto, {});
+//   op.complete = &on_done;              // runs inside poll()
+//   (*backend)->submit(op);
+//   while ((*backend)->in_flight() > 0) (*backend)->poll(std::nullopt);
+#ifndef SURGE_RUNTIME_BACKEND_BACKEND_H_
+#define SURGE_RUNTIME_BACKEND_BACKEND_H_
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+
+#include "runtime/backend/operation.h"
+
+namespace surge {
+
+enum class BackendKind : std::uint8_t { kIoUring, kEpoll };
+
+// "io_uring" or "epoll".
+const char* backend_name(BackendKind kind) noexcept;
+
+struct BackendOptions {
+  // io_uring: submission queue entries. When the queue is full the backend submits and retries, so a
+  // small value costs syscalls, never operations.
+  unsigned submission_queue_entries = 256;
+  // io_uring: completion queue entries. Sized well above the submission queue so that bursts of
+  // completions do not spill into the kernel's overflow list (which still loses nothing).
+  unsigned completion_queue_entries = 4096;
+  // io_uring: try IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN first. The backend must then be
+  // created on, and used only from, the thread that runs it.
+  bool allow_defer_taskrun = true;
+};
+
+// Per-backend counters, read by benchmarks to report syscalls and operations per request.
+struct BackendCounters {
+  std::uint64_t operations_submitted = 0;
+  std::uint64_t operations_completed = 0;
+  std::uint64_t wait_syscalls = 0;  // io_uring_enter / epoll_wait calls
+  std::uint64_t io_syscalls = 0;    // epoll only: accept4/connect/recv/send/read/write attempts
+};
+
+class Backend {
+ public:
+  // nullopt: wait until something completes or wake() is called. Zero: do not block.
+  using Timeout = std::optional<std::chrono::nanoseconds>;
+
+  virtual ~Backend() = default;
+
+  virtual BackendKind kind() const noexcept = 0;
+
+  // Starts `operation`. Never fails and never calls `operation.complete` before returning: the result,
+  // success or error, arrives through poll(). The operation and its buffers must stay alive until then.
+  virtual void submit(Operation& operation) noexcept = 0;
+
+  // Asks for an in-flight operation to finish early. Its completion still arrives through poll(): with
+  // -ECANCELED, or with its real result if it had already finished (data that arrived is not lost).
+  // Cancelling an operation that is not in flight is harmless.
+  virtual void cancel(Operation& operation) noexcept = 0;
+
+  // cancel() for every operation in flight.
+  virtual void cancel_all() noexcept = 0;
+
+  // Submits queued work, waits up to `timeout` for completions (returns early after wake()), and calls
+  // `complete` for each. Returns how many operations completed.
+  virtual int poll(Timeout timeout) noexcept = 0;
+
+  // Interrupts a poll() that is waiting, or makes the next one return at once. Safe from any thread.
+  virtual void wake() noexcept = 0;
+
+  // Must be called before `fd` is closed, with no operation in flight on it: a readiness backend keeps
+  // per-fd state that would otherwise be mistaken for the next file that reuses the number.
+  virtual void forget_fd(int fd) noexcept = 0;
+
+  // Operations submitted whose completion has not been delivered yet.
+  virtual std::size_t in_flight() const noexcept = 0;
+
+  virtual const BackendCounters& counters() const noexcept = 0;
+};
+
+}  // namespace surge
+
+#endif  // SURGE_RUNTIME_BACKEND_BACKEND_H_

@@ -1,0 +1,270 @@
+// The Backend contract, exercised directly on every backend with socketpairs and pipes: completions,
+// ordering, cancellation, wake-ups, timeouts, a full submission queue, and errors as values.
+#include "runtime/backend/backend.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "runtime/backend/backend_factory.h"
+#include "runtime/backend/io_uring_backend.h"
+
+namespace surge {
+namespace {
+
+using std::chrono::milliseconds;
+
+struct TestOperation : Operation {
+  bool done = false;
+  int completions = 0;
+};
+
+void mark_done(Operation& operation) noexcept {
+  auto& self = static_cast<TestOperation&>(operation);
+  self.done = true;
+  ++self.completions;
+}
+
+TestOperation make_op(OpCode code, int fd, void* data, std::size_t size) {
+  TestOperation operation;
+  operation.opcode = code;
+  operation.fd = fd;
+  operation.buffer = data;
+  operation.length = size;
+  operation.complete = &mark_done;
+  return operation;
+}
+
+// A connected pair of non-blocking stream sockets, closed on destruction.
+struct SocketPair {
+  SocketPair() { EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0); }
+  ~SocketPair() {
+    for (int fd : fds) {
+      if (fd >= 0) close(fd);
+    }
+  }
+  int fds[2] = {-1, -1};
+};
+
+class BackendContractTest : public ::testing::TestWithParam<BackendChoice> {
+ protected:
+  void SetUp() override { create({}); }
+
+  void create(const BackendOptions& options) {
+    auto made = make_backend(GetParam(), options);
+    if (!made && GetParam() == BackendChoice::kIoUring &&
+        (made.error().code() == EPERM || made.error().code() == ENOSYS || made.error().code() == ENOTSUP)) {
+      GTEST_SKIP() << "io_uring unavailable: " << made.error().message();
+    }
+    ASSERT_TRUE(made) << made.error().message();
+    backend_ = std::move(*made);
+  }
+
+  // Polls until `operation` completes or a generous bound passes.
+  bool wait_for(const TestOperation& operation) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!operation.done && std::chrono::steady_clock::now() < deadline) backend_->poll(milliseconds(100));
+    return operation.done;
+  }
+
+  void TearDown() override {
+    if (!backend_) return;
+    backend_->cancel_all();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (backend_->in_flight() > 0 && std::chrono::steady_clock::now() < deadline) backend_->poll(milliseconds(10));
+    EXPECT_EQ(backend_->in_flight(), 0u);
+  }
+
+  std::unique_ptr<Backend> backend_;
+};
+
+TEST_P(BackendContractTest, KindMatchesChoice) {
+  EXPECT_EQ(backend_->kind(), GetParam() == BackendChoice::kIoUring ? BackendKind::kIoUring : BackendKind::kEpoll);
+}
+
+TEST_P(BackendContractTest, RecvCompletesWhenDataArrives) {
+  SocketPair pair;
+  std::array<char, 16> buffer{};
+  TestOperation recv = make_op(OpCode::kRecv, pair.fds[0], buffer.data(), buffer.size());
+  backend_->submit(recv);
+  EXPECT_EQ(backend_->in_flight(), 1u);
+  backend_->poll(milliseconds(0));
+  EXPECT_FALSE(recv.done) << "completed before any data was sent";
+  ASSERT_EQ(write(pair.fds[1], "hello", 5), 5);
+  ASSERT_TRUE(wait_for(recv));
+  EXPECT_EQ(recv.result, 5);
+  EXPECT_EQ(std::string(buffer.data(), 5), "hello");
+  EXPECT_EQ(recv.completions, 1);
+  EXPECT_EQ(backend_->in_flight(), 0u);
+}
+
+TEST_P(BackendContractTest, SubmitNeverCompletesInline) {
+  SocketPair pair;
+  ASSERT_EQ(write(pair.fds[1], "x", 1), 1);
+  char byte = 0;
+  TestOperation recv = make_op(OpCode::kRecv, pair.fds[0], &byte, 1);
+  backend_->submit(recv);
+  EXPECT_FALSE(recv.done);  // even though data is ready, the result arrives through poll()
+  ASSERT_TRUE(wait_for(recv));
+  EXPECT_EQ(recv.result, 1);
+  EXPECT_EQ(byte, 'x');
+}
+
+TEST_P(BackendContractTest, SameFdSameDirectionCompletesInOrder) {
+  SocketPair pair;
+  char first = 0;
+  char second = 0;
+  TestOperation recv1 = make_op(OpCode::kRecv, pair.fds[0], &first, 1);
+  TestOperation recv2 = make_op(OpCode::kRecv, pair.fds[0], &second, 1);
+  backend_->submit(recv1);
+  backend_->submit(recv2);
+  ASSERT_EQ(write(pair.fds[1], "ab", 2), 2);
+  ASSERT_TRUE(wait_for(recv1));
+  ASSERT_TRUE(wait_for(recv2));
+  EXPECT_EQ(first, 'a');
+  EXPECT_EQ(second, 'b');
+}
+
+TEST_P(BackendContractTest, CancelWaitingRecv) {
+  SocketPair pair;
+  char byte = 0;
+  TestOperation recv = make_op(OpCode::kRecv, pair.fds[0], &byte, 1);
+  backend_->submit(recv);
+  backend_->poll(milliseconds(0));
+  backend_->cancel(recv);
+  ASSERT_TRUE(wait_for(recv));
+  EXPECT_EQ(recv.result, -ECANCELED);
+  EXPECT_EQ(recv.completions, 1);
+  backend_->cancel(recv);  // cancelling a finished operation is harmless
+  backend_->poll(milliseconds(0));
+  EXPECT_EQ(recv.completions, 1);
+}
+
+TEST_P(BackendContractTest, CancelRacingCompletionLosesNoData) {
+  for (int round = 0; round < 50; ++round) {
+    SocketPair pair;
+    ASSERT_EQ(write(pair.fds[1], "z", 1), 1);
+    char byte = 0;
+    TestOperation recv = make_op(OpCode::kRecv, pair.fds[0], &byte, 1);
+    backend_->submit(recv);
+    backend_->cancel(recv);
+    ASSERT_TRUE(wait_for(recv));
+    if (recv.result == 1) {
+      EXPECT_EQ(byte, 'z');
+    } else {
+      // Cancelled before it ran: the byte must still be in the socket.
+      EXPECT_EQ(recv.result, -ECANCELED);
+      char again = 0;
+      EXPECT_EQ(read(pair.fds[0], &again, 1), 1);
+      EXPECT_EQ(again, 'z');
+    }
+  }
+}
+
+TEST_P(BackendContractTest, WakeFromAnotherThreadEndsAnUnboundedWait) {
+  const auto start = std::chrono::steady_clock::now();
+  std::thread waker([this] {
+    std::this_thread::sleep_for(milliseconds(50));
+    backend_->wake();
+  });
+  backend_->poll(std::nullopt);  // would block forever without the wake-up
+  waker.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+}
+
+TEST_P(BackendContractTest, WakeBeforePollIsNotLost) {
+  backend_->wake();
+  const auto start = std::chrono::steady_clock::now();
+  backend_->poll(std::chrono::seconds(5));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(4));
+}
+
+TEST_P(BackendContractTest, PollTimesOut) {
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(backend_->poll(milliseconds(30)), 0);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, milliseconds(25));
+}
+
+TEST_P(BackendContractTest, FullSubmissionQueueLosesNothing) {
+  BackendOptions tiny;
+  tiny.submission_queue_entries = 4;
+  tiny.completion_queue_entries = 8;
+  create(tiny);
+  constexpr int kCount = 64;
+  std::vector<SocketPair> pairs(kCount);
+  std::vector<char> bytes(kCount, 0);
+  std::vector<TestOperation> operations;
+  operations.reserve(kCount);
+  for (int i = 0; i < kCount; ++i) {
+    operations.push_back(make_op(OpCode::kRecv, pairs[i].fds[0], &bytes[i], 1));
+  }
+  for (auto& operation : operations) backend_->submit(operation);
+  EXPECT_EQ(backend_->in_flight(), static_cast<std::size_t>(kCount));
+  for (int i = 0; i < kCount; ++i) {
+    const char value = static_cast<char>('A' + i % 26);
+    ASSERT_EQ(write(pairs[i].fds[1], &value, 1), 1);
+  }
+  for (auto& operation : operations) ASSERT_TRUE(wait_for(operation));
+  for (int i = 0; i < kCount; ++i) {
+    EXPECT_EQ(operations[i].result, 1);
+    EXPECT_EQ(bytes[i], static_cast<char>('A' + i % 26));
+  }
+}
+
+TEST_P(BackendContractTest, NonBlockingPipeReadWaitsForData) {
+  int pipe_fds[2];
+  ASSERT_EQ(pipe2(pipe_fds, O_NONBLOCK | O_CLOEXEC), 0);
+  char byte = 0;
+  TestOperation read_op = make_op(OpCode::kRead, pipe_fds[0], &byte, 1);
+  backend_->submit(read_op);
+  backend_->poll(milliseconds(10));
+  EXPECT_FALSE(read_op.done) << "result " << read_op.result;
+  ASSERT_EQ(write(pipe_fds[1], "p", 1), 1);
+  ASSERT_TRUE(wait_for(read_op));
+  EXPECT_EQ(read_op.result, 1);
+  EXPECT_EQ(byte, 'p');
+  backend_->forget_fd(pipe_fds[0]);
+  close(pipe_fds[0]);
+  close(pipe_fds[1]);
+}
+
+TEST_P(BackendContractTest, ErrorsComeBackAsNegativeErrno) {
+  char byte = 0;
+  TestOperation bad_fd = make_op(OpCode::kRecv, 1'000'000, &byte, 1);
+  backend_->submit(bad_fd);
+  ASSERT_TRUE(wait_for(bad_fd));
+  EXPECT_EQ(bad_fd.result, -EBADF);
+
+  SocketPair pair;
+  close(pair.fds[1]);
+  pair.fds[1] = -1;
+  TestOperation send_to_closed = make_op(OpCode::kSend, pair.fds[0], &byte, 1);
+  backend_->submit(send_to_closed);  // MSG_NOSIGNAL: an error value, not SIGPIPE
+  ASSERT_TRUE(wait_for(send_to_closed));
+  EXPECT_EQ(send_to_closed.result, -EPIPE);
+}
+
+TEST(IoUringSetupTest, FallsBackWhenDeferTaskrunIsNotAllowed) {
+  BackendOptions options;
+  options.allow_defer_taskrun = false;
+  auto backend = IoUringBackend::create(options);
+  if (!backend && (backend.error().code() == EPERM || backend.error().code() == ENOSYS)) {
+    GTEST_SKIP() << "io_uring unavailable: " << backend.error().message();
+  }
+  ASSERT_TRUE(backend) << backend.error().message();
+  EXPECT_EQ((*backend)->setup_flags() & IORING_SETUP_DEFER_TASKRUN, 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, BackendContractTest,
+                         ::testing::Values(BackendChoice::kIoUring, BackendChoice::kEpoll),
+                         [](const auto& info) { return info.param == BackendChoice::kIoUring ? "IoUring" : "Epoll"; });
+
+}  // namespace
+}  // namespace surge

@@ -1,0 +1,70 @@
+// epoll_backend.h: the epoll implementation of Backend, for kernels or sandboxes without io_uring.
+//
+// It emulates completions on top of readiness: submit() attempts the syscall at once; on EAGAIN the
+// operation waits in its fd's queue for that direction (input: accept/recv/read, output:
+// connect/send/write) and is retried when epoll reports the fd ready. Each fd is registered once,
+// edge-triggered, for both directions. Results are delivered through poll() exactly as io_uring delivers
+// them: the syscall's value or -errno, in submission order per fd and direction.
+//
+// Create it with EpollBackend::create().
+#ifndef SURGE_RUNTIME_BACKEND_EPOLL_BACKEND_H_
+#define SURGE_RUNTIME_BACKEND_EPOLL_BACKEND_H_
+
+#include <sys/epoll.h>
+
+#include <memory>
+#include <vector>
+
+#include "runtime/backend/backend.h"
+#include "runtime/backend/operation_queue.h"
+#include "runtime/result.h"
+
+namespace surge {
+
+class EpollBackend final : public Backend {
+ public:
+  static Result<std::unique_ptr<EpollBackend>> create(const BackendOptions& options);
+
+  // Precondition: in_flight() == 0.
+  ~EpollBackend() override;
+
+  BackendKind kind() const noexcept override { return BackendKind::kEpoll; }
+  void submit(Operation& operation) noexcept override;
+  void cancel(Operation& operation) noexcept override;
+  void cancel_all() noexcept override;
+  int poll(Timeout timeout) noexcept override;
+  void wake() noexcept override;
+  void forget_fd(int fd) noexcept override;
+  std::size_t in_flight() const noexcept override { return in_flight_; }
+  const BackendCounters& counters() const noexcept override { return counters_; }
+
+ private:
+  // What waits on one fd. Indexed by fd number: fds are small and dense.
+  struct FdState {
+    OperationQueue waiting_for_input;
+    OperationQueue waiting_for_output;
+    bool registered = false;
+  };
+
+  EpollBackend() = default;
+
+  FdState& state_for(int fd);
+  // Performs the operation's syscall once; returns its result or -errno (-EAGAIN: not ready yet).
+  int attempt(Operation& operation) noexcept;
+  // Retries queued operations in order until one would block.
+  void retry_queue(OperationQueue& queue) noexcept;
+  void complete_later(Operation& operation, int result) noexcept;
+  void register_fd(int fd, FdState& state) noexcept;
+
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
+  std::vector<FdState> fds_;
+  OperationQueue completed_;
+  std::size_t in_flight_ = 0;
+  std::vector<epoll_event> events_;
+  BackendCounters counters_;
+};
+
+}  // namespace surge
+
+#endif  // SURGE_RUNTIME_BACKEND_EPOLL_BACKEND_H_

@@ -1,0 +1,258 @@
+#include "runtime/backend/io_uring_backend.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <cstdint>
+
+#include "runtime/backend/syscall_limits.h"
+
+namespace surge {
+namespace {
+
+// user_data carries an Operation's address with a tag in the low two bits (Operations are 8-aligned).
+constexpr std::uint64_t kTagOperation = 0;       // the operation itself
+constexpr std::uint64_t kTagReadinessPoll = 1;   // a POLL_ADD armed for an operation that got -EAGAIN
+constexpr std::uint64_t kTagIgnore = 2;          // cancel requests: their own result does not matter
+constexpr std::uint64_t kTagWake = 3;            // the POLL_ADD on the wake eventfd (no operation)
+constexpr std::uint64_t kTagMask = 3;
+
+// Operation::backend_state bits.
+constexpr std::uint32_t kStateTagMask = 3;  // the tag under which the operation is in the kernel now
+constexpr std::uint32_t kStateInFlight = 4;
+constexpr std::uint32_t kStateCancelRequested = 8;
+
+std::uint64_t user_data_for(Operation& operation, std::uint64_t tag) {
+  return reinterpret_cast<std::uintptr_t>(&operation) | tag;
+}
+
+// Flag sets tried in order; the kernel answers EINVAL for flags it does not know.
+constexpr unsigned kSetupLadder[] = {
+    IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+    IORING_SETUP_COOP_TASKRUN,
+    0,
+};
+
+constexpr int kRequiredOpcodes[] = {
+    IORING_OP_ACCEPT, IORING_OP_CONNECT, IORING_OP_RECV,       IORING_OP_SEND,
+    IORING_OP_READ,   IORING_OP_WRITE,   IORING_OP_POLL_ADD,   IORING_OP_ASYNC_CANCEL,
+};
+
+}  // namespace
+
+Result<std::unique_ptr<IoUringBackend>> IoUringBackend::create(const BackendOptions& options) {
+  std::unique_ptr<IoUringBackend> backend(new IoUringBackend());
+  int status = -EINVAL;
+  for (unsigned flags : kSetupLadder) {
+    if ((flags & IORING_SETUP_DEFER_TASKRUN) != 0 && !options.allow_defer_taskrun) continue;
+    io_uring_params params{};
+    params.flags = flags | IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
+    params.cq_entries = options.completion_queue_entries;
+    status = io_uring_queue_init_params(options.submission_queue_entries, &backend->ring_, &params);
+    if (status == 0) {
+      backend->setup_flags_ = params.flags;
+      break;
+    }
+    if (status != -EINVAL) break;  // EPERM, ENOSYS, ENOMEM: io_uring itself is unavailable
+  }
+  if (status != 0) return Error::from_result(status, "io_uring_setup");
+  backend->ring_initialised_ = true;
+  backend->pending_.reserve(options.completion_queue_entries);
+
+  io_uring_probe* probe = io_uring_get_probe_ring(&backend->ring_);
+  if (probe == nullptr) return Error(ENOTSUP, "io_uring probe: IORING_REGISTER_PROBE unsupported");
+  bool all_supported = true;
+  for (int opcode : kRequiredOpcodes) all_supported = all_supported && io_uring_opcode_supported(probe, opcode);
+  io_uring_free_probe(probe);
+  if (!all_supported) return Error(ENOTSUP, "io_uring probe: a required opcode is missing");
+
+  backend->wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (backend->wake_fd_ < 0) return Error(errno, "eventfd");
+  backend->arm_wake_poll();
+  return backend;
+}
+
+IoUringBackend::~IoUringBackend() {
+  if (ring_initialised_) io_uring_queue_exit(&ring_);
+  if (wake_fd_ >= 0) close(wake_fd_);
+}
+
+io_uring_sqe* IoUringBackend::next_sqe() noexcept {
+  for (;;) {
+    if (io_uring_sqe* sqe = io_uring_get_sqe(&ring_)) return sqe;
+    // The SQ is full: hand what is queued to the kernel and retry. Never drop the operation.
+    ++counters_.wait_syscalls;
+    const int submitted = io_uring_submit(&ring_);
+    if (submitted == -EBUSY || submitted == -EAGAIN) {
+      // The kernel wants room in the CQ first. Move CQEs out (dispatching happens later in poll(),
+      // so no completion callback runs inside submit()).
+      collect_completions();
+    }
+  }
+}
+
+void IoUringBackend::submit(Operation& operation) noexcept {
+  in_flight_.insert(operation);
+  operation.backend_state = kStateInFlight;
+  ++counters_.operations_submitted;
+  prepare(operation);
+}
+
+void IoUringBackend::prepare(Operation& operation) noexcept {
+  io_uring_sqe* sqe = next_sqe();
+  const unsigned length = clamp_io_length(operation.length);
+  switch (operation.opcode) {
+    case OpCode::kAccept:
+      io_uring_prep_accept(sqe, operation.fd, static_cast<sockaddr*>(operation.buffer),
+                           operation.buffer != nullptr ? &operation.address_length : nullptr,
+                           SOCK_NONBLOCK | SOCK_CLOEXEC);
+      break;
+    case OpCode::kConnect:
+      io_uring_prep_connect(sqe, operation.fd, static_cast<const sockaddr*>(operation.buffer),
+                            operation.address_length);
+      break;
+    case OpCode::kRecv:
+      io_uring_prep_recv(sqe, operation.fd, operation.buffer, length, operation.message_flags);
+      break;
+    case OpCode::kSend:
+      io_uring_prep_send(sqe, operation.fd, operation.buffer, length, operation.message_flags | MSG_NOSIGNAL);
+      break;
+    case OpCode::kRead:
+      // Offset -1: the file's current position (or none, for pipes and eventfds), like read(2).
+      io_uring_prep_read(sqe, operation.fd, operation.buffer, length, static_cast<std::uint64_t>(-1));
+      break;
+    case OpCode::kWrite:
+      io_uring_prep_write(sqe, operation.fd, operation.buffer, length, static_cast<std::uint64_t>(-1));
+      break;
+  }
+  io_uring_sqe_set_data64(sqe, user_data_for(operation, kTagOperation));
+  operation.backend_state = (operation.backend_state & ~kStateTagMask) | kTagOperation;
+}
+
+void IoUringBackend::arm_readiness_poll(Operation& operation) noexcept {
+  io_uring_sqe* sqe = next_sqe();
+  io_uring_prep_poll_add(sqe, operation.fd, waits_for_input(operation.opcode) ? POLLIN : POLLOUT);
+  io_uring_sqe_set_data64(sqe, user_data_for(operation, kTagReadinessPoll));
+  operation.backend_state = (operation.backend_state & ~kStateTagMask) | kTagReadinessPoll;
+}
+
+void IoUringBackend::arm_wake_poll() noexcept {
+  io_uring_sqe* sqe = next_sqe();
+  io_uring_prep_poll_add(sqe, wake_fd_, POLLIN);
+  io_uring_sqe_set_data64(sqe, kTagWake);
+}
+
+void IoUringBackend::cancel(Operation& operation) noexcept {
+  if ((operation.backend_state & kStateInFlight) == 0) return;
+  operation.backend_state |= kStateCancelRequested;
+  io_uring_sqe* sqe = next_sqe();
+  io_uring_prep_cancel64(sqe, user_data_for(operation, operation.backend_state & kStateTagMask), 0);
+  io_uring_sqe_set_data64(sqe, kTagIgnore);
+}
+
+void IoUringBackend::cancel_all() noexcept {
+  in_flight_.for_each([this](Operation& operation) { cancel(operation); });
+}
+
+void IoUringBackend::wake() noexcept {
+  const std::uint64_t one = 1;
+  // EAGAIN means the counter is saturated: a wake-up is pending anyway.
+  [[maybe_unused]] ssize_t written = write(wake_fd_, &one, sizeof(one));
+}
+
+int IoUringBackend::poll(Timeout timeout) noexcept {
+  const std::uint64_t completed_before = counters_.operations_completed;
+  const bool must_not_block = !pending_.empty() || (timeout.has_value() && timeout->count() <= 0);
+  if (must_not_block) {
+    if ((setup_flags_ & IORING_SETUP_DEFER_TASKRUN) != 0) {
+      // Completions are only posted when this thread enters the kernel asking for events.
+      ++counters_.wait_syscalls;
+      io_uring_submit_and_get_events(&ring_);
+    } else if (io_uring_sq_ready(&ring_) > 0) {
+      ++counters_.wait_syscalls;
+      io_uring_submit(&ring_);
+    }
+  } else {
+    const auto deadline = std::chrono::steady_clock::now() + timeout.value_or(std::chrono::nanoseconds::zero());
+    for (;;) {
+      __kernel_timespec wait_for{};
+      if (timeout.has_value()) {
+        const long long nanoseconds = timeout->count() > 0 ? timeout->count() : 0;
+        wait_for.tv_sec = nanoseconds / 1'000'000'000;
+        wait_for.tv_nsec = nanoseconds % 1'000'000'000;
+      }
+      io_uring_cqe* cqe = nullptr;
+      ++counters_.wait_syscalls;
+      // -ETIME means the wait timed out; completions are collected below either way.
+      const int status =
+          io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, timeout.has_value() ? &wait_for : nullptr, nullptr);
+      if (status != -EINTR) break;
+      // A signal interrupted the wait: resume it for the time left.
+      if (timeout.has_value()) timeout = deadline - std::chrono::steady_clock::now();
+    }
+  }
+  collect_completions();
+  dispatch_pending();
+  return static_cast<int>(counters_.operations_completed - completed_before);
+}
+
+void IoUringBackend::collect_completions() noexcept {
+  io_uring_cqe* batch[64];
+  for (;;) {
+    const unsigned count = io_uring_peek_batch_cqe(&ring_, batch, 64);
+    if (count == 0) return;
+    for (unsigned i = 0; i < count; ++i) pending_.push_back({batch[i]->user_data, batch[i]->res});
+    io_uring_cq_advance(&ring_, count);
+  }
+}
+
+void IoUringBackend::dispatch_pending() noexcept {
+  // Index-based: a completion callback may submit, and a full SQ may append to pending_ meanwhile.
+  for (std::size_t i = 0; i < pending_.size(); ++i) dispatch(pending_[i].user_data, pending_[i].result);
+  pending_.clear();
+}
+
+void IoUringBackend::dispatch(std::uint64_t user_data, std::int32_t result) noexcept {
+  const std::uint64_t tag = user_data & kTagMask;
+  if (tag == kTagIgnore) return;
+  if (tag == kTagWake) {
+    std::uint64_t count;
+    [[maybe_unused]] ssize_t drained = read(wake_fd_, &count, sizeof(count));
+    arm_wake_poll();
+    return;
+  }
+  Operation& operation = *reinterpret_cast<Operation*>(user_data & ~kTagMask);
+  if (tag == kTagOperation && result == -EAGAIN) {
+    // A file opened O_NONBLOCK (eventfd, signalfd, pipe) makes io_uring report EAGAIN instead of
+    // waiting: wait for readiness ourselves, then issue the operation again.
+    if ((operation.backend_state & kStateCancelRequested) != 0) {
+      finish(operation, -ECANCELED);
+    } else {
+      arm_readiness_poll(operation);
+    }
+    return;
+  }
+  if (tag == kTagReadinessPoll) {
+    if (result < 0) {
+      finish(operation, result);  // e.g. -ECANCELED: the poll was cancelled
+    } else {
+      prepare(operation);
+    }
+    return;
+  }
+  finish(operation, result);
+}
+
+void IoUringBackend::finish(Operation& operation, std::int32_t result) noexcept {
+  in_flight_.remove(operation);
+  operation.backend_state = 0;
+  ++counters_.operations_completed;
+  operation.result = result;
+  operation.complete(operation);
+}
+
+}  // namespace surge

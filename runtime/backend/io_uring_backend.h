@@ -1,0 +1,77 @@
+// io_uring_backend.h: the io_uring implementation of Backend, one ring per worker thread.
+//
+// Each Operation becomes one SQE whose user_data is the Operation's address, so a CQE leads straight back
+// to its awaiter. SQEs are queued by submit() and sent to the kernel in one batch per poll(); a full SQ is
+// flushed and the SQE retried, never dropped. The CQ is sized well above the SQ and overflow is drained
+// by liburing's peek (the kernel keeps overflowed CQEs since 5.5, IORING_FEAT_NODROP).
+//
+// Set-up tries a ladder of flag sets, best first, stepping down when the kernel answers EINVAL:
+//   SINGLE_ISSUER|DEFER_TASKRUN  ->  COOP_TASKRUN  ->  no flags.
+// With DEFER_TASKRUN the ring must be driven only by the thread that created it.
+//
+// Create it with IoUringBackend::create(); it fails with the set-up error (EPERM under Docker's seccomp
+// profile, ENOSYS or EPERM with kernel.io_uring_disabled) or ENOTSUP when a needed opcode is missing.
+#ifndef SURGE_RUNTIME_BACKEND_IO_URING_BACKEND_H_
+#define SURGE_RUNTIME_BACKEND_IO_URING_BACKEND_H_
+
+#include <liburing.h>
+
+#include <memory>
+#include <vector>
+
+#include "runtime/backend/backend.h"
+#include "runtime/backend/in_flight_list.h"
+#include "runtime/result.h"
+
+namespace surge {
+
+class IoUringBackend final : public Backend {
+ public:
+  static Result<std::unique_ptr<IoUringBackend>> create(const BackendOptions& options);
+
+  // Precondition: in_flight() == 0 (the worker drains before it destroys its backend).
+  ~IoUringBackend() override;
+
+  BackendKind kind() const noexcept override { return BackendKind::kIoUring; }
+  void submit(Operation& operation) noexcept override;
+  void cancel(Operation& operation) noexcept override;
+  void cancel_all() noexcept override;
+  int poll(Timeout timeout) noexcept override;
+  void wake() noexcept override;
+  void forget_fd(int fd) noexcept override {}
+  std::size_t in_flight() const noexcept override { return in_flight_.size(); }
+  const BackendCounters& counters() const noexcept override { return counters_; }
+
+  // The IORING_SETUP_* flags the ring was created with (after the fallback ladder).
+  unsigned setup_flags() const noexcept { return setup_flags_; }
+
+ private:
+  IoUringBackend() = default;
+
+  io_uring_sqe* next_sqe() noexcept;
+  void prepare(Operation& operation) noexcept;
+  void arm_wake_poll() noexcept;
+  void arm_readiness_poll(Operation& operation) noexcept;
+  void collect_completions() noexcept;
+  void dispatch_pending() noexcept;
+  void dispatch(std::uint64_t user_data, std::int32_t result) noexcept;
+  void finish(Operation& operation, std::int32_t result) noexcept;
+
+  io_uring ring_{};
+  bool ring_initialised_ = false;
+  unsigned setup_flags_ = 0;
+  int wake_fd_ = -1;
+  InFlightList in_flight_;
+  // CQEs copied out of the ring and not yet dispatched. Copying first means a callback that submits can
+  // never run while the CQ is half-consumed.
+  struct Completion {
+    std::uint64_t user_data;
+    std::int32_t result;
+  };
+  std::vector<Completion> pending_;
+  BackendCounters counters_;
+};
+
+}  // namespace surge
+
+#endif  // SURGE_RUNTIME_BACKEND_IO_URING_BACKEND_H_

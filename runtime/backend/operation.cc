@@ -1,0 +1,17 @@
+#include "runtime/backend/operation.h"
+
+namespace surge {
+
+const char* opcode_name(OpCode opcode) noexcept {
+  switch (opcode) {
+    case OpCode::kAccept: return "accept";
+    case OpCode::kConnect: return "connect";
+    case OpCode::kRecv: return "recv";
+    case OpCode::kSend: return "send";
+    case OpCode::kRead: return "read";
+    case OpCode::kWrite: return "write";
+  }
+  return "unknown operation";
+}
+
+}  // namespace surge

@@ -1,0 +1,64 @@
+// operation.h: one asynchronous I/O request as every backend sees it.
+//
+// An Operation is intrusive (libunifex style): it lives inside the awaiter, which lives in the awaiting
+// coroutine's frame, so submitting one allocates nothing. The caller fills in the request fields and
+// `complete`, calls Backend::submit(), and must keep the Operation and every buffer it points to alive
+// until `complete` has been called, also after Backend::cancel() (the kernel may still be writing).
+//
+// Completion semantics are the same on every backend: `result` is the syscall's return value (>= 0) or
+// -errno, exactly once, delivered from inside Backend::poll() on the thread that owns the backend.
+#ifndef SURGE_RUNTIME_BACKEND_OPERATION_H_
+#define SURGE_RUNTIME_BACKEND_OPERATION_H_
+
+#include <sys/socket.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace surge {
+
+enum class OpCode : std::uint8_t {
+  kAccept,   // accept4(fd, address, &address_length, SOCK_NONBLOCK | SOCK_CLOEXEC) -> new fd
+  kConnect,  // connect(fd, address, address_length) -> 0
+  kRecv,     // recv(fd, buffer, length, message_flags) -> bytes, 0 at end of stream
+  kSend,     // send(fd, buffer, length, message_flags | MSG_NOSIGNAL) -> bytes
+  kRead,     // read(fd, buffer, length) for non-sockets (eventfd, signalfd, pipes)
+  kWrite,    // write(fd, buffer, length) for non-sockets
+};
+
+// Human-readable name of the syscall an OpCode performs ("recv", "accept", ...), used in Error values.
+const char* opcode_name(OpCode opcode) noexcept;
+
+// True for the operations that wait for the fd to become readable (accept, recv, read).
+constexpr bool waits_for_input(OpCode opcode) noexcept {
+  return opcode == OpCode::kAccept || opcode == OpCode::kRecv || opcode == OpCode::kRead;
+}
+
+struct Operation {
+  using CompleteFn = void (*)(Operation& operation) noexcept;
+
+  // --- Request, filled in by the caller before submit(). ---
+  OpCode opcode = OpCode::kRecv;
+  int fd = -1;
+  // recv/send/read/write: the data buffer. accept: sockaddr out (may be null). connect: sockaddr in.
+  void* buffer = nullptr;
+  std::size_t length = 0;
+  // accept: capacity of `buffer` in, address size out. connect: size of the address in `buffer`.
+  socklen_t address_length = 0;
+  int message_flags = 0;  // recv/send only
+  // Called exactly once when the operation has finished. It may submit new operations.
+  CompleteFn complete = nullptr;
+
+  // --- Outcome, set by the backend just before `complete` runs. ---
+  std::int32_t result = 0;
+
+  // --- Backend-private bookkeeping; callers leave these alone. ---
+  Operation* queue_next = nullptr;
+  Operation* in_flight_prev = nullptr;
+  Operation* in_flight_next = nullptr;
+  std::uint32_t backend_state = 0;
+};
+
+}  // namespace surge
+
+#endif  // SURGE_RUNTIME_BACKEND_OPERATION_H_

@@ -1,0 +1,113 @@
+#include "runtime/worker.h"
+
+#include <utility>
+
+namespace surge {
+namespace {
+
+thread_local Worker* current_worker = nullptr;
+
+// How long one drain step waits for cancelled operations to report back before cancelling again.
+constexpr std::chrono::milliseconds kDrainWaitStep{50};
+
+}  // namespace
+
+Result<std::unique_ptr<Worker>> Worker::create(const WorkerOptions& options) {
+  auto backend = make_backend(options.backend, options.backend_options);
+  if (!backend) return backend.error();
+  return with_backend(std::move(*backend));
+}
+
+std::unique_ptr<Worker> Worker::with_backend(std::unique_ptr<Backend> backend) {
+  return std::unique_ptr<Worker>(new Worker(std::move(backend)));
+}
+
+Worker::Worker(std::unique_ptr<Backend> backend) : backend_(std::move(backend)) {}
+
+Worker::~Worker() { shutdown(); }
+
+Worker* Worker::current() noexcept { return current_worker; }
+
+bool Worker::run_until(bool (*done)(const void*), const void* context,
+                       std::optional<Clock::time_point> deadline) {
+  assert(!running_ && "block_on must not be called from inside a task");
+  running_ = true;
+  Worker* const previous = std::exchange(current_worker, this);
+  bool finished = done(context);
+  while (!finished) {
+    run_ready_batch();
+    finished = done(context);
+    if (finished) break;
+    Backend::Timeout timeout = std::nullopt;  // idle: sleep in the backend until something happens
+    if (deadline.has_value()) {
+      const auto remaining = *deadline - Clock::now();
+      if (remaining <= Clock::duration::zero()) break;
+      timeout = std::chrono::duration_cast<std::chrono::nanoseconds>(remaining);
+    }
+    if (!ready_.empty()) timeout = std::chrono::nanoseconds::zero();  // only collect what is there
+    backend_->poll(timeout);
+  }
+  current_worker = previous;
+  running_ = false;
+  return finished;
+}
+
+void Worker::run_ready_batch() {
+  // Only what is ready now: coroutines made ready by this batch wait for the next turn, after the
+  // backend has been polled, so a task that keeps yielding cannot starve I/O completions.
+  for (std::size_t count = ready_.size(); count > 0 && !ready_.empty(); --count) ready_.pop().resume();
+}
+
+void Worker::adopt_root(internal::RootPromise& promise, internal::JoinStateBase* state) noexcept {
+  promise.worker = this;
+  promise.join_state = state;
+  promise.previous = nullptr;
+  promise.next = roots_;
+  if (roots_ != nullptr) roots_->previous = &promise;
+  roots_ = &promise;
+  ++live_roots_;
+}
+
+void Worker::unlink_root(internal::RootPromise& promise) noexcept {
+  if (promise.previous != nullptr) {
+    promise.previous->next = promise.next;
+  } else {
+    roots_ = promise.next;
+  }
+  if (promise.next != nullptr) promise.next->previous = promise.previous;
+  promise.previous = promise.next = nullptr;
+  --live_roots_;
+}
+
+void internal::release_finished_root(internal::RootPromise& promise) noexcept {
+  promise.worker->unlink_root(promise);
+  promise.join_state->release();
+  // Destroying a coroutine from its own final awaiter is allowed: it is suspended at this point.
+  std::coroutine_handle<internal::RootPromise>::from_promise(promise).destroy();
+}
+
+void Worker::shutdown() noexcept {
+  assert(!running_ && "shutdown() from inside a task would destroy the running frame");
+  Worker* const previous = std::exchange(current_worker, this);
+  draining_ = true;
+  // No frame may be destroyed while the kernel could still write into a buffer it holds: cancel, then
+  // wait until every operation has reported back. Cancel again each round, because a completion
+  // callback may have re-submitted (for example a retry after EAGAIN).
+  while (backend_->in_flight() > 0) {
+    backend_->cancel_all();
+    backend_->poll(kDrainWaitStep);
+  }
+  ready_.clear();
+  while (roots_ != nullptr) {
+    internal::RootPromise& promise = *roots_;
+    unlink_root(promise);
+    promise.join_state->abandon();
+    promise.join_state->release();
+    // Destroys the whole chain of frames this task awaits; their destructors close sockets.
+    std::coroutine_handle<internal::RootPromise>::from_promise(promise).destroy();
+  }
+  draining_ = false;
+  current_worker = previous;
+}
+
+}  // namespace surge
