@@ -1,6 +1,7 @@
 #include "net/tcp_listener.h"
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
 
@@ -36,5 +37,9 @@ Result<TcpListener> TcpListener::bind(Worker& worker, const SocketAddress& addre
 }
 
 Result<SocketAddress> TcpListener::local_addr() const { return SocketAddress::local_of(socket_.fd()); }
+
+TcpListener::AcceptAwaitable::~AcceptAwaitable() {
+  if (completed() && !taken_ && result >= 0) ::close(result);
+}
 
 }  // namespace surge

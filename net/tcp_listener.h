@@ -61,10 +61,18 @@ class TcpListener::AcceptAwaitable : public IoAwaitable {
   AcceptAwaitable(Worker& worker, int fd) noexcept : IoAwaitable(worker, OpCode::kAccept, fd) {
     // The peer address is not kept: TcpStream::peer_addr() asks the kernel when someone wants it.
   }
+  // An accept that completed while its task was being destroyed (worker shutdown, or a cancel that lost
+  // the race) still produced a connection: close it rather than leak it.
+  ~AcceptAwaitable();
+
   Result<TcpStream> await_resume() noexcept {
     if (result < 0) return Error::from_result(result, "accept");
+    taken_ = true;
     return TcpStream(worker(), result);
   }
+
+ private:
+  bool taken_ = false;
 };
 
 inline TcpListener::AcceptAwaitable TcpListener::accept() noexcept {

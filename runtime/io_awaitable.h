@@ -57,7 +57,15 @@ class IoAwaitable : protected Operation {
   // For subclasses that install their own `complete` (operations that take several syscalls, like
   // write_all): submit the (updated) request again, or hand control back to the awaiting coroutine.
   void resubmit() noexcept { worker_->backend().submit(*this); }
-  void resume_awaiter() noexcept { worker_->schedule(awaiter_); }
+  void resume_awaiter() noexcept {
+    completed_ = true;
+    worker_->schedule(awaiter_);
+  }
+
+  // True once the operation's final completion has arrived. An awaitable whose result owns a resource
+  // (an accepted fd) checks it in its destructor: when a worker shuts down it destroys suspended frames
+  // without resuming them, and a result that completed but was never taken must not leak.
+  bool completed() const noexcept { return completed_; }
 
   // EAGAIN and EINTR are not outcomes, only reasons to try again.
   static bool is_transient(std::int32_t result) noexcept { return result == -EAGAIN || result == -EINTR; }
@@ -74,6 +82,7 @@ class IoAwaitable : protected Operation {
 
   Worker* worker_;
   std::coroutine_handle<> awaiter_ = nullptr;
+  bool completed_ = false;
 };
 
 }  // namespace surge

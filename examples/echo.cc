@@ -1,0 +1,54 @@
+#include "examples/echo.h"
+
+#include <cerrno>
+#include <memory>
+
+namespace surge::examples {
+namespace {
+
+// accept(2) errors that concern one connection or a passing shortage, not the listener itself.
+bool accept_error_is_transient(int code) {
+  switch (code) {
+    case ECONNABORTED:
+    case EMFILE:
+    case ENFILE:
+    case ENOBUFS:
+    case ENOMEM:
+    case EPERM:
+    case EPROTO:
+    case ENETDOWN:
+    case EHOSTUNREACH:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+Task<Result<void>> echo_session(TcpStream stream, std::size_t buffer_size) {
+  (void)stream.set_nodelay(true);
+  auto buffer = std::make_unique<std::byte[]>(buffer_size);
+  for (;;) {
+    auto received = co_await stream.read(MutableBuffer(buffer.get(), buffer_size));
+    if (!received) co_return received.error();
+    if (*received == 0) co_return ok();
+    if (auto sent = co_await stream.write_all(ConstBuffer(buffer.get(), *received)); !sent) {
+      co_return sent.error();
+    }
+  }
+}
+
+Task<Result<void>> serve_echo(TcpListener listener) {
+  for (;;) {
+    auto stream = co_await listener.accept();
+    if (!stream) {
+      if (accept_error_is_transient(stream.error().code())) continue;
+      co_return stream.error();
+    }
+    Worker& worker = stream->worker();
+    (void)worker.spawn(echo_session(std::move(*stream)));  // detached: ends with its connection
+  }
+}
+
+}  // namespace surge::examples

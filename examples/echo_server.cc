@@ -1,0 +1,82 @@
+// echo_server: a TCP echo server on one surge worker, until SIGINT or SIGTERM.
+//
+//   bazel run //examples:echo_server -- --port=7000 --backend=auto|io_uring|epoll [--host=127.0.0.1]
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "examples/command_line.h"
+#include "examples/echo.h"
+#include "net/socket_address.h"
+#include "net/tcp_listener.h"
+#include "runtime/signal_set.h"
+#include "runtime/worker.h"
+
+namespace surge::examples {
+namespace {
+
+Task<void> serve_until_fatal(TcpListener listener) {
+  auto outcome = co_await serve_echo(std::move(listener));
+  if (!outcome) {
+    std::fprintf(stderr, "echo_server: %s\n", outcome.error().message().c_str());
+    kill(getpid(), SIGTERM);  // let main's signal wait end the process the usual way
+  }
+}
+
+Task<Result<int>> run(Worker& worker, TcpListener listener, SignalSet& signals) {
+  (void)worker.spawn(serve_until_fatal(std::move(listener)));
+  co_return co_await signals.wait();
+}
+
+int main_impl(int argc, char** argv) {
+  const std::string host(flag(argc, argv, "host", "127.0.0.1"));
+  const long long port = integer_flag(argc, argv, "port", 7000, 0, 65535);
+  auto choice = parse_backend_choice(flag(argc, argv, "backend", "auto"));
+  if (!choice) {
+    std::fprintf(stderr, "echo_server: --backend: %s\n", choice.error().message().c_str());
+    return 2;
+  }
+  const std::string text = host_port(host, port);
+  auto address = SocketAddress::parse(text);
+  if (!address) {
+    std::fprintf(stderr, "echo_server: %s: %s\n", text.c_str(), address.error().message().c_str());
+    return 2;
+  }
+  auto worker = Worker::create({.backend = *choice});
+  if (!worker) {
+    std::fprintf(stderr, "echo_server: %s\n", worker.error().message().c_str());
+    return 1;
+  }
+  // Before any other thread exists, so that the signals reach only the signalfd.
+  auto signals = SignalSet::create(**worker, {SIGINT, SIGTERM});
+  if (!signals) {
+    std::fprintf(stderr, "echo_server: %s\n", signals.error().message().c_str());
+    return 1;
+  }
+  auto listener = TcpListener::bind(**worker, *address);
+  if (!listener) {
+    std::fprintf(stderr, "echo_server: %s: %s\n", text.c_str(), listener.error().message().c_str());
+    return 1;
+  }
+  std::printf("echo_server: listening on %s (backend: %s)\n", listener->local_addr()->to_string().c_str(),
+              backend_name((*worker)->backend_kind()));
+  std::fflush(stdout);
+  auto signal_number = (*worker)->block_on(run(**worker, std::move(*listener), *signals));
+  if (!signal_number) {
+    std::fprintf(stderr, "echo_server: %s\n", signal_number.error().message().c_str());
+    return 1;
+  }
+  std::printf("echo_server: %s received, closing %zu open tasks\n", strsignal(*signal_number),
+              (*worker)->live_tasks());
+  (*worker)->shutdown();  // cancels the accept loop and every session, closes every socket
+  std::printf("echo_server: stopped\n");
+  return 0;
+}
+
+}  // namespace
+}  // namespace surge::examples
+
+int main(int argc, char** argv) { return surge::examples::main_impl(argc, argv); }
