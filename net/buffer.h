@@ -1,8 +1,8 @@
 // buffer.h: MutableBuffer and ConstBuffer, the (pointer, size) views that read and write calls take.
 //
 // They convert implicitly from any contiguous range of bytes (std::span<std::byte>, std::array<char, N>,
-// std::vector<unsigned char>, std::string; ConstBuffer also from std::string_view), so callers pass
-// their own containers. The caller owns the memory and must keep it alive until the operation that
+// std::vector<unsigned char>, std::string; ConstBuffer also from std::string_view and string literals,
+// without their NUL), so callers pass their own containers. The caller owns the memory and must keep it alive until the operation that
 // received the buffer has completed, including after cancellation.
 //
 //   std::array<std::byte, 4096> storage;
@@ -41,8 +41,14 @@ struct ConstBuffer {
   ConstBuffer(const void* bytes, std::size_t count) noexcept : data(bytes), size(count) {}
   ConstBuffer(MutableBuffer buffer) noexcept : data(buffer.data), size(buffer.size) {}  // NOLINT
   ConstBuffer(std::string_view text) noexcept : data(text.data()), size(text.size()) {}  // NOLINT
+  // A string literal: its characters without the terminating NUL.
+  template <std::size_t N>
+  ConstBuffer(const char (&literal)[N]) noexcept : data(literal), size(N - 1) {}  // NOLINT
+  // Any other contiguous byte container (std::string, std::vector<std::byte>, std::array, char[N]).
   template <internal::ByteRange Range>
-    requires(!std::is_convertible_v<Range, std::string_view>)
+    requires(!std::is_same_v<std::remove_cvref_t<Range>, std::string_view> &&
+             !(std::is_array_v<std::remove_reference_t<Range>> &&
+               std::is_const_v<std::remove_extent_t<std::remove_reference_t<Range>>>))
   ConstBuffer(Range&& range) noexcept  // NOLINT: implicit by design
       : data(std::ranges::data(range)), size(std::ranges::size(range)) {}
 
