@@ -114,8 +114,8 @@ int main_impl(int argc, char** argv) {
               "p99 us", "server syscalls/rt");
   bool all_ok = true;
   for (BackendChoice choice : {BackendChoice::kIoUring, BackendChoice::kEpoll}) all_ok = run_one(choice, options) && all_ok;
-  std::printf("(one run each; figures on a 2-core machine vary by 10-25%% between runs: see //bench for "
-              "interleaved comparisons)\n");
+  std::printf("(one run each: on a 2-core machine single runs vary by 10-25%%; compare ratios of repeated,\n"
+              " interleaved runs before drawing conclusions)\n");
   return all_ok ? 0 : 1;
 }
 

@@ -58,9 +58,17 @@ TEST(TaskTest, IsLazy) {
 
 TEST(TaskTest, ReturnsValue) { EXPECT_EQ(run_synchronously(answer()), 42); }
 
+// Symmetric transfer is a tail call; sanitizers keep every frame (to poison it on return), so under
+// them the chain uses stack and only a shallower one is checked.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr int kNestingDepth = 1'000;
+#else
+constexpr int kNestingDepth = 100'000;
+#endif
+
 TEST(TaskTest, DeepNestingUsesNoStack) {
-  // 100,000 nested awaits would overflow the stack without symmetric transfer.
-  EXPECT_EQ(run_synchronously(add_nested(100'000)), 100'000);
+  // 100,000 nested awaits would overflow an 8 MiB stack without symmetric transfer.
+  EXPECT_EQ(run_synchronously(add_nested(kNestingDepth)), kNestingDepth);
 }
 
 TEST(TaskTest, MoveOnlyValue) {

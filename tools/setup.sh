@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the Debian packages surge builds with. Idempotent: installs only what is missing, and does
+# nothing (not even `apt-get update`) when everything is there. Needs root, or sudo.
+set -euo pipefail
+
+packages=(bazel-bootstrap g++ liburing-dev libgtest-dev libbenchmark-dev)
+
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+[ "${#missing[@]}" -eq 0 ] && exit 0
+
+as_root=()
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then
+    as_root=(sudo)
+  else
+    echo "setup: need root (or sudo) to install: ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+echo "setup: installing ${missing[*]}" >&2
+if ! "${as_root[@]}" apt-get update -q >&2; then
+  echo "setup: 'apt-get update' failed: is Debian's package archive reachable?" >&2
+  exit 1
+fi
+if ! DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -q "${missing[@]}" >&2; then
+  echo "setup: 'apt-get install ${missing[*]}' failed (see above)" >&2
+  exit 1
+fi
