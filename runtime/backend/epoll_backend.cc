@@ -68,6 +68,13 @@ void EpollBackend::submit(Operation& operation) noexcept {
     complete_later(operation, -EBADF);
     return;
   }
+  if (operation.opcode == OpCode::kClose) {
+    forget_fd(operation.fd);
+    ++counters_.io_syscalls;
+    // Linux releases the fd even when close(2) fails, so it is never retried.
+    complete_later(operation, result_of(close(operation.fd)));
+    return;
+  }
   FdState& state = state_for(operation.fd);
   OperationQueue& queue = waits_for_input(operation.opcode) ? state.waiting_for_input : state.waiting_for_output;
   if (!queue.empty()) {
@@ -147,6 +154,9 @@ int EpollBackend::attempt(Operation& operation) noexcept {
       case OpCode::kWrite:
         result = result_of(write(operation.fd, operation.buffer, length));
         break;
+      case OpCode::kClose:
+        return -EINVAL;  // handled in submit(); never queued
+
     }
     if (result == -EINTR) continue;
     if (result == -EWOULDBLOCK) return -EAGAIN;
@@ -201,6 +211,8 @@ void EpollBackend::wake() noexcept {
 }
 
 int EpollBackend::poll(Timeout timeout) noexcept {
+  // Nothing in flight and no wait wanted: spare the syscall (a pending wake-up is seen at the next wait).
+  if (in_flight_ == 0 && timeout.has_value() && timeout->count() <= 0) return 0;
   if (!completed_.empty()) timeout = std::chrono::nanoseconds::zero();
   const auto deadline = std::chrono::steady_clock::now() + timeout.value_or(std::chrono::nanoseconds::zero());
   int ready;

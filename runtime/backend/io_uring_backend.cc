@@ -40,6 +40,7 @@ constexpr unsigned kSetupLadder[] = {
 constexpr int kRequiredOpcodes[] = {
     IORING_OP_ACCEPT, IORING_OP_CONNECT, IORING_OP_RECV,       IORING_OP_SEND,
     IORING_OP_READ,   IORING_OP_WRITE,   IORING_OP_POLL_ADD,   IORING_OP_ASYNC_CANCEL,
+    IORING_OP_CLOSE,
 };
 
 }  // namespace
@@ -128,6 +129,9 @@ void IoUringBackend::prepare(Operation& operation) noexcept {
     case OpCode::kWrite:
       io_uring_prep_write(sqe, operation.fd, operation.buffer, length, static_cast<std::uint64_t>(-1));
       break;
+    case OpCode::kClose:
+      io_uring_prep_close(sqe, operation.fd);
+      break;
   }
   io_uring_sqe_set_data64(sqe, user_data_for(operation, kTagOperation));
   operation.backend_state = (operation.backend_state & ~kStateTagMask) | kTagOperation;
@@ -167,6 +171,11 @@ void IoUringBackend::wake() noexcept {
 int IoUringBackend::poll(Timeout timeout) noexcept {
   const std::uint64_t completed_before = counters_.operations_completed;
   const bool must_not_block = !pending_.empty() || (timeout.has_value() && timeout->count() <= 0);
+  if (must_not_block && in_flight_.size() == 0 && pending_.empty() && io_uring_sq_ready(&ring_) == 0) {
+    // Nothing could complete and nothing waits to be submitted: spare the syscall (a busy loop of
+    // yields or spawns would otherwise pay one per turn). A pending wake-up is seen at the next wait.
+    return 0;
+  }
   if (must_not_block) {
     if ((setup_flags_ & IORING_SETUP_DEFER_TASKRUN) != 0) {
       // Completions are only posted when this thread enters the kernel asking for events.

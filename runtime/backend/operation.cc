@@ -10,6 +10,7 @@ const char* opcode_name(OpCode opcode) noexcept {
     case OpCode::kSend: return "send";
     case OpCode::kRead: return "read";
     case OpCode::kWrite: return "write";
+    case OpCode::kClose: return "close";
   }
   return "unknown operation";
 }

@@ -24,6 +24,7 @@ enum class OpCode : std::uint8_t {
   kSend,     // send(fd, buffer, length, message_flags | MSG_NOSIGNAL) -> bytes
   kRead,     // read(fd, buffer, length) for non-sockets (eventfd, signalfd, pipes)
   kWrite,    // write(fd, buffer, length) for non-sockets
+  kClose,    // close(fd) -> 0; the backend forgets the fd first (no operation may be in flight on it)
 };
 
 // Human-readable name of the syscall an OpCode performs ("recv", "accept", ...), used in Error values.
