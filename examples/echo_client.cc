@@ -13,26 +13,14 @@ namespace surge::examples {
 namespace {
 
 int main_impl(int argc, char** argv) {
-  const std::string host(flag(argc, argv, "host", "127.0.0.1"));
-  const long long port = integer_flag(argc, argv, "port", 7000, 1, 65535);
-  auto choice = parse_backend_choice(flag(argc, argv, "backend", "auto"));
-  if (!choice) {
-    std::fprintf(stderr, "echo_client: --backend: %s\n", choice.error().message().c_str());
-    return 2;
-  }
-  const std::string text = host_port(host, port);
-  auto address = SocketAddress::parse(text);
-  if (!address) {
-    std::fprintf(stderr, "echo_client: %s\n", address.error().message().c_str());
-    return 2;
-  }
+  const BackendChoice choice = backend_flag(argc, argv, "echo_client");
   EchoLoadOptions options;
-  options.address = *address;
+  options.address = address_flags(argc, argv, "echo_client", 7000, 1);
   options.connections = static_cast<int>(integer_flag(argc, argv, "connections", 1, 1, 100000));
   options.round_trips_per_connection = static_cast<int>(integer_flag(argc, argv, "requests", 10000, 1, 1 << 30));
   options.message_size = static_cast<std::size_t>(integer_flag(argc, argv, "size", 64, 1, 64 << 20));
 
-  auto worker = Worker::create({.backend = *choice});
+  auto worker = Worker::create({.backend = choice});
   if (!worker) {
     std::fprintf(stderr, "echo_client: %s\n", worker.error().message().c_str());
     return 1;
@@ -44,7 +32,7 @@ int main_impl(int argc, char** argv) {
   }
   std::printf("echo_client: %s, backend %s: %llu round trips of %zu B over %d connections, %.0f round trips/s, "
               "p50 %.1f us, p99 %.1f us, all bytes verified\n",
-              text.c_str(), backend_name((*worker)->backend_kind()),
+              options.address.to_string().c_str(), backend_name((*worker)->backend_kind()),
               static_cast<unsigned long long>(stats->round_trips), options.message_size, options.connections,
               stats->round_trips_per_second(), stats->latency_quantile(0.5).count() / 1e3,
               stats->latency_quantile(0.99).count() / 1e3);

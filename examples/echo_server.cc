@@ -32,20 +32,9 @@ Task<Result<int>> run(Worker& worker, TcpListener listener, SignalSet& signals) 
 }
 
 int main_impl(int argc, char** argv) {
-  const std::string host(flag(argc, argv, "host", "127.0.0.1"));
-  const long long port = integer_flag(argc, argv, "port", 7000, 0, 65535);
-  auto choice = parse_backend_choice(flag(argc, argv, "backend", "auto"));
-  if (!choice) {
-    std::fprintf(stderr, "echo_server: --backend: %s\n", choice.error().message().c_str());
-    return 2;
-  }
-  const std::string text = host_port(host, port);
-  auto address = SocketAddress::parse(text);
-  if (!address) {
-    std::fprintf(stderr, "echo_server: %s: %s\n", text.c_str(), address.error().message().c_str());
-    return 2;
-  }
-  auto worker = Worker::create({.backend = *choice});
+  const SocketAddress address = address_flags(argc, argv, "echo_server", 7000, 0);
+  const BackendChoice choice = backend_flag(argc, argv, "echo_server");
+  auto worker = Worker::create({.backend = choice});
   if (!worker) {
     std::fprintf(stderr, "echo_server: %s\n", worker.error().message().c_str());
     return 1;
@@ -56,9 +45,9 @@ int main_impl(int argc, char** argv) {
     std::fprintf(stderr, "echo_server: %s\n", signals.error().message().c_str());
     return 1;
   }
-  auto listener = TcpListener::bind(**worker, *address);
+  auto listener = TcpListener::bind(**worker, address);
   if (!listener) {
-    std::fprintf(stderr, "echo_server: %s: %s\n", text.c_str(), listener.error().message().c_str());
+    std::fprintf(stderr, "echo_server: %s: %s\n", address.to_string().c_str(), listener.error().message().c_str());
     return 1;
   }
   std::printf("echo_server: listening on %s (backend: %s)\n", listener->local_addr()->to_string().c_str(),

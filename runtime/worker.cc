@@ -61,26 +61,11 @@ void Worker::run_ready_batch() {
 void Worker::adopt_root(internal::RootPromise& promise, internal::JoinStateBase* state) noexcept {
   promise.worker = this;
   promise.join_state = state;
-  promise.previous = nullptr;
-  promise.next = roots_;
-  if (roots_ != nullptr) roots_->previous = &promise;
-  roots_ = &promise;
-  ++live_roots_;
-}
-
-void Worker::unlink_root(internal::RootPromise& promise) noexcept {
-  if (promise.previous != nullptr) {
-    promise.previous->next = promise.next;
-  } else {
-    roots_ = promise.next;
-  }
-  if (promise.next != nullptr) promise.next->previous = promise.previous;
-  promise.previous = promise.next = nullptr;
-  --live_roots_;
+  roots_.push_front(promise);
 }
 
 void internal::release_finished_root(internal::RootPromise& promise) noexcept {
-  promise.worker->unlink_root(promise);
+  promise.worker->roots_.remove(promise);
   promise.join_state->release();
   // Destroying a coroutine from its own final awaiter is allowed: it is suspended at this point.
   std::coroutine_handle<internal::RootPromise>::from_promise(promise).destroy();
@@ -98,9 +83,9 @@ void Worker::shutdown() noexcept {
     backend_->poll(kDrainWaitStep);
   }
   ready_.clear();
-  while (roots_ != nullptr) {
-    internal::RootPromise& promise = *roots_;
-    unlink_root(promise);
+  while (!roots_.empty()) {
+    internal::RootPromise& promise = *roots_.front();
+    roots_.remove(promise);
     promise.join_state->abandon();
     promise.join_state->release();
     // Destroys the whole chain of frames this task awaits; their destructors close sockets.

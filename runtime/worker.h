@@ -25,6 +25,7 @@
 
 #include "runtime/backend/backend.h"
 #include "runtime/backend/backend_factory.h"
+#include "runtime/intrusive_list.h"
 #include "runtime/join_handle.h"
 #include "runtime/ready_queue.h"
 #include "runtime/result.h"
@@ -58,7 +59,8 @@ class Worker {
   BackendKind backend_kind() const noexcept { return backend_->kind(); }
 
   // Runs `task` (and whatever it spawns) on this thread until it returns, and returns its value.
-  // Must not be called from inside a task.
+  // Spawned tasks still unfinished then stay suspended: they run again during the next block_on, or
+  // are destroyed by shutdown(). Must not be called from inside a task.
   template <typename T>
   T block_on(Task<T> task) {
     JoinHandle<T> handle = spawn(std::move(task));
@@ -104,7 +106,7 @@ class Worker {
   void shutdown() noexcept;
 
   // Spawned tasks that have not finished yet.
-  std::size_t live_tasks() const noexcept { return live_roots_; }
+  std::size_t live_tasks() const noexcept { return roots_.size(); }
 
  private:
   explicit Worker(std::unique_ptr<Backend> backend);
@@ -136,12 +138,11 @@ class Worker {
   bool run_until(bool (*done)(const void*), const void* context, std::optional<Clock::time_point> deadline);
   void run_ready_batch();
   void adopt_root(internal::RootPromise& promise, internal::JoinStateBase* state) noexcept;
-  void unlink_root(internal::RootPromise& promise) noexcept;
 
   std::unique_ptr<Backend> backend_;
   internal::ReadyQueue ready_;
-  internal::RootPromise* roots_ = nullptr;  // intrusive list of unfinished spawned tasks
-  std::size_t live_roots_ = 0;
+  // The unfinished spawned tasks; the worker owns their frames.
+  IntrusiveList<internal::RootPromise, &internal::RootPromise::previous, &internal::RootPromise::next> roots_;
   bool running_ = false;
   bool draining_ = false;
 };

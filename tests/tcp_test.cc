@@ -292,10 +292,7 @@ TEST_P(TcpTest, NoFileDescriptorLeaks) {
   worker_.reset();
   const int before = testing::open_fd_count();
   {
-    std::unique_ptr<Backend> backend;
-    testing::make_backend_or_skip(GetParam(), {}, backend);
-    if (!backend) return;
-    worker_ = Worker::with_backend(std::move(backend));
+    create_worker({});
     EXPECT_TRUE(run(many_connections(50)));
     EXPECT_TRUE(run([]() -> Task<void> {
       auto refused = co_await TcpStream::connect(SocketAddress::ipv4_loopback(1));
@@ -309,10 +306,7 @@ TEST_P(TcpTest, NoFileDescriptorLeaks) {
 TEST_P(TcpTest, ShutdownWithConnectionsOpenClosesEverything) {
   worker_.reset();
   const int before = testing::open_fd_count();
-  std::unique_ptr<Backend> backend;
-  testing::make_backend_or_skip(GetParam(), {}, backend);
-  if (!backend) return;
-  worker_ = Worker::with_backend(std::move(backend));
+  create_worker({});
   int connected = 0;
   EXPECT_TRUE(run([](int* connected) -> Task<void> {
     auto server = start_echo_server();

@@ -97,7 +97,7 @@ io_uring_sqe* IoUringBackend::next_sqe() noexcept {
 }
 
 void IoUringBackend::submit(Operation& operation) noexcept {
-  in_flight_.insert(operation);
+  in_flight_.push_front(operation);
   operation.backend_state = kStateInFlight;
   ++counters_.operations_submitted;
   prepare(operation);
