@@ -12,6 +12,12 @@
 //
 // EAGAIN and EINTR never reach the awaiter: the operation is submitted again. Awaitables are neither
 // copyable nor movable, because the backend holds the Operation's address while it is in flight.
+//
+// Cancellation: while suspended, the awaitable is the handler of its task's CancelSlot. A request cancels
+// the operation in the backend, and the coroutine resumes only when the operation's own completion has
+// arrived: with ECANCELED, or with its real result if it finished first (data that arrived is reported,
+// and the buffer is never released while the kernel may still write into it). If the slot was already
+// marked, the operation is not started and completes with ECANCELED at once.
 #ifndef SURGE_RUNTIME_IO_AWAITABLE_H_
 #define SURGE_RUNTIME_IO_AWAITABLE_H_
 
@@ -21,6 +27,7 @@
 #include <cstddef>
 
 #include "runtime/backend/operation.h"
+#include "runtime/cancel_slot.h"
 #include "runtime/result.h"
 #include "runtime/worker.h"
 
@@ -33,10 +40,19 @@ class IoAwaitable : protected Operation {
 
   bool await_ready() const noexcept { return false; }
 
-  void await_suspend(std::coroutine_handle<> awaiter) noexcept {
+  template <typename Promise>
+  bool await_suspend(std::coroutine_handle<Promise> awaiter) noexcept {
     assert(Worker::current() == worker_ && "I/O must be awaited on the worker that owns the socket");
+    slot_ = cancel_slot_of(awaiter);
+    if (slot_ != nullptr && slot_->requested()) {
+      result = -ECANCELED;
+      completed_ = true;
+      return false;  // never started: resume at once
+    }
     awaiter_ = awaiter;
     worker_->backend().submit(*this);
+    if (slot_ != nullptr) slot_->install(&on_cancel_requested, this);
+    return true;
   }
 
  protected:
@@ -56,9 +72,18 @@ class IoAwaitable : protected Operation {
 
   // For subclasses that install their own `complete` (operations that take several syscalls, like
   // write_all): submit the (updated) request again, or hand control back to the awaiting coroutine.
-  void resubmit() noexcept { worker_->backend().submit(*this); }
+  // A multi-step operation stops between steps once cancellation was requested.
+  void resubmit() noexcept {
+    if (slot_ != nullptr && slot_->requested()) {
+      result = -ECANCELED;
+      resume_awaiter();
+      return;
+    }
+    worker_->backend().submit(*this);
+  }
   void resume_awaiter() noexcept {
     completed_ = true;
+    if (slot_ != nullptr) slot_->clear();
     worker_->schedule(awaiter_);
   }
 
@@ -71,6 +96,11 @@ class IoAwaitable : protected Operation {
   static bool is_transient(std::int32_t result) noexcept { return result == -EAGAIN || result == -EINTR; }
 
  private:
+  static void on_cancel_requested(void* self) noexcept {
+    auto* awaitable = static_cast<IoAwaitable*>(self);
+    awaitable->worker_->backend().cancel(*awaitable);
+  }
+
   static void on_complete(Operation& operation) noexcept {
     auto& self = static_cast<IoAwaitable&>(operation);
     if (is_transient(operation.result)) {
@@ -82,6 +112,7 @@ class IoAwaitable : protected Operation {
 
   Worker* worker_;
   std::coroutine_handle<> awaiter_ = nullptr;
+  CancelSlot* slot_ = nullptr;
   bool completed_ = false;
 };
 

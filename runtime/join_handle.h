@@ -3,7 +3,8 @@
 //   surge::JoinHandle<int> handle = worker.spawn(compute());
 //   int value = co_await std::move(handle);     // suspends until compute() has returned
 //
-// Dropping a JoinHandle detaches the task: it keeps running and its result is discarded. The spawned
+// Dropping a JoinHandle detaches the task: it keeps running and its result is discarded. cancel() asks
+// the task to stop; cancelling the task that awaits a handle cancels the awaited task too. The spawned
 // task's frame belongs to the worker, not to the handle. If the worker shuts down before the task
 // finishes, the task is destroyed and the handle reports is_abandoned(); awaiting it then is a bug.
 // Threading (this issue): a handle is awaited on the worker that spawned the task.
@@ -16,6 +17,8 @@
 #include <optional>
 #include <type_traits>
 #include <utility>
+
+#include "runtime/cancel_slot.h"
 
 namespace surge {
 
@@ -37,12 +40,26 @@ class JoinStateBase {
   bool abandoned() const noexcept { return abandoned_; }
 
   // Called by the worker when it destroys an unfinished task on shutdown.
-  void abandon() noexcept { abandoned_ = true; }
+  void abandon() noexcept {
+    abandoned_ = true;
+    task_slot_ = nullptr;
+  }
 
-  // Called by the consumer that suspends until the task finishes.
-  void set_waiter(std::coroutine_handle<> waiter, Worker* waiter_worker) noexcept {
+  // The spawned task's CancelSlot, so that request_cancel() can reach it while it runs.
+  void set_task_slot(CancelSlot* slot) noexcept { task_slot_ = slot; }
+  void request_cancel() noexcept {
+    if (task_slot_ != nullptr) task_slot_->request();
+  }
+
+  // Called by the consumer that suspends until the task finishes. Cancelling the consumer's own chain
+  // (`waiter_slot`) cancels the task it waits for: the join then ends as soon as the task does.
+  void set_waiter(std::coroutine_handle<> waiter, Worker* waiter_worker, CancelSlot* waiter_slot) noexcept {
     waiter_ = waiter;
     waiter_worker_ = waiter_worker;
+    waiter_slot_ = waiter_slot;
+    if (waiter_slot_ != nullptr) {
+      waiter_slot_->install([](void* self) noexcept { static_cast<JoinStateBase*>(self)->request_cancel(); }, this);
+    }
   }
 
   void fail(std::exception_ptr exception) noexcept {
@@ -62,6 +79,8 @@ class JoinStateBase {
   bool abandoned_ = false;
   std::coroutine_handle<> waiter_ = nullptr;
   Worker* waiter_worker_ = nullptr;
+  CancelSlot* waiter_slot_ = nullptr;
+  CancelSlot* task_slot_ = nullptr;
   std::exception_ptr exception_;
 };
 
@@ -116,11 +135,19 @@ class [[nodiscard]] JoinHandle {
   // Precondition: is_finished(). Returns the task's value (rethrows what it threw), once.
   T take_result() { return state_->take(); }
 
+  // Requests cancellation of the task: the operation it waits on is cancelled (see CancelSlot), and
+  // awaitables it reaches later complete with ECANCELED. It still runs to its end; await the handle to
+  // know when. Harmless once it has finished.
+  void cancel() noexcept {
+    if (state_ != nullptr && !state_->finished()) state_->request_cancel();
+  }
+
   // Awaiting the handle suspends until the task has returned, then yields its value.
   struct Awaiter {
     internal::JoinState<T>* state;
     bool await_ready() const noexcept { return state->finished(); }
-    void await_suspend(std::coroutine_handle<> awaiter) noexcept;  // defined in worker.h
+    template <typename Promise>
+    void await_suspend(std::coroutine_handle<Promise> awaiter) noexcept;  // defined in worker.h
     T await_resume() {
       assert(!state->abandoned() && "awaited a task destroyed by worker shutdown");
       return state->take();

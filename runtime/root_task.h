@@ -9,6 +9,8 @@
 #include <coroutine>
 #include <exception>
 
+#include "runtime/cancel_slot.h"
+
 namespace surge {
 
 class Worker;
@@ -42,6 +44,9 @@ struct RootPromise {
   // The body catches everything and hands it to the JoinState; nothing can arrive here.
   void unhandled_exception() noexcept { std::terminate(); }
 
+  CancelSlot* cancel_slot() noexcept { return &slot; }
+
+  CancelSlot slot;  // the spawned task's cancellation slot, shared by everything it awaits
   Worker* worker = nullptr;
   JoinStateBase* join_state = nullptr;  // not owned; marked abandoned if the worker destroys this root
   RootPromise* previous = nullptr;

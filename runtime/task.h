@@ -14,6 +14,9 @@
 //     co_return *n;
 //   }
 //
+// Cancellation: an awaited Task shares its awaiter's CancelSlot, so cancelling the outer task reaches the
+// operation the innermost Task is waiting on.
+//
 // Ownership: the Task object owns its coroutine frame and destroys it exactly once, in its destructor.
 // A Task is move-only and must be awaited at most once, on the worker thread that runs its awaiter.
 #ifndef SURGE_RUNTIME_TASK_H_
@@ -24,6 +27,8 @@
 #include <exception>
 #include <optional>
 #include <utility>
+
+#include "runtime/cancel_slot.h"
 
 namespace surge {
 
@@ -51,6 +56,10 @@ class TaskPromiseBase {
 
   void set_continuation(std::coroutine_handle<> continuation) noexcept { continuation_ = continuation; }
 
+  // The cancellation slot of the chain this Task runs in, inherited from its awaiter (nullptr if none).
+  CancelSlot* cancel_slot() noexcept { return cancel_slot_; }
+  void set_cancel_slot(CancelSlot* slot) noexcept { cancel_slot_ = slot; }
+
  protected:
   void rethrow_if_failed() {
     if (exception_) std::rethrow_exception(exception_);
@@ -59,6 +68,7 @@ class TaskPromiseBase {
  private:
   std::coroutine_handle<> continuation_ = std::noop_coroutine();
   std::exception_ptr exception_;
+  CancelSlot* cancel_slot_ = nullptr;
 };
 
 template <typename T>
@@ -115,21 +125,21 @@ class [[nodiscard]] Task {
   bool done() const noexcept { return handle_ && handle_.done(); }
 
   // Awaiting a Task starts it and suspends the awaiter until the Task's body has returned.
-  auto operator co_await() && noexcept {
-    struct Awaiter {
-      Handle handle;
-      bool await_ready() const noexcept { return !handle || handle.done(); }
-      std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiter) noexcept {
-        handle.promise().set_continuation(awaiter);
-        return handle;
-      }
-      T await_resume() {
-        assert(handle && "awaited an empty Task");
-        return handle.promise().take_result();
-      }
-    };
-    return Awaiter{handle_};
-  }
+  struct Awaiter {
+    Handle handle;
+    bool await_ready() const noexcept { return !handle || handle.done(); }
+    template <typename AwaiterPromise>
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<AwaiterPromise> awaiter) noexcept {
+      handle.promise().set_continuation(awaiter);
+      handle.promise().set_cancel_slot(cancel_slot_of(awaiter));  // cancelling the awaiter reaches us
+      return handle;
+    }
+    T await_resume() {
+      assert(handle && "awaited an empty Task");
+      return handle.promise().take_result();
+    }
+  };
+  Awaiter operator co_await() && noexcept { return Awaiter{handle_}; }
 
  private:
   void destroy() noexcept {

@@ -35,21 +35,41 @@ bool Worker::run_until(bool (*done)(const void*), const void* context,
   Worker* const previous = std::exchange(current_worker, this);
   bool finished = done(context);
   while (!finished) {
+    // One turn: fire due timers, resume what is ready, then collect I/O completions.
+    if (!timers_.empty()) timers_.advance(current_tick());
     run_ready_batch();
     finished = done(context);
     if (finished) break;
-    Backend::Timeout timeout = std::nullopt;  // idle: sleep in the backend until something happens
-    if (deadline.has_value()) {
-      const auto remaining = *deadline - Clock::now();
-      if (remaining <= Clock::duration::zero()) break;
-      timeout = std::chrono::duration_cast<std::chrono::nanoseconds>(remaining);
-    }
-    if (!ready_.empty()) timeout = std::chrono::nanoseconds::zero();  // only collect what is there
-    backend_->poll(timeout);
+    if (deadline.has_value() && Clock::now() >= *deadline) break;
+    // Ready work: only collect what is there. Idle: sleep in the backend until I/O, a wake-up, the next
+    // timer or the deadline.
+    backend_->poll(ready_.empty() ? wait_timeout(deadline) : std::chrono::nanoseconds::zero());
   }
   current_worker = previous;
   running_ = false;
   return finished;
+}
+
+Backend::Timeout Worker::wait_timeout(std::optional<Clock::time_point> deadline) const {
+  std::optional<Clock::time_point> wake_at = deadline;
+  if (const std::optional<std::uint64_t> next_timer = timers_.next_event_tick()) {
+    const Clock::time_point timer_at = origin_ + std::chrono::milliseconds(*next_timer);
+    if (!wake_at || timer_at < *wake_at) wake_at = timer_at;
+  }
+  if (!wake_at) return std::nullopt;
+  const auto remaining = std::chrono::duration_cast<std::chrono::nanoseconds>(*wake_at - Clock::now());
+  return remaining > std::chrono::nanoseconds::zero() ? remaining : std::chrono::nanoseconds::zero();
+}
+
+std::uint64_t Worker::tick_at_or_after(Clock::time_point deadline) const noexcept {
+  if (deadline <= origin_) return 0;
+  const auto since = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - origin_).count();
+  return static_cast<std::uint64_t>((since + 999'999) / 1'000'000);
+}
+
+std::uint64_t Worker::current_tick() const noexcept {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - origin_).count());
 }
 
 void Worker::run_ready_batch() {
@@ -61,6 +81,7 @@ void Worker::run_ready_batch() {
 void Worker::adopt_root(internal::RootPromise& promise, internal::JoinStateBase* state) noexcept {
   promise.worker = this;
   promise.join_state = state;
+  state->set_task_slot(&promise.slot);
   roots_.push_front(promise);
 }
 

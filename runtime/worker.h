@@ -31,6 +31,7 @@
 #include "runtime/result.h"
 #include "runtime/root_task.h"
 #include "runtime/task.h"
+#include "timer/timer_wheel.h"
 
 namespace surge {
 
@@ -108,6 +109,13 @@ class Worker {
   // Spawned tasks that have not finished yet.
   std::size_t live_tasks() const noexcept { return roots_.size(); }
 
+  // This worker's timers (millisecond ticks since the worker was created). Worker thread only; timers
+  // fire on this worker, from its loop. Use sleep_for()/sleep_until() (time.h) rather than this directly.
+  TimerWheel& timers() noexcept { return timers_; }
+  // The first tick at or after `deadline` (timers are never early), and the tick now.
+  std::uint64_t tick_at_or_after(Clock::time_point deadline) const noexcept;
+  std::uint64_t current_tick() const noexcept;
+
  private:
   explicit Worker(std::unique_ptr<Backend> backend);
   friend void internal::release_finished_root(internal::RootPromise& promise) noexcept;
@@ -139,8 +147,13 @@ class Worker {
   void run_ready_batch();
   void adopt_root(internal::RootPromise& promise, internal::JoinStateBase* state) noexcept;
 
+  // How long the backend may sleep: until the earliest of the next timer and `deadline` (nullopt: no limit).
+  Backend::Timeout wait_timeout(std::optional<Clock::time_point> deadline) const;
+
   std::unique_ptr<Backend> backend_;
   internal::ReadyQueue ready_;
+  const Clock::time_point origin_ = Clock::now();
+  TimerWheel timers_{0};
   // The unfinished spawned tasks; the worker owns their frames.
   IntrusiveList<internal::RootPromise, &internal::RootPromise::previous, &internal::RootPromise::next> roots_;
   bool running_ = false;
@@ -159,12 +172,15 @@ inline YieldAwaitable yield() noexcept { return {}; }
 
 inline void internal::JoinStateBase::mark_finished() noexcept {
   finished_ = true;
+  task_slot_ = nullptr;
+  if (waiter_slot_ != nullptr) waiter_slot_->clear();
   if (waiter_ != nullptr) waiter_worker_->schedule(std::exchange(waiter_, nullptr));
 }
 
 template <typename T>
-void JoinHandle<T>::Awaiter::await_suspend(std::coroutine_handle<> awaiter) noexcept {
-  state->set_waiter(awaiter, Worker::current());
+template <typename Promise>
+void JoinHandle<T>::Awaiter::await_suspend(std::coroutine_handle<Promise> awaiter) noexcept {
+  state->set_waiter(awaiter, Worker::current(), cancel_slot_of(awaiter));
 }
 
 }  // namespace surge

@@ -1,0 +1,108 @@
+// time.h: sleeping and periodic ticks on the current worker's timer wheel.
+//
+//   co_await surge::sleep_for(std::chrono::milliseconds(50));     // Result<void>; ECANCELED if cancelled
+//   surge::Interval ticker(std::chrono::seconds(1));
+//   for (;;) { co_await ticker.tick(); ... }                      // fixed rate: no drift
+//
+// Resolution is one millisecond and timers are never early: a sleep ends at the first loop turn after
+// its deadline (later if the worker is busy: the loop turns at least once per `WorkerOptions`' batch of
+// ready tasks). Timers fire on the worker whose task set them. Sleeps are cancellable (see CancelSlot):
+// a cancelled sleep resumes at once with ECANCELED. Awaitables must be awaited right away.
+#ifndef SURGE_RUNTIME_TIME_H_
+#define SURGE_RUNTIME_TIME_H_
+
+#include <chrono>
+#include <coroutine>
+
+#include "runtime/cancel_slot.h"
+#include "runtime/result.h"
+#include "runtime/worker.h"
+#include "timer/timer_wheel.h"
+
+namespace surge {
+
+class SleepAwaitable {
+ public:
+  explicit SleepAwaitable(Worker::Clock::time_point deadline) noexcept : deadline_(deadline) {}
+  SleepAwaitable(const SleepAwaitable&) = delete;
+  SleepAwaitable& operator=(const SleepAwaitable&) = delete;
+  // A sleep destroyed while pending (its task destroyed by shutdown) takes its timer with it.
+  ~SleepAwaitable() {
+    if (worker_ != nullptr) worker_->timers().cancel(timer_);
+  }
+
+  bool await_ready() const noexcept { return deadline_ <= Worker::Clock::now(); }
+
+  template <typename Promise>
+  bool await_suspend(std::coroutine_handle<Promise> awaiter) noexcept {
+    slot_ = cancel_slot_of(awaiter);
+    if (slot_ != nullptr && slot_->requested()) {
+      cancelled_ = true;
+      return false;
+    }
+    awaiter_ = awaiter;
+    worker_ = Worker::current();
+    timer_ = worker_->timers().insert(worker_->tick_at_or_after(deadline_), &on_expiry, this);
+    if (slot_ != nullptr) slot_->install(&on_cancel, this);
+    return true;
+  }
+
+  Result<void> await_resume() const noexcept {
+    if (cancelled_) return Error(ECANCELED, "sleep");
+    return ok();
+  }
+
+ private:
+  static void on_expiry(void* self) noexcept {
+    auto* sleep = static_cast<SleepAwaitable*>(self);
+    if (sleep->slot_ != nullptr) sleep->slot_->clear();
+    sleep->worker_->schedule(sleep->awaiter_);
+  }
+  static void on_cancel(void* self) noexcept {
+    auto* sleep = static_cast<SleepAwaitable*>(self);
+    sleep->worker_->timers().cancel(sleep->timer_);
+    sleep->cancelled_ = true;
+    sleep->worker_->schedule(sleep->awaiter_);
+  }
+
+  Worker::Clock::time_point deadline_;
+  Worker* worker_ = nullptr;
+  TimerId timer_;
+  CancelSlot* slot_ = nullptr;
+  std::coroutine_handle<> awaiter_ = nullptr;
+  bool cancelled_ = false;
+};
+
+// Suspends the calling task until `deadline`.
+inline SleepAwaitable sleep_until(Worker::Clock::time_point deadline) noexcept { return SleepAwaitable(deadline); }
+
+// Suspends the calling task for at least `duration`.
+template <typename Rep, typename Period>
+SleepAwaitable sleep_for(std::chrono::duration<Rep, Period> duration) noexcept {
+  return SleepAwaitable(Worker::Clock::now() + std::chrono::ceil<Worker::Clock::duration>(duration));
+}
+
+// Fixed-rate ticks: the k-th tick is due at start + k * period, whatever the previous tick cost, so the
+// schedule does not drift. A consumer that falls behind gets the missed ticks back to back.
+class Interval {
+ public:
+  explicit Interval(Worker::Clock::duration period, Worker::Clock::time_point start = Worker::Clock::now())
+      : period_(period), next_(start + period) {}
+
+  // Waits for the next tick; Result<void> as for sleeps.
+  SleepAwaitable tick() noexcept {
+    const auto due = next_;
+    next_ += period_;
+    return SleepAwaitable(due);
+  }
+
+  Worker::Clock::duration period() const noexcept { return period_; }
+
+ private:
+  Worker::Clock::duration period_;
+  Worker::Clock::time_point next_;
+};
+
+}  // namespace surge
+
+#endif  // SURGE_RUNTIME_TIME_H_
