@@ -1,0 +1,96 @@
+// Timers on a real worker and a real clock (with tolerances), on every backend: sleeps end in deadline
+// order and never early, intervals keep a fixed rate, the loop sleeps until the next timer instead of
+// spinning, and a task that keeps yielding cannot hold a timer back for more than a loop turn.
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+
+#include <vector>
+
+#include "runtime/time.h"
+#include "tests/backend_param.h"
+
+namespace surge {
+namespace {
+
+using std::chrono::milliseconds;
+using Clock = Worker::Clock;
+using testing::BackendTest;
+
+class TimerTest : public BackendTest {};
+
+TEST_P(TimerTest, SleepsEndInDeadlineOrderAndNeverEarly) {
+  EXPECT_TRUE(run([]() -> Task<void> {
+    Worker& worker = *Worker::current();
+    std::vector<int> order;
+    std::vector<JoinHandle<void>> sleepers;
+    const auto start = Clock::now();
+    for (int ms : {40, 10, 30, 1, 20, 0, 25}) {
+      sleepers.push_back(worker.spawn([](int ms, std::vector<int>* log, Clock::time_point start) -> Task<void> {
+        const auto deadline = start + milliseconds(ms);
+        EXPECT_TRUE(co_await sleep_until(deadline));
+        EXPECT_GE(Clock::now(), deadline) << "a " << ms << " ms sleep ended early";
+        log->push_back(ms);
+      }(ms, &order, start)));
+    }
+    for (auto& sleeper : sleepers) co_await std::move(sleeper);
+    EXPECT_EQ(order, (std::vector<int>{0, 1, 10, 20, 25, 30, 40}));
+    EXPECT_LT(Clock::now() - start, milliseconds(1000)) << "sleeps took far longer than asked";
+  }()));
+}
+
+TEST_P(TimerTest, IntervalDoesNotDrift) {
+  EXPECT_TRUE(run([]() -> Task<void> {
+    const auto start = Clock::now();
+    Interval ticker(milliseconds(5), start);
+    for (int i = 1; i <= 20; ++i) {
+      EXPECT_TRUE(co_await ticker.tick());
+      EXPECT_GE(Clock::now(), start + i * milliseconds(5)) << "tick " << i << " came early";
+      if (i == 5) co_await sleep_for(milliseconds(12));  // a slow consumer: later ticks catch up
+    }
+    // Fixed rate: 20 ticks take 100 ms in all, not 100 ms plus the time spent in between.
+    EXPECT_LT(Clock::now() - start, milliseconds(100 + 80));
+  }()));
+}
+
+TEST_P(TimerTest, IdleWorkerSleepsInsteadOfSpinning) {
+  rusage before{};
+  getrusage(RUSAGE_THREAD, &before);
+  EXPECT_TRUE(run([]() -> Task<void> { EXPECT_TRUE(co_await sleep_for(milliseconds(200))); }()));
+  rusage after{};
+  getrusage(RUSAGE_THREAD, &after);
+  const auto cpu_us = [](const rusage& usage) {
+    return (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1'000'000L + usage.ru_utime.tv_usec +
+           usage.ru_stime.tv_usec;
+  };
+  EXPECT_LT(cpu_us(after) - cpu_us(before), 50'000) << "a 200 ms sleep burned CPU: the loop spins";
+  EXPECT_LT(worker_->backend().counters().wait_syscalls, 20u);
+}
+
+TEST_P(TimerTest, BusyYieldingTaskDoesNotStarveATimer) {
+  EXPECT_TRUE(run([]() -> Task<void> {
+    Worker& worker = *Worker::current();
+    bool stop = false;
+    auto busy = worker.spawn([](bool* stop) -> Task<long> {
+      long turns = 0;
+      while (!*stop) {
+        ++turns;
+        co_await yield();  // always ready again: the worker never goes idle
+      }
+      co_return turns;
+    }(&stop));
+    const auto start = Clock::now();
+    EXPECT_TRUE(co_await sleep_for(milliseconds(20)));
+    const auto late = Clock::now() - start - milliseconds(20);
+    stop = true;
+    const long turns = co_await std::move(busy);
+    EXPECT_GT(turns, 10);
+    // The documented bound is one loop turn; allow for a loaded 2-core machine.
+    EXPECT_LT(late, milliseconds(50)) << "the timer fired " << std::chrono::duration<double, std::milli>(late).count()
+                                      << " ms late";
+  }()));
+}
+
+SURGE_INSTANTIATE_FOR_EACH_BACKEND(TimerTest);
+
+}  // namespace
+}  // namespace surge
