@@ -20,7 +20,7 @@ Result<std::uint16_t> parse_port(std::string_view text) {
 
 }  // namespace
 
-Result<SocketAddress> SocketAddress::parse(std::string_view text) {
+Result<SocketAddress::HostPort> SocketAddress::split_host_port(std::string_view text) {
   if (text.empty()) return Error(EINVAL, "parse socket address: empty string");
   std::string_view host;
   std::string_view port_text;
@@ -44,6 +44,15 @@ Result<SocketAddress> SocketAddress::parse(std::string_view text) {
   if (host.empty()) return Error(EINVAL, "parse socket address: missing host before ':'");
   auto port = parse_port(port_text);
   if (!port) return port.error();
+  return HostPort{host, *port, bracketed};
+}
+
+Result<SocketAddress> SocketAddress::parse(std::string_view text) {
+  auto parts = split_host_port(text);
+  if (!parts) return parts.error();
+  const std::string_view host = parts->host;
+  const bool bracketed = parts->bracketed;
+  const std::uint16_t port = parts->port;
 
   // inet_pton wants a NUL-terminated string; longest numeric IPv6 text is 45 characters.
   char host_text[INET6_ADDRSTRLEN + 1];
@@ -58,7 +67,7 @@ Result<SocketAddress> SocketAddress::parse(std::string_view text) {
       return Error(EINVAL, "parse socket address: host is not a numeric IPv6 address");
     }
     ipv6->sin6_family = AF_INET6;
-    ipv6->sin6_port = htons(*port);
+    ipv6->sin6_port = htons(port);
     address.size_ = sizeof(sockaddr_in6);
   } else {
     auto* ipv4 = reinterpret_cast<sockaddr_in*>(&address.storage_);
@@ -66,7 +75,7 @@ Result<SocketAddress> SocketAddress::parse(std::string_view text) {
       return Error(EINVAL, "parse socket address: host is not a numeric IPv4 address (names are not resolved)");
     }
     ipv4->sin_family = AF_INET;
-    ipv4->sin_port = htons(*port);
+    ipv4->sin_port = htons(port);
     address.size_ = sizeof(sockaddr_in);
   }
   return address;

@@ -1,8 +1,8 @@
 // socket_address.h: SocketAddress, an IPv4 or IPv6 address with a port.
 //
 // Parsed from "host:port" with a numeric host: "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:0". Host names
-// are not resolved here (that needs a blocking lookup; see the runtime's spawn_blocking, later). Bad
-// input gives an EINVAL Error whose operation text says what is wrong, never a crash.
+// are not resolved here (that needs a blocking lookup: see resolve.h). Bad input gives an EINVAL Error
+// whose operation text says what is wrong, never a crash.
 //
 //   auto address = surge::SocketAddress::parse("127.0.0.1:0");
 //   if (!address) std::cerr << address.error().message();   // e.g. "parse socket address: ..."
@@ -22,6 +22,14 @@ namespace surge {
 
 class SocketAddress {
  public:
+  // "host:port" taken apart without interpreting the host ("[v6]:port" keeps the brackets' content).
+  struct HostPort {
+    std::string_view host;
+    std::uint16_t port;
+    bool bracketed;  // the host was written as [..]: an IPv6 literal, never a name
+  };
+  static Result<HostPort> split_host_port(std::string_view text);
+
   // Parses "a.b.c.d:port" or "[ipv6]:port"; port 0 asks the kernel for a free port when binding.
   static Result<SocketAddress> parse(std::string_view text);
   // Copies a kernel-provided address; EAFNOSUPPORT unless it is AF_INET or AF_INET6.

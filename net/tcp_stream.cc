@@ -6,6 +6,8 @@
 
 #include <cerrno>
 
+#include "net/resolve.h"
+
 namespace surge {
 namespace {
 
@@ -40,9 +42,21 @@ Task<Result<TcpStream>> TcpStream::connect(SocketAddress address) {
 }
 
 Task<Result<TcpStream>> TcpStream::connect(std::string_view address) {
-  auto parsed = SocketAddress::parse(address);
-  if (!parsed) co_return parsed.error();
-  co_return co_await connect(*parsed);
+  auto numeric = SocketAddress::parse(address);
+  if (numeric) co_return co_await connect(*numeric);
+  auto parts = SocketAddress::split_host_port(address);
+  if (!parts) co_return parts.error();
+  if (parts->bracketed) co_return numeric.error();  // brackets hold an IPv6 literal, never a name
+  auto candidates = co_await resolve(std::string(parts->host), parts->port);
+  if (!candidates) co_return candidates.error();
+  // Try each address in getaddrinfo's order; report the last failure if none connects.
+  Error last_failure(EHOSTUNREACH, "connect");
+  for (const SocketAddress& candidate : *candidates) {
+    auto stream = co_await connect(candidate);
+    if (stream) co_return stream;
+    last_failure = stream.error();
+  }
+  co_return last_failure;
 }
 
 void TransferAllAwaitable::on_chunk(Operation& operation) noexcept {

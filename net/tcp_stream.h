@@ -44,7 +44,8 @@ class TcpStream {
 
   // Connects to `address` on the current worker.
   static Task<Result<TcpStream>> connect(SocketAddress address);
-  // Parses a numeric "host:port" (see SocketAddress::parse), then connects.
+  // Connects to "host:port": a numeric host directly, a name ("localhost:8080") after resolving it on
+  // the blocking pool, trying each address in turn.
   static Task<Result<TcpStream>> connect(std::string_view address);
 
   // Wraps an already-connected non-blocking socket; takes ownership of the fd.

@@ -10,6 +10,7 @@
 #include <exception>
 
 #include "runtime/cancel_slot.h"
+#include "runtime/remote_inbox.h"
 
 namespace surge {
 
@@ -48,6 +49,10 @@ struct RootPromise {
 
   CancelSlot slot;  // the spawned task's cancellation slot, shared by everything it awaits
   Worker* worker = nullptr;
+  // Posted to the worker when the task is spawned from another thread: it adopts and starts the task.
+  struct Adoption : RemoteWork {
+    RootPromise* promise = nullptr;
+  } adoption;
   JoinStateBase* join_state = nullptr;  // not owned; marked abandoned if the worker destroys this root
   RootPromise* previous = nullptr;
   RootPromise* next = nullptr;

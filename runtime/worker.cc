@@ -22,11 +22,58 @@ std::unique_ptr<Worker> Worker::with_backend(std::unique_ptr<Backend> backend) {
   return std::unique_ptr<Worker>(new Worker(std::move(backend)));
 }
 
-Worker::Worker(std::unique_ptr<Backend> backend) : backend_(std::move(backend)) {}
+Worker::Worker(std::unique_ptr<Backend> backend) : backend_(std::move(backend)) {
+  stop_work_.run = [](RemoteWork&, Worker& worker) noexcept { worker.stop_requested_ = true; };
+}
 
-Worker::~Worker() { shutdown(); }
+Worker::~Worker() {
+  shutdown();
+  while (posts_in_progress_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+}
 
 Worker* Worker::current() noexcept { return current_worker; }
+
+void Worker::run_until_stopped() {
+  run_until([](const void* self) { return static_cast<const Worker*>(self)->stop_requested_; }, this, std::nullopt);
+}
+
+void Worker::request_stop() noexcept {
+  if (!stop_posted_.exchange(true, std::memory_order_acq_rel)) post(stop_work_);
+}
+
+void Worker::post(RemoteWork& work) noexcept {
+  // Counted, because once the work is pushed the worker may run it, stop and be destroyed while this
+  // call still reads sleep_state_ and wakes the backend: the destructor waits for the count to drop.
+  // The increment is ordered before the push (seq_cst), which the worker must see to run the work.
+  posts_in_progress_.fetch_add(1, std::memory_order_acq_rel);
+  inbox_.push(work);
+  // The producer half of the sleep/wake handshake; the worker's half is in sleep_in_backend(). Both
+  // sides write their own variable, then read the other's, all seq_cst: in the single total order of
+  // those four operations one of the writes comes first, so either the worker sees this work before it
+  // sleeps, or we see kSleeping here and wake it. A lost wake-up is impossible, not merely unlikely.
+  if (sleep_state_.load(std::memory_order_seq_cst) == kSleeping) {
+    int expected = kSleeping;
+    // Coalescing: only the first poster after the worker fell asleep pays for the wake-up syscall.
+    if (sleep_state_.compare_exchange_strong(expected, kNotified, std::memory_order_seq_cst)) backend_->wake();
+  }  // else awake: it will see the work at its next turn
+  posts_in_progress_.fetch_sub(1, std::memory_order_release);
+}
+
+void Worker::sleep_in_backend(Backend::Timeout timeout) {
+  sleep_state_.store(kSleeping, std::memory_order_seq_cst);
+  if (inbox_.empty()) backend_->poll(timeout);  // a post from now on finds kSleeping and wakes us
+  sleep_state_.store(kAwake, std::memory_order_seq_cst);
+}
+
+void Worker::run_posted_work() {
+  if (!inbox_.maybe_nonempty()) return;  // a relaxed peek: the exchange below costs a locked instruction
+  RemoteWork* work = inbox_.take_all();
+  while (work != nullptr) {
+    RemoteWork* next = work->next;  // `run` may end the item's lifetime
+    work->run(*work, *this);
+    work = next;
+  }
+}
 
 bool Worker::run_until(bool (*done)(const void*), const void* context,
                        std::optional<Clock::time_point> deadline) {
@@ -35,15 +82,19 @@ bool Worker::run_until(bool (*done)(const void*), const void* context,
   Worker* const previous = std::exchange(current_worker, this);
   bool finished = done(context);
   while (!finished) {
-    // One turn: fire due timers, resume what is ready, then collect I/O completions.
+    // One turn: take posted work, fire due timers, resume what is ready, then collect I/O completions.
+    run_posted_work();
     if (!timers_.empty()) timers_.advance(current_tick());
     run_ready_batch();
     finished = done(context);
     if (finished) break;
     if (deadline.has_value() && Clock::now() >= *deadline) break;
-    // Ready work: only collect what is there. Idle: sleep in the backend until I/O, a wake-up, the next
-    // timer or the deadline.
-    backend_->poll(ready_.empty() ? wait_timeout(deadline) : std::chrono::nanoseconds::zero());
+    if (ready_.empty()) {
+      // Idle: sleep in the backend until I/O, a post, the next timer or the deadline.
+      sleep_in_backend(wait_timeout(deadline));
+    } else {
+      backend_->poll(std::chrono::nanoseconds::zero());  // only collect what is there
+    }
   }
   current_worker = previous;
   running_ = false;
@@ -74,15 +125,20 @@ std::uint64_t Worker::current_tick() const noexcept {
 
 void Worker::run_ready_batch() {
   // Only what is ready now: coroutines made ready by this batch wait for the next turn, after the
-  // backend has been polled, so a task that keeps yielding cannot starve I/O completions.
+  // backend has been polled, so a task that keeps yielding cannot starve I/O completions or timers.
   for (std::size_t count = ready_.size(); count > 0 && !ready_.empty(); --count) ready_.pop().resume();
 }
 
-void Worker::adopt_root(internal::RootPromise& promise, internal::JoinStateBase* state) noexcept {
+void Worker::adopt_root(internal::RootPromise& promise) noexcept {
   promise.worker = this;
-  promise.join_state = state;
-  state->set_task_slot(&promise.slot);
   roots_.push_front(promise);
+  if (promise.join_state->adopt_task_slot(&promise.slot)) promise.slot.request();  // cancelled early
+}
+
+void Worker::adopt_posted_root(RemoteWork& work, Worker& worker) noexcept {
+  internal::RootPromise& promise = *static_cast<internal::RootPromise::Adoption&>(work).promise;
+  worker.adopt_root(promise);
+  worker.schedule(std::coroutine_handle<internal::RootPromise>::from_promise(promise));
 }
 
 void internal::release_finished_root(internal::RootPromise& promise) noexcept {
@@ -96,12 +152,15 @@ void Worker::shutdown() noexcept {
   assert(!running_ && "shutdown() from inside a task would destroy the running frame");
   Worker* const previous = std::exchange(current_worker, this);
   draining_ = true;
-  // No frame may be destroyed while the kernel could still write into a buffer it holds: cancel, then
-  // wait until every operation has reported back. Cancel again each round, because a completion
-  // callback may have re-submitted (for example a retry after EAGAIN).
-  while (backend_->in_flight() > 0) {
+  // No frame may be destroyed while the kernel, or a blocking-pool thread, could still write into a
+  // buffer it holds: cancel, then wait until every operation and blocking call has reported back.
+  // Cancel again each round, because a completion callback may have re-submitted (a retry after
+  // EAGAIN). Posted work still runs (adopting tasks posted late, so they are destroyed below).
+  for (;;) {
+    run_posted_work();
+    if (backend_->in_flight() == 0 && blocking_calls_ == 0) break;
     backend_->cancel_all();
-    backend_->poll(kDrainWaitStep);
+    sleep_in_backend(kDrainWaitStep);
   }
   ready_.clear();
   while (!roots_.empty()) {

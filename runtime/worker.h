@@ -1,33 +1,47 @@
-// worker.h: Worker, one thread's event loop: a backend, a ready queue, and the tasks it runs.
+// worker.h: Worker, one thread's event loop: a backend, a ready queue, timers, and the tasks it runs.
 //
-// A worker owns one backend instance (one io_uring ring or one epoll set) and runs coroutines on the
-// thread that calls block_on(). The loop resumes ready coroutines, submits their operations in a batch,
-// waits for completions (sleeping in the ring or in epoll_wait, never spinning), and resumes the
-// coroutines those completions belong to.
+// A worker owns one backend instance (one io_uring ring or one epoll set) and runs coroutines on one
+// thread. Each turn of its loop runs the work other threads posted, fires due timers, resumes the ready
+// coroutines, and collects I/O completions; with nothing ready it sleeps in the backend (in the ring or
+// in epoll_wait, never on a condition variable) until I/O, a timer, or a post from another thread.
 //
 //   auto worker = surge::Worker::create();                 // backend from SURGE_BACKEND or probing
 //   if (!worker) { std::cerr << worker.error().message(); return 1; }
 //   int answer = (*worker)->block_on(compute_answer());    // runs until the root task returns
 //
 // Inside a task, Worker::current() is the worker running it; spawn() starts another task on it.
-// Threading: a worker is used from one thread; only wake() may be called from others.
-// Shutdown (also on destruction): every in-flight operation is cancelled and its completion awaited
-// before any coroutine frame is destroyed, so the kernel never writes into freed memory.
+// Threading: the loop runs on one thread at a time (block_on's caller, or the Runtime's thread for
+// this worker); spawn(), post(), request_stop() and wake() may be called from any thread.
+//
+// Scheduling and fairness: cooperative. A turn resumes the coroutines that were ready when it began,
+// each until its next co_await, then polls the backend and fires timers. A task that awaits nothing
+// (a busy loop) holds its worker until it does: other tasks, timers and I/O of that worker wait, other
+// workers are unaffected. What is guaranteed: a due timer or a completed operation is acted on within
+// one turn, i.e. after at most the tasks that were ready before it have run once each (a task that
+// calls co_await yield() in a loop delays a timer by one turn, not indefinitely).
+//
+// Shutdown (also on destruction): every in-flight operation is cancelled and its completion awaited,
+// and every blocking call this worker started has returned, before any coroutine frame is destroyed,
+// so neither the kernel nor a blocking thread ever writes into freed memory.
 #ifndef SURGE_RUNTIME_WORKER_H_
 #define SURGE_RUNTIME_WORKER_H_
 
+#include <atomic>
 #include <cassert>
 #include <chrono>
 #include <coroutine>
 #include <memory>
 #include <optional>
+#include <thread>
 #include <type_traits>
 
 #include "runtime/backend/backend.h"
 #include "runtime/backend/backend_factory.h"
+#include "runtime/blocking_pool.h"
 #include "runtime/intrusive_list.h"
 #include "runtime/join_handle.h"
 #include "runtime/ready_queue.h"
+#include "runtime/remote_inbox.h"
 #include "runtime/result.h"
 #include "runtime/root_task.h"
 #include "runtime/task.h"
@@ -45,6 +59,7 @@ class Worker {
   using Clock = std::chrono::steady_clock;
 
   // Creates the backend as `options.backend` says (see backend_factory.h) and a worker around it.
+  // The calling thread becomes the worker's thread (io_uring rings are set up for one issuer).
   static Result<std::unique_ptr<Worker>> create(const WorkerOptions& options = {});
   // A worker around a backend the caller made (for example a fault-injecting wrapper in tests).
   static std::unique_ptr<Worker> with_backend(std::unique_ptr<Backend> backend);
@@ -82,15 +97,30 @@ class Worker {
     return handle.take_result();
   }
 
-  // Starts `task` on this worker; it first runs at the next turn of the loop. The returned handle may be
-  // awaited for the result or dropped to detach the task.
+  // Runs the loop on this thread until request_stop() (used by Runtime for its worker threads).
+  void run_until_stopped();
+  // Makes run_until_stopped() return after its current turn. Any thread; idempotent.
+  void request_stop() noexcept;
+
+  // Starts `task` on this worker; it first runs at a later turn of the loop. Any thread: from another
+  // thread the task is handed over through the worker's inbox. The returned handle may be awaited for
+  // the result, from any worker, or dropped to detach the task.
   template <typename T>
   JoinHandle<T> spawn(Task<T> task) {
     auto* state = new internal::JoinState<T>();
     state->add_ref();  // one reference for the root, one for the handle
+    state->set_task_worker(this);
     internal::RootTask root = run_to_join_state(std::move(task), state);
-    adopt_root(root.handle.promise(), state);
-    schedule(root.handle);
+    internal::RootPromise& promise = root.handle.promise();
+    promise.join_state = state;
+    if (std::this_thread::get_id() == owner_thread_) {
+      adopt_root(promise);
+      schedule(root.handle);
+    } else {
+      promise.adoption.run = &adopt_posted_root;
+      promise.adoption.promise = &promise;
+      post(promise.adoption);
+    }
     return JoinHandle<T>(state);
   }
 
@@ -99,11 +129,16 @@ class Worker {
     if (!draining_) ready_.push(coroutine);
   }
 
-  // Makes the loop's wait return. Safe from any thread.
+  // Hands `work` to this worker: its `run` is called on the worker's thread, at the start of a turn.
+  // Any thread. Wakes the worker if (and only if) it is asleep; concurrent posts share one wake-up.
+  void post(RemoteWork& work) noexcept;
+
+  // Makes the loop's wait return. Any thread.
   void wake() noexcept { backend_->wake(); }
 
-  // Cancels every in-flight operation, waits for all their completions, then destroys every task that
-  // has not finished (their JoinHandles report is_abandoned()). The worker stays usable. Idempotent.
+  // Cancels every in-flight operation, waits for all their completions (and for blocking calls started
+  // here), then destroys every task that has not finished (their JoinHandles report is_abandoned()).
+  // The worker stays usable. Idempotent. Worker thread only, not from inside a task.
   void shutdown() noexcept;
 
   // Spawned tasks that have not finished yet.
@@ -115,6 +150,15 @@ class Worker {
   // The first tick at or after `deadline` (timers are never early), and the tick now.
   std::uint64_t tick_at_or_after(Clock::time_point deadline) const noexcept;
   std::uint64_t current_tick() const noexcept;
+
+  // The pool spawn_blocking() uses: the Runtime's, or BlockingPool::shared() for a worker on its own.
+  BlockingPool& blocking_pool() noexcept { return blocking_pool_ != nullptr ? *blocking_pool_ : BlockingPool::shared(); }
+  void set_blocking_pool(BlockingPool* pool) noexcept { blocking_pool_ = pool; }
+
+  // Bookkeeping for calls running on the blocking pool on behalf of this worker's tasks: shutdown()
+  // waits until every one has reported back. Worker thread only.
+  void blocking_call_started() noexcept { ++blocking_calls_; }
+  void blocking_call_finished() noexcept { --blocking_calls_; }
 
  private:
   explicit Worker(std::unique_ptr<Backend> backend);
@@ -145,17 +189,34 @@ class Worker {
   // Runs the loop until `done(context)` or the deadline; returns whether `done` became true.
   bool run_until(bool (*done)(const void*), const void* context, std::optional<Clock::time_point> deadline);
   void run_ready_batch();
-  void adopt_root(internal::RootPromise& promise, internal::JoinStateBase* state) noexcept;
-
+  void run_posted_work();
+  // Sleeps in the backend for at most `timeout`, unless work was posted meanwhile.
+  void sleep_in_backend(Backend::Timeout timeout);
+  void adopt_root(internal::RootPromise& promise) noexcept;
+  static void adopt_posted_root(RemoteWork& work, Worker& worker) noexcept;
   // How long the backend may sleep: until the earliest of the next timer and `deadline` (nullopt: no limit).
   Backend::Timeout wait_timeout(std::optional<Clock::time_point> deadline) const;
 
+  // Sleep/wake handshake states (see post() and sleep_in_backend()).
+  static constexpr int kAwake = 0;
+  static constexpr int kSleeping = 1;
+  static constexpr int kNotified = 2;
+
   std::unique_ptr<Backend> backend_;
+  const std::thread::id owner_thread_ = std::this_thread::get_id();
   internal::ReadyQueue ready_;
-  const Clock::time_point origin_ = Clock::now();
-  TimerWheel timers_{0};
+  RemoteInbox inbox_;
+  std::atomic<int> sleep_state_{kAwake};
+  std::atomic<int> posts_in_progress_{0};  // post() calls still touching this worker (see ~Worker)
   // The unfinished spawned tasks; the worker owns their frames.
   IntrusiveList<internal::RootPromise, &internal::RootPromise::previous, &internal::RootPromise::next> roots_;
+  const Clock::time_point origin_ = Clock::now();
+  TimerWheel timers_{0};
+  std::size_t blocking_calls_ = 0;
+  BlockingPool* blocking_pool_ = nullptr;
+  RemoteWork stop_work_;
+  std::atomic<bool> stop_posted_{false};
+  bool stop_requested_ = false;
   bool running_ = false;
   bool draining_ = false;
 };
@@ -170,17 +231,70 @@ inline YieldAwaitable yield() noexcept { return {}; }
 
 // --- Definitions that need Worker to be complete. ---
 
-inline void internal::JoinStateBase::mark_finished() noexcept {
-  finished_ = true;
+namespace internal {
+
+inline void JoinStateBase::mark_finished() noexcept {
   task_slot_ = nullptr;
-  if (waiter_slot_ != nullptr) waiter_slot_->clear();
-  if (waiter_ != nullptr) waiter_worker_->schedule(std::exchange(waiter_, nullptr));
+  const std::uintptr_t previous = waiter_.exchange(kFinished, std::memory_order_acq_rel);
+  if (previous == 0) return;  // nobody waits yet: a later waiter sees kFinished and does not suspend
+  auto* waiter = reinterpret_cast<JoinWaiter*>(previous);
+  if (waiter->worker == Worker::current()) {
+    waiter->worker->schedule(waiter->coroutine);
+    return;
+  }
+  waiter->run = [](RemoteWork& work, Worker& worker) noexcept {
+    worker.schedule(static_cast<JoinWaiter&>(work).coroutine);
+  };
+  waiter->worker->post(*waiter);
 }
+
+inline bool JoinStateBase::set_waiter(JoinWaiter& waiter) noexcept {
+  if (waiter.slot != nullptr) waiter.slot->install(&on_waiter_cancelled, this);
+  std::uintptr_t expected = 0;
+  if (waiter_.compare_exchange_strong(expected, reinterpret_cast<std::uintptr_t>(&waiter), std::memory_order_acq_rel,
+                                      std::memory_order_acquire)) {
+    return true;
+  }
+  if (waiter.slot != nullptr) waiter.slot->clear();  // finished meanwhile: no wait, nothing to cancel
+  return false;
+}
+
+inline void JoinStateBase::request_cancel() noexcept {
+  if (finished()) return;
+  if (task_worker_ == Worker::current()) {
+    if (task_slot_ != nullptr) {
+      task_slot_->request();
+    } else {
+      cancel_before_start_ = true;  // spawned from another thread and not adopted yet
+    }
+    return;
+  }
+  if (cancel_posted_.exchange(true, std::memory_order_acq_rel)) return;  // one request is enough
+  add_ref();  // the posted request keeps the state alive until it has run
+  remote_cancel_.state = this;
+  remote_cancel_.run = &run_remote_cancel;
+  task_worker_->post(remote_cancel_);
+}
+
+inline void JoinStateBase::run_remote_cancel(RemoteWork& work, Worker& worker) noexcept {
+  JoinStateBase* state = static_cast<RemoteCancel&>(work).state;
+  if (state->task_slot_ != nullptr) {
+    state->task_slot_->request();
+  } else if (!state->finished()) {
+    state->cancel_before_start_ = true;
+  }
+  state->release();
+}
+
+}  // namespace internal
 
 template <typename T>
 template <typename Promise>
-void JoinHandle<T>::Awaiter::await_suspend(std::coroutine_handle<Promise> awaiter) noexcept {
-  state->set_waiter(awaiter, Worker::current(), cancel_slot_of(awaiter));
+bool JoinHandle<T>::Awaiter::await_suspend(std::coroutine_handle<Promise> awaiter) noexcept {
+  waiter.coroutine = awaiter;
+  waiter.worker = Worker::current();
+  waiter.slot = cancel_slot_of(awaiter);
+  return state->set_waiter(waiter);
 }
 
 }  // namespace surge

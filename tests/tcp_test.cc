@@ -250,7 +250,7 @@ TEST_P(TcpTest, IPv6Loopback) {
 
 TEST_P(TcpTest, BadInputGivesClearErrors) {
   EXPECT_TRUE(run([]() -> Task<void> {
-    auto unparsable = co_await TcpStream::connect(std::string_view("localhost:80"));
+    auto unparsable = co_await TcpStream::connect(std::string_view("127.0.0.1"));  // no port
     EXPECT_FALSE(unparsable);
     if (!unparsable) {
       EXPECT_EQ(unparsable.error().code(), EINVAL);

@@ -85,7 +85,7 @@ TEST_P(TimerTest, BusyYieldingTaskDoesNotStarveATimer) {
     const long turns = co_await std::move(busy);
     EXPECT_GT(turns, 10);
     // The documented bound is one loop turn; allow for a loaded 2-core machine.
-    EXPECT_LT(late, milliseconds(50)) << "the timer fired " << std::chrono::duration<double, std::milli>(late).count()
+    EXPECT_LT(late, milliseconds(100)) << "the timer fired " << std::chrono::duration<double, std::milli>(late).count()
                                       << " ms late";
   }()));
 }

@@ -169,7 +169,11 @@ void TimerWheel::release(std::uint32_t index) noexcept {
 }
 
 void TimerWheel::redistribute(List& list) {
-  while (list.head != kNone) {
+  // Exactly the entries there now: an overflow entry still out of range goes back to the same list's
+  // tail, and must not be visited again.
+  std::size_t count = 0;
+  for (std::uint32_t index = list.head; index != kNone; index = entries_[index].next) ++count;
+  while (count-- > 0) {
     const std::uint32_t index = list.head;
     unlink(index);
     link(index);

@@ -140,12 +140,14 @@ TEST_F(TimerWheelTest, CallbacksMayInsertAndCancel) {
   EXPECT_TRUE(fired_.log.empty());
 }
 
-TEST_F(TimerWheelTest, IdleJumpOfYearsIsCheap) {
+TEST_F(TimerWheelTest, IdleJumpOfMillenniaSkipsEmptyTicks) {
+  // 2^50 ms is about 35,000 years: a wheel that stepped tick by tick would never finish (the test's
+  // time limit would fail it); jumping between occupied slots takes a handful of steps.
   add(5, 1);
-  const auto start = std::chrono::steady_clock::now();
-  wheel_.advance(std::uint64_t{1} << 50);  // about 35,000 years of milliseconds
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(100));
-  EXPECT_EQ(fired_.log.size(), 1u);
+  add(std::uint64_t{1} << 49, 2);
+  wheel_.advance(std::uint64_t{1} << 50);
+  EXPECT_EQ(fired_.log.size(), 2u);
+  EXPECT_TRUE(wheel_.empty());
 }
 
 // Random inserts, cancels and advances, checked against a multimap of (expiry -> id).

@@ -1,0 +1,95 @@
+#include "runtime/runtime.h"
+
+#include <pthread.h>
+#include <sched.h>
+
+#include <future>
+
+namespace surge {
+namespace {
+
+// The CPUs this process may run on, in order.
+std::vector<int> allowed_cpus() {
+  std::vector<int> cpus;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+      if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
+    }
+  }
+  if (cpus.empty()) cpus.push_back(0);
+  return cpus;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Runtime>> Runtime::create(const RuntimeOptions& options) {
+  const std::vector<int> cpus = allowed_cpus();
+  const std::size_t count = options.workers != 0 ? options.workers : cpus.size();
+  std::unique_ptr<Runtime> runtime(new Runtime(options.blocking_threads));
+  runtime->all_stopped_ = std::make_unique<std::barrier<>>(static_cast<std::ptrdiff_t>(count));
+  runtime->all_drained_ = std::make_unique<std::barrier<>>(static_cast<std::ptrdiff_t>(count));
+
+  // Each worker is created on its own thread: an io_uring ring set up for a single issuer belongs to
+  // the thread that created it.
+  std::vector<std::promise<Result<Worker*>>> started(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    runtime->threads_.emplace_back([runtime = runtime.get(), i, &options, &started, &cpus] {
+      if (options.pin_workers) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(cpus[i % cpus.size()], &set);
+        pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+      }
+      runtime->run_worker(options, &started[i]);
+    });
+  }
+  std::optional<Error> failure;
+  for (auto& promise : started) {
+    Result<Worker*> worker = promise.get_future().get();
+    if (worker) {
+      runtime->workers_.push_back(*worker);
+    } else if (!failure) {
+      failure = worker.error();
+    }
+  }
+  if (failure) {
+    runtime->shutdown();  // the workers that did start stop again; the failed threads have exited
+    return *failure;
+  }
+  return runtime;
+}
+
+void Runtime::run_worker(const RuntimeOptions& options, std::promise<Result<Worker*>>* started) {
+  auto created = Worker::create(options.worker);
+  if (!created) {
+    started->set_value(created.error());
+    // Still take part in the shutdown phases, so the workers that did start are not left waiting.
+    all_stopped_->arrive_and_wait();
+    all_drained_->arrive_and_wait();
+    return;
+  }
+  std::unique_ptr<Worker> worker = std::move(*created);
+  worker->set_blocking_pool(&blocking_pool_);
+  started->set_value(worker.get());
+  worker->run_until_stopped();
+  // Phase 1: every loop has stopped, so no task finishes (and posts to another worker) any more.
+  all_stopped_->arrive_and_wait();
+  worker->shutdown();
+  // Phase 2: every worker has drained; now none can be posted to, and each may be destroyed.
+  all_drained_->arrive_and_wait();
+}
+
+void Runtime::shutdown() {
+  if (shut_down_.exchange(true)) return;
+  assert(Worker::current() == nullptr && "shutdown from inside a worker's loop would join its own thread");
+  for (Worker* worker : workers_) worker->request_stop();
+  for (std::thread& thread : threads_) thread.join();
+  threads_.clear();
+  workers_.clear();
+}
+
+Runtime::~Runtime() { shutdown(); }
+
+}  // namespace surge
