@@ -7,6 +7,11 @@
 // BM_Yield          one co_await surge::yield()
 // BM_EchoRoundTrip  client and echo server on the same worker over loopback TCP: one write_all + one
 //                   read_exact of `size` bytes per iteration; counters: syscalls per round trip
+// BM_CrossWorkerRoundTrip  a task on worker 0 spawns a task on (sleeping) worker 1 and awaits it: two
+//                   cross-thread hand-offs per iteration; msg_ring: 1 = io_uring MSG_RING, 0 = eventfd;
+//                   spin_us: WorkerOptions::spin_before_sleep
+// BM_TimerInsertCancel  one insert and one cancel on a worker's timer wheel (backend-independent)
+// BM_SleepCancelled     a sleep that is started and cancelled (timer, CancelSlot, resumption)
 #include <benchmark/benchmark.h>
 
 #include <string>
@@ -15,7 +20,10 @@
 #include "examples/echo.h"
 #include "net/tcp_listener.h"
 #include "net/tcp_stream.h"
+#include "runtime/runtime.h"
+#include "runtime/time.h"
 #include "runtime/worker.h"
+#include "timer/timer_wheel.h"
 
 namespace surge {
 namespace {
@@ -91,9 +99,66 @@ void BM_EchoRoundTrip(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(size) * 2);
 }
 
+void BM_CrossWorkerRoundTrip(benchmark::State& state) {
+  RuntimeOptions options;
+  options.workers = 2;
+  options.worker.backend = backend_of(state);
+  options.worker.backend_options.allow_msg_ring = state.range(1) != 0;
+  options.worker.spin_before_sleep = std::chrono::microseconds(state.range(2));
+  auto runtime = Runtime::create(options);
+  if (!runtime) {
+    state.SkipWithError(("backend unavailable: " + runtime.error().message()).c_str());
+    return;
+  }
+  state.SetLabel(backend_name((*runtime)->worker(0).backend_kind()));
+  (*runtime)->block_on([](benchmark::State& state, Runtime& runtime) -> Task<void> {
+    for (auto _ : state) co_await runtime.spawn_on(1, empty_task());
+  }(state, **runtime));
+  state.SetItemsProcessed(state.iterations());
+}
+
+void noop_timer(void*) noexcept {}
+
+void BM_TimerInsertCancel(benchmark::State& state) {
+  TimerWheel wheel(0);
+  std::uint64_t now = 0;
+  for (auto _ : state) {
+    const TimerId id = wheel.insert(now + 30'000, &noop_timer, nullptr);  // a 30 s deadline: level 2
+    benchmark::DoNotOptimize(wheel.cancel(id));
+    ++now;
+    if ((now & 1023) == 0) wheel.advance(now);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_SleepCancelled(benchmark::State& state) {
+  auto worker = make_worker(state);
+  if (!worker) return;
+  worker->block_on([](benchmark::State& state) -> Task<void> {
+    for (auto _ : state) {
+      // A when_any would add branch frames; this measures the sleep itself: arm, cancel, resume.
+      auto sleeper = Worker::current()->spawn([]() -> Task<Result<void>> { co_return co_await sleep_for(std::chrono::seconds(30)); }());
+      co_await yield();  // let it arm its timer
+      sleeper.cancel();
+      (void)co_await std::move(sleeper);
+    }
+  }(state));
+  state.SetItemsProcessed(state.iterations());
+}
+
 BENCHMARK(BM_SpawnJoin)->ArgName("backend")->Arg(0)->Arg(1);
 BENCHMARK(BM_Yield)->ArgName("backend")->Arg(0)->Arg(1);
 BENCHMARK(BM_EchoRoundTrip)->ArgNames({"backend", "size"})->ArgsProduct({{0, 1}, {64, 4096}})->UseRealTime();
+BENCHMARK(BM_CrossWorkerRoundTrip)
+    ->ArgNames({"backend", "msg_ring", "spin_us"})
+    ->Args({0, 1, 0})
+    ->Args({0, 0, 0})
+    ->Args({1, 0, 0})
+    ->Args({0, 1, 20})
+    ->Args({1, 0, 20})
+    ->UseRealTime();
+BENCHMARK(BM_TimerInsertCancel);
+BENCHMARK(BM_SleepCancelled)->ArgName("backend")->Arg(0)->Arg(1);
 
 }  // namespace
 }  // namespace surge

@@ -15,14 +15,16 @@ constexpr std::chrono::milliseconds kDrainWaitStep{50};
 Result<std::unique_ptr<Worker>> Worker::create(const WorkerOptions& options) {
   auto backend = make_backend(options.backend, options.backend_options);
   if (!backend) return backend.error();
-  return with_backend(std::move(*backend));
+  return with_backend(std::move(*backend), options.spin_before_sleep);
 }
 
-std::unique_ptr<Worker> Worker::with_backend(std::unique_ptr<Backend> backend) {
-  return std::unique_ptr<Worker>(new Worker(std::move(backend)));
+std::unique_ptr<Worker> Worker::with_backend(std::unique_ptr<Backend> backend,
+                                             std::chrono::nanoseconds spin_before_sleep) {
+  return std::unique_ptr<Worker>(new Worker(std::move(backend), spin_before_sleep));
 }
 
-Worker::Worker(std::unique_ptr<Backend> backend) : backend_(std::move(backend)) {
+Worker::Worker(std::unique_ptr<Backend> backend, std::chrono::nanoseconds spin_before_sleep)
+    : backend_(std::move(backend)), spin_before_sleep_(spin_before_sleep) {
   stop_work_.run = [](RemoteWork&, Worker& worker) noexcept { worker.stop_requested_ = true; };
 }
 
@@ -54,9 +56,31 @@ void Worker::post(RemoteWork& work) noexcept {
   if (sleep_state_.load(std::memory_order_seq_cst) == kSleeping) {
     int expected = kSleeping;
     // Coalescing: only the first poster after the worker fell asleep pays for the wake-up syscall.
-    if (sleep_state_.compare_exchange_strong(expected, kNotified, std::memory_order_seq_cst)) backend_->wake();
+    if (sleep_state_.compare_exchange_strong(expected, kNotified, std::memory_order_seq_cst)) {
+      // From another worker's thread, its backend may send the wake-up itself (io_uring: MSG_RING).
+      Worker* const sender = current_worker;
+      if (sender != nullptr && sender != this) {
+        backend_->wake_from(sender->backend());
+      } else {
+        backend_->wake();
+      }
+    }
   }  // else awake: it will see the work at its next turn
   posts_in_progress_.fetch_sub(1, std::memory_order_release);
+}
+
+bool Worker::spin_for_posted_work() const noexcept {
+  if (spin_before_sleep_.count() <= 0 || backend_->in_flight() > 0) return false;
+  const auto until = Clock::now() + spin_before_sleep_;
+  do {
+    for (int i = 0; i < 64; ++i) {
+      if (inbox_.maybe_nonempty()) return true;
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();  // be polite to the sibling hyperthread while spinning
+#endif
+    }
+  } while (Clock::now() < until);
+  return false;
 }
 
 void Worker::sleep_in_backend(Backend::Timeout timeout) {
@@ -91,7 +115,7 @@ bool Worker::run_until(bool (*done)(const void*), const void* context,
     if (deadline.has_value() && Clock::now() >= *deadline) break;
     if (ready_.empty()) {
       // Idle: sleep in the backend until I/O, a post, the next timer or the deadline.
-      sleep_in_backend(wait_timeout(deadline));
+      if (!spin_for_posted_work()) sleep_in_backend(wait_timeout(deadline));
     } else {
       backend_->poll(std::chrono::nanoseconds::zero());  // only collect what is there
     }

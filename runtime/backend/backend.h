@@ -39,6 +39,8 @@ struct BackendOptions {
   // io_uring: try IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN first. The backend must then be
   // created on, and used only from, the thread that runs it.
   bool allow_defer_taskrun = true;
+  // io_uring: wake another worker's ring with IORING_OP_MSG_RING where the kernel has it (else eventfd).
+  bool allow_msg_ring = true;
 };
 
 // Per-backend counters, read by benchmarks to report syscalls and operations per request.
@@ -76,6 +78,11 @@ class Backend {
 
   // Interrupts a poll() that is waiting, or makes the next one return at once. Safe from any thread.
   virtual void wake() noexcept = 0;
+
+  // Like wake(), sent by `sender`, the backend of the calling thread's own worker. A backend may use a
+  // cheaper path between two of its kind (io_uring: IORING_OP_MSG_RING from the sender's ring, no
+  // eventfd); the default is wake().
+  virtual void wake_from(Backend& sender) noexcept { wake(); }
 
   // Must be called before `fd` is closed, with no operation in flight on it: a readiness backend keeps
   // per-fd state that would otherwise be mistaken for the next file that reuses the number.

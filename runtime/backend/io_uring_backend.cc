@@ -20,6 +20,9 @@ constexpr std::uint64_t kTagReadinessPoll = 1;   // a POLL_ADD armed for an oper
 constexpr std::uint64_t kTagIgnore = 2;          // cancel requests: their own result does not matter
 constexpr std::uint64_t kTagWake = 3;            // the POLL_ADD on the wake eventfd (no operation)
 constexpr std::uint64_t kTagMask = 3;
+// user_data of the CQE another ring's MSG_RING posts here. Operations are 8-aligned, so 4 | kTagIgnore
+// can never be an operation's address.
+constexpr std::uint64_t kTagMessageWake = 4 | kTagIgnore;
 
 // Operation::backend_state bits.
 constexpr std::uint32_t kStateTagMask = 3;  // the tag under which the operation is in the kernel now
@@ -68,6 +71,7 @@ Result<std::unique_ptr<IoUringBackend>> IoUringBackend::create(const BackendOpti
   if (probe == nullptr) return Error(ENOTSUP, "io_uring probe: IORING_REGISTER_PROBE unsupported");
   bool all_supported = true;
   for (int opcode : kRequiredOpcodes) all_supported = all_supported && io_uring_opcode_supported(probe, opcode);
+  backend->has_msg_ring_ = options.allow_msg_ring && io_uring_opcode_supported(probe, IORING_OP_MSG_RING);
   io_uring_free_probe(probe);
   if (!all_supported) return Error(ENOTSUP, "io_uring probe: a required opcode is missing");
 
@@ -166,6 +170,22 @@ void IoUringBackend::wake() noexcept {
   const std::uint64_t one = 1;
   // EAGAIN means the counter is saturated: a wake-up is pending anyway.
   [[maybe_unused]] ssize_t written = write(wake_fd_, &one, sizeof(one));
+}
+
+void IoUringBackend::wake_from(Backend& sender) noexcept {
+  auto* sender_ring = dynamic_cast<IoUringBackend*>(&sender);
+  if (sender_ring == nullptr || !sender_ring->has_msg_ring_ || !has_msg_ring_) {
+    wake();
+    return;
+  }
+  // The message is an SQE on the sender's own ring (so the sender's thread is its one issuer) that
+  // posts a CQE tagged kTagWake into this ring: the waiting io_uring_enter returns, and no eventfd is
+  // written, polled or read. Submitted at once: a wake-up must not wait for the sender's next turn.
+  io_uring_sqe* sqe = sender_ring->next_sqe();
+  io_uring_prep_msg_ring(sqe, ring_.ring_fd, 0, kTagMessageWake, 0);
+  io_uring_sqe_set_data64(sqe, kTagIgnore);
+  ++sender_ring->counters_.wait_syscalls;
+  io_uring_submit(&sender_ring->ring_);
 }
 
 int IoUringBackend::poll(Timeout timeout) noexcept {

@@ -38,12 +38,15 @@ class IoUringBackend final : public Backend {
   void cancel_all() noexcept override;
   int poll(Timeout timeout) noexcept override;
   void wake() noexcept override;
+  void wake_from(Backend& sender) noexcept override;
   void forget_fd(int fd) noexcept override {}
   std::size_t in_flight() const noexcept override { return in_flight_.size(); }
   const BackendCounters& counters() const noexcept override { return counters_; }
 
   // The IORING_SETUP_* flags the ring was created with (after the fallback ladder).
   unsigned setup_flags() const noexcept { return setup_flags_; }
+  // Whether wake_from() can use IORING_OP_MSG_RING (probed at set-up; 5.18+).
+  bool has_msg_ring() const noexcept { return has_msg_ring_; }
 
  private:
   IoUringBackend() = default;
@@ -60,6 +63,7 @@ class IoUringBackend final : public Backend {
   io_uring ring_{};
   bool ring_initialised_ = false;
   unsigned setup_flags_ = 0;
+  bool has_msg_ring_ = false;
   int wake_fd_ = -1;
   InFlightList in_flight_;
   // CQEs copied out of the ring and not yet dispatched. Copying first means a callback that submits can
