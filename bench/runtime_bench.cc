@@ -6,7 +6,8 @@
 // BM_SpawnJoin      spawn an empty task and await its JoinHandle
 // BM_Yield          one co_await surge::yield()
 // BM_EchoRoundTrip  client and echo server on the same worker over loopback TCP: one write_all + one
-//                   read_exact of `size` bytes per iteration; counters: syscalls per round trip
+//                   read_exact of `size` bytes per iteration; counters: syscalls per round trip;
+//                   timeout:1 puts a deadline on the read (timeout(): timer wheel + cancel)
 // BM_CrossWorkerRoundTrip  a task on worker 0 spawns a task on (sleeping) worker 1 and awaits it: two
 //                   cross-thread hand-offs per iteration; msg_ring: 1 = io_uring MSG_RING, 0 = eventfd;
 //                   spin_us: WorkerOptions::spin_before_sleep
@@ -22,6 +23,7 @@
 #include "net/tcp_stream.h"
 #include "runtime/runtime.h"
 #include "runtime/time.h"
+#include "runtime/when.h"
 #include "runtime/worker.h"
 #include "timer/timer_wheel.h"
 
@@ -67,8 +69,9 @@ void BM_EchoRoundTrip(benchmark::State& state) {
   auto worker = make_worker(state);
   if (!worker) return;
   const auto size = static_cast<std::size_t>(state.range(1));
+  const bool with_timeout = state.range(2) != 0;
   BackendCounters before;
-  auto outcome = worker->block_on([](benchmark::State& state, Worker& worker, std::size_t size,
+  auto outcome = worker->block_on([](benchmark::State& state, Worker& worker, std::size_t size, bool with_timeout,
                                      BackendCounters* before) -> Task<Result<void>> {
     auto listener = TcpListener::bind(SocketAddress::ipv4_loopback(0));
     if (!listener) co_return listener.error();
@@ -82,10 +85,17 @@ void BM_EchoRoundTrip(benchmark::State& state) {
     *before = worker.backend().counters();
     for (auto _ : state) {
       if (auto sent = co_await stream->write_all(message); !sent) co_return sent.error();
-      if (auto received = co_await stream->read_exact(reply); !received) co_return received.error();
+      if (with_timeout) {
+        // A deadline on the read: timer wheel + cancel, through timeout()/when_any.
+        if (auto received = co_await timeout(std::chrono::seconds(5), stream->read_exact(reply)); !received) {
+          co_return received.error();
+        }
+      } else if (auto received = co_await stream->read_exact(reply); !received) {
+        co_return received.error();
+      }
     }
     co_return ok();
-  }(state, *worker, size, &before));
+  }(state, *worker, size, with_timeout, &before));
   if (!outcome) {
     state.SkipWithError(outcome.error().message().c_str());
     return;
@@ -148,7 +158,12 @@ void BM_SleepCancelled(benchmark::State& state) {
 
 BENCHMARK(BM_SpawnJoin)->ArgName("backend")->Arg(0)->Arg(1);
 BENCHMARK(BM_Yield)->ArgName("backend")->Arg(0)->Arg(1);
-BENCHMARK(BM_EchoRoundTrip)->ArgNames({"backend", "size"})->ArgsProduct({{0, 1}, {64, 4096}})->UseRealTime();
+BENCHMARK(BM_EchoRoundTrip)
+    ->ArgNames({"backend", "size", "timeout"})
+    ->ArgsProduct({{0, 1}, {64, 4096}, {0}})
+    ->Args({0, 64, 1})
+    ->Args({1, 64, 1})
+    ->UseRealTime();
 BENCHMARK(BM_CrossWorkerRoundTrip)
     ->ArgNames({"backend", "msg_ring", "spin_us"})
     ->Args({0, 1, 0})

@@ -110,14 +110,21 @@ bool Worker::run_until(bool (*done)(const void*), const void* context,
     run_posted_work();
     if (!timers_.empty()) timers_.advance(current_tick());
     run_ready_batch();
+    // Low priority: one per turn while normal tasks wait, the whole batch when none do.
+    for (std::size_t count = ready_.empty() ? low_priority_.size() : 1; count > 0 && !low_priority_.empty(); --count) {
+      low_priority_.pop().resume();
+    }
     finished = done(context);
     if (finished) break;
     if (deadline.has_value() && Clock::now() >= *deadline) break;
-    if (ready_.empty()) {
+    if (ready_.empty() && low_priority_.empty()) {
       // Idle: sleep in the backend until I/O, a post, the next timer or the deadline.
       if (!spin_for_posted_work()) sleep_in_backend(wait_timeout(deadline));
-    } else {
-      backend_->poll(std::chrono::nanoseconds::zero());  // only collect what is there
+    } else if (backend_->has_unsubmitted() || ++turns_without_poll_ >= kMaxTurnsWithoutPoll) {
+      // Tasks are ready: only submit and collect what is there, without waiting. Skipped while there
+      // is nothing to submit, for a few turns, because with DEFER_TASKRUN each look costs a syscall.
+      turns_without_poll_ = 0;
+      backend_->poll(std::chrono::nanoseconds::zero());
     }
   }
   current_worker = previous;
@@ -187,6 +194,7 @@ void Worker::shutdown() noexcept {
     sleep_in_backend(kDrainWaitStep);
   }
   ready_.clear();
+  low_priority_.clear();
   while (!roots_.empty()) {
     internal::RootPromise& promise = *roots_.front();
     roots_.remove(promise);

@@ -16,9 +16,11 @@
 // Scheduling and fairness: cooperative. A turn resumes the coroutines that were ready when it began,
 // each until its next co_await, then polls the backend and fires timers. A task that awaits nothing
 // (a busy loop) holds its worker until it does: other tasks, timers and I/O of that worker wait, other
-// workers are unaffected. What is guaranteed: a due timer or a completed operation is acted on within
-// one turn, i.e. after at most the tasks that were ready before it have run once each (a task that
-// calls co_await yield() in a loop delays a timer by one turn, not indefinitely).
+// workers are unaffected. What is guaranteed: a due timer is acted on within one turn, i.e. after at
+// most the tasks that were ready before it have run once each; a finished operation within eight turns
+// (the backend is looked at every turn that has something to submit, and at least every eighth turn:
+// with io_uring's DEFER_TASKRUN each look is a syscall). A task that calls co_await yield() in a loop
+// delays timers and I/O by that much, never indefinitely.
 //
 // Shutdown (also on destruction): every in-flight operation is cancelled and its completion awaited,
 // and every blocking call this worker started has returned, before any coroutine frame is destroyed,
@@ -136,6 +138,12 @@ class Worker {
     if (!draining_) ready_.push(coroutine);
   }
 
+  // Queues `coroutine` at low priority: it runs after the turn's ready tasks, one per turn while other
+  // tasks are ready (so it is never starved), all of them when nothing else is. Worker thread only.
+  void schedule_low(std::coroutine_handle<> coroutine) {
+    if (!draining_) low_priority_.push(coroutine);
+  }
+
   // Hands `work` to this worker: its `run` is called on the worker's thread, at the start of a turn.
   // Any thread. Wakes the worker if (and only if) it is asleep; concurrent posts share one wake-up.
   void post(RemoteWork& work) noexcept;
@@ -215,6 +223,7 @@ class Worker {
   const std::chrono::nanoseconds spin_before_sleep_;
   const std::thread::id owner_thread_ = std::this_thread::get_id();
   internal::ReadyQueue ready_;
+  internal::ReadyQueue low_priority_;
   RemoteInbox inbox_;
   std::atomic<int> sleep_state_{kAwake};
   std::atomic<int> posts_in_progress_{0};  // post() calls still touching this worker (see ~Worker)
@@ -222,6 +231,9 @@ class Worker {
   IntrusiveList<internal::RootPromise, &internal::RootPromise::previous, &internal::RootPromise::next> roots_;
   const Clock::time_point origin_ = Clock::now();
   TimerWheel timers_{0};
+  // Turns run (with tasks ready) since the backend was last polled; see kMaxTurnsWithoutPoll.
+  static constexpr int kMaxTurnsWithoutPoll = 8;
+  int turns_without_poll_ = 0;
   std::size_t blocking_calls_ = 0;
   BlockingPool* blocking_pool_ = nullptr;
   RemoteWork stop_work_;
@@ -238,6 +250,15 @@ struct YieldAwaitable {
   void await_resume() const noexcept {}
 };
 inline YieldAwaitable yield() noexcept { return {}; }
+
+// Suspends the calling task behind everything else ready on its worker, I/O completions included: for
+// expensive work that should give way (call it between chunks). See Worker::schedule_low().
+struct YieldLowAwaitable {
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> self) { Worker::current()->schedule_low(self); }
+  void await_resume() const noexcept {}
+};
+inline YieldLowAwaitable yield_low() noexcept { return {}; }
 
 // --- Definitions that need Worker to be complete. ---
 

@@ -5,7 +5,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "runtime/io_awaitable.h"
@@ -89,6 +91,35 @@ TEST_P(WorkerTest, YieldLetsOthersRun) {
   };
   EXPECT_TRUE(run(parent(worker_.get())));
   EXPECT_EQ(order, (std::vector<int>{1, 2, 11, 12}));
+}
+
+TEST_P(WorkerTest, LowPriorityWorkGivesWayButIsNotStarved) {
+  std::vector<std::string> log;
+  auto low = [](std::vector<std::string>* out) -> Task<void> {
+    for (int i = 0; i < 3; ++i) {
+      co_await yield_low();
+      out->push_back("low");
+    }
+  };
+  auto normal = [](std::vector<std::string>* out) -> Task<void> {
+    for (int i = 0; i < 6; ++i) {
+      out->push_back("normal");
+      co_await yield();
+    }
+  };
+  auto parent = [&](Worker* worker) -> Task<void> {
+    auto a = worker->spawn(low(&log));
+    auto b = worker->spawn(normal(&log));
+    co_await std::move(a);
+    co_await std::move(b);
+  };
+  EXPECT_TRUE(run(parent(worker_.get())));
+  ASSERT_EQ(log.size(), 9u);
+  EXPECT_EQ(log[0], "normal") << "low-priority work ran ahead of ready work";
+  // Not starved: the low task finished while the normal one still had turns left.
+  const auto last_low = std::find(log.rbegin(), log.rend(), "low");
+  EXPECT_NE(log.rbegin(), last_low) << "low-priority work only ran after everything else";
+  EXPECT_LE(std::count(log.begin(), log.begin() + 4, std::string("low")), 2);
 }
 
 TEST_P(WorkerTest, ExceptionInSpawnedTaskReachesJoiner) {

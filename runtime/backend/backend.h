@@ -41,6 +41,9 @@ struct BackendOptions {
   bool allow_defer_taskrun = true;
   // io_uring: wake another worker's ring with IORING_OP_MSG_RING where the kernel has it (else eventfd).
   bool allow_msg_ring = true;
+  // The I/O budget: at most this many completions are delivered by one poll(), so that tasks already
+  // ready get their turn between batches; the rest wait for the next poll (which then does not block).
+  unsigned max_completions_per_poll = 256;
 };
 
 // Per-backend counters, read by benchmarks to report syscalls and operations per request.
@@ -73,7 +76,8 @@ class Backend {
   virtual void cancel_all() noexcept = 0;
 
   // Submits queued work, waits up to `timeout` for completions (returns early after wake()), and calls
-  // `complete` for each. Returns how many operations completed.
+  // `complete` for each, at most BackendOptions::max_completions_per_poll of them, oldest first.
+  // Returns how many operations completed.
   virtual int poll(Timeout timeout) noexcept = 0;
 
   // Interrupts a poll() that is waiting, or makes the next one return at once. Safe from any thread.
@@ -90,6 +94,9 @@ class Backend {
 
   // Operations submitted whose completion has not been delivered yet.
   virtual std::size_t in_flight() const noexcept = 0;
+
+  // Whether submit() queued work that only the next poll() hands to the kernel (io_uring's SQ).
+  virtual bool has_unsubmitted() const noexcept { return false; }
 
   virtual const BackendCounters& counters() const noexcept = 0;
 };

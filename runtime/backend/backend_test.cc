@@ -192,6 +192,35 @@ TEST_P(BackendContractTest, PollTimesOut) {
   EXPECT_GE(std::chrono::steady_clock::now() - start, milliseconds(25));
 }
 
+TEST_P(BackendContractTest, PollDeliversAtMostTheBudget) {
+  BackendOptions options;
+  options.max_completions_per_poll = 4;
+  create(options);
+  constexpr int kCount = 10;
+  std::vector<SocketPair> pairs(kCount);
+  std::vector<char> bytes(kCount, 0);
+  std::vector<TestOperation> operations;
+  operations.reserve(kCount);
+  for (int i = 0; i < kCount; ++i) {
+    ASSERT_EQ(write(pairs[i].fds[1], "b", 1), 1);
+    operations.push_back(make_op(OpCode::kRecv, pairs[i].fds[0], &bytes[i], 1));
+  }
+  for (auto& operation : operations) backend_->submit(operation);
+  int delivered = 0;
+  int polls = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (delivered < kCount && std::chrono::steady_clock::now() < deadline) {
+    const int now = backend_->poll(milliseconds(100));
+    EXPECT_LE(now, 4) << "poll delivered more than its budget";
+    delivered += now;
+    ++polls;
+  }
+  EXPECT_EQ(delivered, kCount);
+  EXPECT_GE(polls, 3);
+  // Oldest first: completions are not reordered by the budget.
+  for (int i = 0; i < kCount; ++i) EXPECT_EQ(operations[i].result, 1);
+}
+
 TEST_P(BackendContractTest, CloseReleasesTheFd) {
   SocketPair pair;
   TestOperation close_op = make_op(OpCode::kClose, pair.fds[0], nullptr, 0);

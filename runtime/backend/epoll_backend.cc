@@ -46,7 +46,9 @@ Result<std::unique_ptr<EpollBackend>> EpollBackend::create(const BackendOptions&
   if (epoll_ctl(backend->epoll_fd_, EPOLL_CTL_ADD, backend->wake_fd_, &event) < 0) {
     return Error(errno, "epoll_ctl(ADD wake eventfd)");
   }
-  backend->events_.resize(kEventsPerWait);
+  const unsigned budget = options.max_completions_per_poll > 0 ? options.max_completions_per_poll : 1;
+  backend->max_completions_per_poll_ = budget;
+  backend->events_.resize(budget < kEventsPerWait ? budget : kEventsPerWait);
   return backend;
 }
 
@@ -239,16 +241,20 @@ int EpollBackend::poll(Timeout timeout) noexcept {
     if ((event.events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0) retry_queue(state.waiting_for_output);
   }
 
-  // Deliver. Callbacks may submit; what they complete at once waits for the next poll().
+  // Deliver, oldest first, up to the budget. Callbacks may submit; what they complete at once waits for
+  // the next poll(), as does whatever is over the budget.
   int delivered = 0;
   OperationQueue finished = completed_.take_all();
-  while (Operation* operation = finished.pop_front()) {
+  while (delivered < static_cast<int>(max_completions_per_poll_)) {
+    Operation* operation = finished.pop_front();
+    if (operation == nullptr) break;
     operation->backend_state = kStateIdle;
     --in_flight_;
     ++counters_.operations_completed;
     ++delivered;
     operation->complete(*operation);
   }
+  completed_.prepend(finished);
   return delivered;
 }
 

@@ -62,6 +62,7 @@ class EpollBackend final : public Backend {
   OperationQueue completed_;
   std::size_t in_flight_ = 0;
   std::vector<epoll_event> events_;
+  unsigned max_completions_per_poll_ = 256;
   BackendCounters counters_;
 };
 

@@ -65,6 +65,7 @@ Result<std::unique_ptr<IoUringBackend>> IoUringBackend::create(const BackendOpti
   }
   if (status != 0) return Error::from_result(status, "io_uring_setup");
   backend->ring_initialised_ = true;
+  backend->max_completions_per_poll_ = options.max_completions_per_poll > 0 ? options.max_completions_per_poll : 1;
   backend->pending_.reserve(options.completion_queue_entries);
 
   io_uring_probe* probe = io_uring_get_probe_ring(&backend->ring_);
@@ -241,8 +242,16 @@ void IoUringBackend::collect_completions() noexcept {
 
 void IoUringBackend::dispatch_pending() noexcept {
   // Index-based: a completion callback may submit, and a full SQ may append to pending_ meanwhile.
-  for (std::size_t i = 0; i < pending_.size(); ++i) dispatch(pending_[i].user_data, pending_[i].result);
-  pending_.clear();
+  // Internal CQEs (wake-ups, cancel results) count against the budget too; they are cheap.
+  const std::size_t stop = pending_head_ + max_completions_per_poll_;
+  while (pending_head_ < pending_.size() && pending_head_ < stop) {
+    const Completion completion = pending_[pending_head_++];
+    dispatch(completion.user_data, completion.result);
+  }
+  if (pending_head_ == pending_.size()) {
+    pending_.clear();
+    pending_head_ = 0;
+  }
 }
 
 void IoUringBackend::dispatch(std::uint64_t user_data, std::int32_t result) noexcept {

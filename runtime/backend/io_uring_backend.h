@@ -41,6 +41,7 @@ class IoUringBackend final : public Backend {
   void wake_from(Backend& sender) noexcept override;
   void forget_fd(int fd) noexcept override {}
   std::size_t in_flight() const noexcept override { return in_flight_.size(); }
+  bool has_unsubmitted() const noexcept override { return io_uring_sq_ready(&ring_) > 0; }
   const BackendCounters& counters() const noexcept override { return counters_; }
 
   // The IORING_SETUP_* flags the ring was created with (after the fallback ladder).
@@ -73,6 +74,8 @@ class IoUringBackend final : public Backend {
     std::int32_t result;
   };
   std::vector<Completion> pending_;
+  std::size_t pending_head_ = 0;  // pending_[pending_head_..] are still to be dispatched
+  std::size_t max_completions_per_poll_ = 256;
   BackendCounters counters_;
 };
 

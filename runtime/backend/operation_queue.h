@@ -49,6 +49,15 @@ class OperationQueue {
     return false;
   }
 
+  // Puts every operation of `earlier` (emptied) in front of this queue's, keeping their order.
+  void prepend(OperationQueue& earlier) noexcept {
+    if (earlier.head_ == nullptr) return;
+    earlier.tail_->queue_next = head_;
+    if (tail_ == nullptr) tail_ = earlier.tail_;
+    head_ = earlier.head_;
+    earlier.head_ = earlier.tail_ = nullptr;
+  }
+
   // Moves every operation out, leaving this queue empty.
   OperationQueue take_all() noexcept {
     OperationQueue taken = *this;
