@@ -66,7 +66,7 @@ class TcpListener::AcceptAwaitable : public IoAwaitable {
   ~AcceptAwaitable();
 
   Result<TcpStream> await_resume() noexcept {
-    if (result < 0) return Error::from_result(result, "accept");
+    if (result < 0) return error_for(result, "accept");
     taken_ = true;
     return TcpStream(worker(), result);
   }

@@ -20,7 +20,7 @@ class ConnectAwaitable : public IoAwaitable {
     address_length = address_.size();
   }
   Result<void> await_resume() const noexcept {
-    if (result < 0) return Error::from_result(result, "connect");
+    if (result < 0) return error_for(result, "connect");
     return ok();
   }
 
@@ -80,13 +80,13 @@ void TransferAllAwaitable::on_chunk(Operation& operation) noexcept {
 
 Result<void> TcpStream::ReadExactAwaitable::await_resume() const noexcept {
   if (transferred() == total()) return ok();
-  if (last_result() < 0) return Error::from_result(last_result(), "recv");
+  if (last_result() < 0) return error_for(last_result(), "recv");
   return Error(ENODATA, "read_exact: stream ended before the buffer was full");
 }
 
 Result<void> TcpStream::WriteAllAwaitable::await_resume() const noexcept {
   if (transferred() == total()) return ok();
-  if (last_result() < 0) return Error::from_result(last_result(), "send");
+  if (last_result() < 0) return error_for(last_result(), "send");
   return Error(EIO, "write_all: send made no progress");
 }
 

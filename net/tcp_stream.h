@@ -107,6 +107,7 @@ class TransferAllAwaitable : public IoAwaitable {
     buffer = data;
     length = size;
     complete = &on_chunk;
+    set_multi_step();
   }
 
   std::size_t transferred() const noexcept { return transferred_; }

@@ -18,18 +18,28 @@
 // arrived: with ECANCELED, or with its real result if it finished first (data that arrived is reported,
 // and the buffer is never released while the kernel may still write into it). If the slot was already
 // marked, the operation is not started and completes with ECANCELED at once.
+//
+// Deadlines: set_deadline() (or surge::timeout(), when.h) bounds the whole operation. A single-syscall
+// operation on a backend with linked timeouts (io_uring) carries it into the kernel as a linked timeout
+// SQE; otherwise the worker's timer wheel cancels the operation when the deadline passes. Either way a
+// deadline that passed ends in ETIMEDOUT (ECANCELED stays reserved for explicit cancellation), and, as
+// with cancellation, data that arrived first is reported.
 #ifndef SURGE_RUNTIME_IO_AWAITABLE_H_
 #define SURGE_RUNTIME_IO_AWAITABLE_H_
 
 #include <cassert>
 #include <cerrno>
+#include <chrono>
 #include <coroutine>
 #include <cstddef>
+#include <optional>
+#include <utility>
 
 #include "runtime/backend/operation.h"
 #include "runtime/cancel_slot.h"
 #include "runtime/result.h"
 #include "runtime/worker.h"
+#include "timer/timer_wheel.h"
 
 namespace surge {
 
@@ -37,6 +47,10 @@ class IoAwaitable : protected Operation {
  public:
   IoAwaitable(const IoAwaitable&) = delete;
   IoAwaitable& operator=(const IoAwaitable&) = delete;
+
+  ~IoAwaitable() {
+    if (deadline_timer_.valid()) worker_->timers().cancel(deadline_timer_);  // harmless if it fired
+  }
 
   bool await_ready() const noexcept { return false; }
 
@@ -49,11 +63,15 @@ class IoAwaitable : protected Operation {
       completed_ = true;
       return false;  // never started: resume at once
     }
+    if (deadline_.has_value() && !arm_deadline()) return false;  // already passed: never started
     awaiter_ = awaiter;
     worker_->backend().submit(*this);
     if (slot_ != nullptr) slot_->install(&on_cancel_requested, this);
     return true;
   }
+
+  // Bounds the operation by `deadline` (before it is awaited). See the top of this file.
+  void set_deadline(Worker::Clock::time_point deadline) noexcept { deadline_ = deadline; }
 
  protected:
   IoAwaitable(Worker& worker, OpCode code, int file_descriptor) noexcept : worker_(&worker) {
@@ -62,11 +80,21 @@ class IoAwaitable : protected Operation {
     complete = &on_complete;
   }
 
+  // The Error for a failed `result` (< 0): ETIMEDOUT when a deadline, not a cancellation, ended it.
+  Error error_for(std::int32_t failed_result, const char* operation_name) const noexcept {
+    if (failed_result == -ECANCELED && timed_out_ && !cancel_requested_) return Error(ETIMEDOUT, operation_name);
+    return Error::from_result(failed_result, operation_name);
+  }
+
   // The syscall's result as a byte count, or an Error naming `operation_name`.
   Result<std::size_t> to_size_result(const char* operation_name) const noexcept {
-    if (result < 0) return Error::from_result(result, operation_name);
+    if (result < 0) return error_for(result, operation_name);
     return static_cast<std::size_t>(result);
   }
+
+  // Subclasses that submit more than one syscall (write_all) say so: a linked timeout covers one SQE,
+  // so their deadlines go on the timer wheel.
+  void set_multi_step() noexcept { single_step_ = false; }
 
   Worker& worker() const noexcept { return *worker_; }
 
@@ -84,6 +112,9 @@ class IoAwaitable : protected Operation {
   void resume_awaiter() noexcept {
     completed_ = true;
     if (slot_ != nullptr) slot_->clear();
+    if (deadline_timer_.valid()) worker_->timers().cancel(std::exchange(deadline_timer_, TimerId{}));
+    // A linked timeout that fired shows as -ECANCELED that nobody asked for.
+    if (link_timeout_ns > 0 && result == -ECANCELED && !cancel_requested_) timed_out_ = true;
     worker_->schedule(awaiter_);
   }
 
@@ -96,8 +127,34 @@ class IoAwaitable : protected Operation {
   static bool is_transient(std::int32_t result) noexcept { return result == -EAGAIN || result == -EINTR; }
 
  private:
+  // Returns false (with the result set) if the deadline has already passed.
+  bool arm_deadline() noexcept {
+    const auto remaining =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(*deadline_ - Worker::Clock::now()).count();
+    if (remaining <= 0) {
+      result = -ECANCELED;
+      timed_out_ = true;
+      completed_ = true;
+      return false;
+    }
+    if (single_step_ && worker_->backend().supports_linked_timeouts()) {
+      link_timeout_ns = remaining;
+    } else {
+      deadline_timer_ = worker_->timers().insert(worker_->tick_at_or_after(*deadline_), &on_deadline, this);
+    }
+    return true;
+  }
+
+  static void on_deadline(void* self) noexcept {
+    auto* awaitable = static_cast<IoAwaitable*>(self);
+    awaitable->deadline_timer_ = TimerId{};
+    awaitable->timed_out_ = true;
+    awaitable->worker_->backend().cancel(*awaitable);
+  }
+
   static void on_cancel_requested(void* self) noexcept {
     auto* awaitable = static_cast<IoAwaitable*>(self);
+    awaitable->cancel_requested_ = true;
     awaitable->worker_->backend().cancel(*awaitable);
   }
 
@@ -113,7 +170,12 @@ class IoAwaitable : protected Operation {
   Worker* worker_;
   std::coroutine_handle<> awaiter_ = nullptr;
   CancelSlot* slot_ = nullptr;
+  std::optional<Worker::Clock::time_point> deadline_;
+  TimerId deadline_timer_;
+  bool single_step_ = true;
   bool completed_ = false;
+  bool timed_out_ = false;
+  bool cancel_requested_ = false;
 };
 
 }  // namespace surge

@@ -51,7 +51,7 @@ class SignalSet::WaitAwaitable : public IoAwaitable {
   }
   // The number of the signal that arrived.
   Result<int> await_resume() const noexcept {
-    if (result < 0) return Error::from_result(result, "read(signalfd)");
+    if (result < 0) return error_for(result, "read(signalfd)");
     if (static_cast<std::size_t>(result) != sizeof(info_)) return Error(EIO, "read(signalfd): short read");
     return static_cast<int>(info_.ssi_signo);
   }

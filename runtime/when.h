@@ -18,6 +18,7 @@
 
 #include <array>
 #include <chrono>
+#include <concepts>
 #include <coroutine>
 #include <cstddef>
 #include <exception>
@@ -29,6 +30,7 @@
 #include <variant>
 
 #include "runtime/cancel_slot.h"
+#include "runtime/io_awaitable.h"
 #include "runtime/result.h"
 #include "runtime/task.h"
 #include "runtime/time.h"
@@ -231,7 +233,12 @@ Task<WhenAnyResult<internal::await_result_t<Awaitables>...>> when_any(Awaitables
 // Awaits `awaitable` (whose result is a Result<T>) for at most `limit`. If the limit passes first, the
 // operation is cancelled and, once it has really finished, an ETIMEDOUT error naming the operation is
 // returned; if it completed anyway, its real result is returned.
+//
+// For socket and fd operations (IoAwaitable) the deadline goes into the operation itself: no extra
+// coroutine frames, a linked timeout SQE on io_uring, a timer-wheel entry otherwise. Other awaitables
+// (Tasks, sleeps) race against a sleep through when_any.
 template <typename Awaitable, typename Rep, typename Period>
+  requires(!std::derived_from<std::remove_cvref_t<Awaitable>, IoAwaitable>)
 Task<internal::await_result_t<Awaitable>> timeout(std::chrono::duration<Rep, Period> limit, Awaitable&& awaitable) {
   auto [outcome, results] = co_await internal::run_group(true, std::index_sequence<0, 1>{},
                                                          std::forward<Awaitable>(awaitable), sleep_for(limit));
@@ -240,6 +247,34 @@ Task<internal::await_result_t<Awaitable>> timeout(std::chrono::duration<Rep, Per
     co_return Error(ETIMEDOUT, result.error().operation());
   }
   co_return std::move(result);
+}
+
+// Awaits an IoAwaitable made in the same expression, with a deadline set just before it starts. Holds
+// a pointer (the operation itself cannot move): await it right away.
+template <typename Operation>
+class WithDeadline {
+ public:
+  WithDeadline(Operation& operation, Worker::Clock::time_point deadline) noexcept
+      : operation_(&operation), deadline_(deadline) {}
+  bool await_ready() const noexcept { return operation_->await_ready(); }
+  template <typename Promise>
+  bool await_suspend(std::coroutine_handle<Promise> awaiter) noexcept {
+    operation_->set_deadline(deadline_);
+    return operation_->await_suspend(awaiter);
+  }
+  decltype(auto) await_resume() { return operation_->await_resume(); }
+
+ private:
+  Operation* operation_;
+  Worker::Clock::time_point deadline_;
+};
+
+template <typename Operation, typename Rep, typename Period>
+  requires std::derived_from<std::remove_cvref_t<Operation>, IoAwaitable>
+WithDeadline<std::remove_cvref_t<Operation>> timeout(std::chrono::duration<Rep, Period> limit,
+                                                     Operation&& operation) noexcept {
+  return WithDeadline<std::remove_cvref_t<Operation>>(
+      operation, Worker::Clock::now() + std::chrono::ceil<Worker::Clock::duration>(limit));
 }
 
 }  // namespace surge

@@ -262,6 +262,70 @@ TEST_P(CancellationTest, TimeoutAroundAnEcho) {
   }()));
 }
 
+// Deadlines on socket operations: single-step operations (linked timeout SQE on io_uring, or the timer
+// wheel when that is disabled), multi-step ones (always the wheel), deadlines already passed, and an
+// explicit cancel racing a deadline.
+Task<void> deadline_checks(TcpStream& reader, TcpStream& writer) {
+  Worker& worker = *Worker::current();
+  char buffer[8];
+  auto single = co_await timeout(milliseconds(20), reader.read(buffer));
+  EXPECT_FALSE(single);
+  if (!single) {
+    EXPECT_TRUE(single.error().is_timed_out()) << single.error().message();
+  }
+  auto multi = co_await timeout(milliseconds(20), reader.read_exact(buffer));
+  EXPECT_FALSE(multi);
+  if (!multi) {
+    EXPECT_TRUE(multi.error().is_timed_out()) << multi.error().message();
+  }
+  EXPECT_TRUE(worker.timers().empty()) << "a deadline left its timer behind";
+
+  // Data that is there beats the deadline.
+  EXPECT_TRUE(co_await writer.write_all("ok"));
+  auto in_time = co_await timeout(milliseconds(500), reader.read(buffer));
+  EXPECT_TRUE(in_time);
+  EXPECT_TRUE(worker.timers().empty());
+
+  // A deadline in the past: the operation does not start, the data stays in the socket.
+  EXPECT_TRUE(co_await writer.write_all("xy"));
+  auto expired = co_await timeout(milliseconds(-1), reader.read(buffer));
+  EXPECT_FALSE(expired);
+  if (!expired) {
+    EXPECT_TRUE(expired.error().is_timed_out());
+  }
+  auto still_there = co_await reader.read_exact(MutableBuffer(buffer, 2));
+  EXPECT_TRUE(still_there);
+
+  // Cancelled explicitly before the deadline: ECANCELED, not ETIMEDOUT.
+  auto cancelled = worker.spawn([](TcpStream& s) -> Task<Result<std::size_t>> {
+    char b[8];
+    co_return co_await timeout(std::chrono::seconds(30), s.read(b));
+  }(reader));
+  co_await settle();
+  cancelled.cancel();
+  auto outcome = co_await std::move(cancelled);
+  EXPECT_FALSE(outcome);
+  if (!outcome) {
+    EXPECT_TRUE(outcome.error().is_cancelled()) << outcome.error().message();
+  }
+  EXPECT_EQ(worker.backend().in_flight(), 0u);
+}
+
+TEST_P(CancellationTest, DeadlinesOnSocketOperations) {
+  auto [a, b] = stream_pair();
+  EXPECT_TRUE(run(deadline_checks(a, b)));
+}
+
+TEST_P(CancellationTest, DeadlinesAsLinkedTimeoutsWhereTheBackendHasThem) {
+  BackendOptions options;
+  options.allow_linked_timeouts = true;
+  create_worker(options);
+  if (!worker_) return;
+  EXPECT_EQ(worker_->backend().supports_linked_timeouts(), GetParam() == BackendChoice::kIoUring);
+  auto [a, b] = stream_pair();
+  EXPECT_TRUE(run(deadline_checks(a, b)));
+}
+
 TEST_P(CancellationTest, WhenAnyCancelsAndAwaitsTheLosers) {
   auto [a, b] = stream_pair();
   EXPECT_TRUE(run([](TcpStream& reader) -> Task<void> {

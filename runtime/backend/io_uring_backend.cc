@@ -29,6 +29,8 @@ constexpr std::uint32_t kStateTagMask = 3;  // the tag under which the operation
 constexpr std::uint32_t kStateInFlight = 4;
 constexpr std::uint32_t kStateCancelRequested = 8;
 
+static_assert(sizeof(Operation::link_timeout_spec) == sizeof(__kernel_timespec));
+
 std::uint64_t user_data_for(Operation& operation, std::uint64_t tag) {
   return reinterpret_cast<std::uintptr_t>(&operation) | tag;
 }
@@ -73,6 +75,8 @@ Result<std::unique_ptr<IoUringBackend>> IoUringBackend::create(const BackendOpti
   bool all_supported = true;
   for (int opcode : kRequiredOpcodes) all_supported = all_supported && io_uring_opcode_supported(probe, opcode);
   backend->has_msg_ring_ = options.allow_msg_ring && io_uring_opcode_supported(probe, IORING_OP_MSG_RING);
+  backend->has_link_timeout_ =
+      options.allow_linked_timeouts && io_uring_opcode_supported(probe, IORING_OP_LINK_TIMEOUT);
   io_uring_free_probe(probe);
   if (!all_supported) return Error(ENOTSUP, "io_uring probe: a required opcode is missing");
 
@@ -109,6 +113,12 @@ void IoUringBackend::submit(Operation& operation) noexcept {
 }
 
 void IoUringBackend::prepare(Operation& operation) noexcept {
+  const bool linked_timeout = has_link_timeout_ && operation.link_timeout_ns > 0;
+  // An operation and its linked timeout must reach the kernel in the same submission.
+  if (linked_timeout && io_uring_sq_space_left(&ring_) < 2) {
+    ++counters_.wait_syscalls;
+    io_uring_submit(&ring_);
+  }
   io_uring_sqe* sqe = next_sqe();
   const unsigned length = clamp_io_length(operation.length);
   switch (operation.opcode) {
@@ -140,6 +150,15 @@ void IoUringBackend::prepare(Operation& operation) noexcept {
   }
   io_uring_sqe_set_data64(sqe, user_data_for(operation, kTagOperation));
   operation.backend_state = (operation.backend_state & ~kStateTagMask) | kTagOperation;
+  if (linked_timeout) {
+    sqe->flags |= IOSQE_IO_LINK;
+    operation.link_timeout_spec.seconds = operation.link_timeout_ns / 1'000'000'000;
+    operation.link_timeout_spec.nanoseconds = operation.link_timeout_ns % 1'000'000'000;
+    io_uring_sqe* timeout_sqe = next_sqe();
+    // When it fires the operation completes with -ECANCELED; its own CQE (-ETIME or -ECANCELED) is ignored.
+    io_uring_prep_link_timeout(timeout_sqe, reinterpret_cast<__kernel_timespec*>(&operation.link_timeout_spec), 0);
+    io_uring_sqe_set_data64(timeout_sqe, kTagIgnore);
+  }
 }
 
 void IoUringBackend::arm_readiness_poll(Operation& operation) noexcept {

@@ -42,6 +42,7 @@ class IoUringBackend final : public Backend {
   void forget_fd(int fd) noexcept override {}
   std::size_t in_flight() const noexcept override { return in_flight_.size(); }
   bool has_unsubmitted() const noexcept override { return io_uring_sq_ready(&ring_) > 0; }
+  bool supports_linked_timeouts() const noexcept override { return has_link_timeout_; }
   const BackendCounters& counters() const noexcept override { return counters_; }
 
   // The IORING_SETUP_* flags the ring was created with (after the fallback ladder).
@@ -65,6 +66,7 @@ class IoUringBackend final : public Backend {
   bool ring_initialised_ = false;
   unsigned setup_flags_ = 0;
   bool has_msg_ring_ = false;
+  bool has_link_timeout_ = false;
   int wake_fd_ = -1;
   InFlightList in_flight_;
   // CQEs copied out of the ring and not yet dispatched. Copying first means a callback that submits can

@@ -47,6 +47,9 @@ struct Operation {
   // accept: capacity of `buffer` in, address size out. connect: size of the address in `buffer`.
   socklen_t address_length = 0;
   int message_flags = 0;  // recv/send only
+  // > 0: ask the backend to fail the operation with -ECANCELED after this long, if it supports linked
+  // timeouts (Backend::supports_linked_timeouts()). Backend-held storage for it below.
+  std::int64_t link_timeout_ns = 0;
   // Called exactly once when the operation has finished. It may submit new operations.
   CompleteFn complete = nullptr;
 
@@ -58,6 +61,10 @@ struct Operation {
   Operation* in_flight_prev = nullptr;
   Operation* in_flight_next = nullptr;
   std::uint32_t backend_state = 0;
+  struct {
+    std::int64_t seconds;
+    std::int64_t nanoseconds;
+  } link_timeout_spec{};  // laid out as __kernel_timespec; must live until the kernel has read it
 };
 
 }  // namespace surge
