@@ -53,6 +53,19 @@ struct SocketPair {
   int fds[2] = {-1, -1};
 };
 
+// `count` socketpairs with one single-byte recv prepared on each (not submitted).
+struct ManyRecvs {
+  explicit ManyRecvs(int count) : pairs(static_cast<std::size_t>(count)), bytes(static_cast<std::size_t>(count), 0) {
+    operations.reserve(pairs.size());
+    for (std::size_t i = 0; i < pairs.size(); ++i) {
+      operations.push_back(make_op(OpCode::kRecv, pairs[i].fds[0], &bytes[i], 1));
+    }
+  }
+  std::vector<SocketPair> pairs;
+  std::vector<char> bytes;
+  std::vector<TestOperation> operations;
+};
+
 class BackendContractTest : public ::testing::TestWithParam<BackendChoice> {
  protected:
   void SetUp() override { create({}); }
@@ -197,15 +210,9 @@ TEST_P(BackendContractTest, PollDeliversAtMostTheBudget) {
   options.max_completions_per_poll = 4;
   create(options);
   constexpr int kCount = 10;
-  std::vector<SocketPair> pairs(kCount);
-  std::vector<char> bytes(kCount, 0);
-  std::vector<TestOperation> operations;
-  operations.reserve(kCount);
-  for (int i = 0; i < kCount; ++i) {
-    ASSERT_EQ(write(pairs[i].fds[1], "b", 1), 1);
-    operations.push_back(make_op(OpCode::kRecv, pairs[i].fds[0], &bytes[i], 1));
-  }
-  for (auto& operation : operations) backend_->submit(operation);
+  ManyRecvs recvs(kCount);
+  for (auto& pair : recvs.pairs) ASSERT_EQ(write(pair.fds[1], "b", 1), 1);
+  for (auto& operation : recvs.operations) backend_->submit(operation);
   int delivered = 0;
   int polls = 0;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
@@ -217,8 +224,7 @@ TEST_P(BackendContractTest, PollDeliversAtMostTheBudget) {
   }
   EXPECT_EQ(delivered, kCount);
   EXPECT_GE(polls, 3);
-  // Oldest first: completions are not reordered by the budget.
-  for (int i = 0; i < kCount; ++i) EXPECT_EQ(operations[i].result, 1);
+  for (const auto& operation : recvs.operations) EXPECT_EQ(operation.result, 1);
 }
 
 TEST_P(BackendContractTest, CloseReleasesTheFd) {
@@ -242,13 +248,8 @@ TEST_P(BackendContractTest, FullQueuesLoseNothing) {
   tiny.completion_queue_entries = 8;
   create(tiny);
   constexpr int kCount = 64;
-  std::vector<SocketPair> pairs(kCount);
-  std::vector<char> bytes(kCount, 0);
-  std::vector<TestOperation> operations;
-  operations.reserve(kCount);
-  for (int i = 0; i < kCount; ++i) {
-    operations.push_back(make_op(OpCode::kRecv, pairs[i].fds[0], &bytes[i], 1));
-  }
+  ManyRecvs recvs(kCount);
+  auto& [pairs, bytes, operations] = recvs;
   for (auto& operation : operations) backend_->submit(operation);
   EXPECT_EQ(backend_->in_flight(), static_cast<std::size_t>(kCount));
   for (int i = 0; i < kCount; ++i) {
