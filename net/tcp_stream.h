@@ -68,6 +68,11 @@ class TcpStream {
   // TCP_NODELAY: send small writes at once instead of waiting to coalesce them (Nagle).
   Result<void> set_nodelay(bool enabled) noexcept;
 
+  // Hands the stream to another worker (to spread connections accepted on one worker, say). Call it on
+  // the owning worker with nothing in flight on the stream; then use the result only on `target`, for
+  // example by moving it into a task spawned there.
+  TcpStream move_to(Worker& target) && noexcept { return TcpStream(std::move(socket_).move_to(target)); }
+
   bool is_open() const noexcept { return socket_.is_open(); }
   int native_handle() const noexcept { return socket_.fd(); }
   Worker& worker() const noexcept { return socket_.worker(); }

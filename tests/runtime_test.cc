@@ -153,6 +153,27 @@ TEST_P(RuntimeTest, ConnectByHostName) {
   EXPECT_TRUE(ok);
 }
 
+TEST_P(RuntimeTest, StreamMovedToAnotherWorker) {
+  const bool ok = runtime_->block_on([](Runtime& runtime) -> Task<bool> {
+    auto listener = TcpListener::bind(SocketAddress::ipv4_loopback(0));
+    const SocketAddress address = *listener->local_addr();
+    // The client runs on the other worker; the accepted stream is served there too, after a move.
+    const std::size_t other = Worker::current() == &runtime.worker(0) ? 1 : 0;
+    auto client = runtime.spawn_on(other, [](SocketAddress address) -> Task<bool> {
+      auto stream = co_await TcpStream::connect(address);
+      if (!stream || !co_await stream->write_all("moved")) co_return false;
+      char reply[5];
+      co_return co_await stream->read_exact(reply) && std::string_view(reply, 5) == "moved";
+    }(address));
+    auto accepted = co_await listener->accept();
+    if (!accepted) co_return false;
+    TcpStream moved = std::move(*accepted).move_to(runtime.worker(other));
+    (void)runtime.spawn_on(other, examples::echo_session(std::move(moved)));
+    co_return co_await std::move(client);
+  }(*runtime_));
+  EXPECT_TRUE(ok);
+}
+
 TEST_P(RuntimeTest, ShutdownWithConnectionsOpenOnSeveralWorkers) {
   runtime_.reset();
   const int fds_before = testing::open_fd_count();

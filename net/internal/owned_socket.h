@@ -37,6 +37,13 @@ class OwnedSocket {
   // Closes the fd; a second call is a no-op that succeeds. The fd is released even if close(2) fails.
   Result<void> close() noexcept;
 
+  // The same fd, now owned by `target`: this worker's backend forgets it first. Precondition: no
+  // operation in flight on it. Call on the current owner's thread; use the result on `target`'s.
+  OwnedSocket move_to(Worker& target) && noexcept {
+    if (fd_ >= 0) worker_->backend().forget_fd(fd_);
+    return OwnedSocket(target, std::exchange(fd_, -1));
+  }
+
  private:
   Worker* worker_ = nullptr;
   int fd_ = -1;
