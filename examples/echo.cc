@@ -1,7 +1,10 @@
 #include "examples/echo.h"
 
 #include <cerrno>
+#include <chrono>
 #include <memory>
+
+#include "runtime/time.h"
 
 namespace surge::examples {
 namespace {
@@ -43,7 +46,11 @@ Task<Result<void>> serve_echo(TcpListener listener) {
   for (;;) {
     auto stream = co_await listener.accept();
     if (!stream) {
-      if (accept_error_is_transient(stream.error().code())) continue;
+      if (accept_error_is_transient(stream.error().code())) {
+        // Out of fds or memory: accepting again at once would only spin. Give the system a moment.
+        if (stream.error().code() != ECONNABORTED) (void)co_await sleep_for(std::chrono::milliseconds(10));
+        continue;
+      }
       co_return stream.error();
     }
     Worker& worker = stream->worker();

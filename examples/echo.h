@@ -19,7 +19,8 @@ namespace surge::examples {
 Task<Result<void>> echo_session(TcpStream stream, std::size_t buffer_size = 64 * 1024);
 
 // Accepts connections forever and spawns an echo_session for each on the listener's worker. Returns only
-// on an accept error that retrying cannot fix (a full fd table, ECONNABORTED and the like are retried).
+// on an accept error that retrying cannot fix (ECONNABORTED is retried at once; a full fd table and the
+// like after a 10 ms pause, so that the loop does not spin).
 Task<Result<void>> serve_echo(TcpListener listener);
 
 }  // namespace surge::examples
