@@ -15,6 +15,7 @@
 #include "runtime/when.h"
 #include "tests/backend_param.h"
 #include "tests/fd_count.h"
+#include "tests/stream_pair.h"
 
 namespace surge {
 namespace {
@@ -24,11 +25,7 @@ using testing::BackendTest;
 
 class CancellationTest : public BackendTest {
  protected:
-  std::pair<TcpStream, TcpStream> stream_pair() {
-    int fds[2];
-    EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
-    return {TcpStream(*worker_, fds[0]), TcpStream(*worker_, fds[1])};
-  }
+  std::pair<TcpStream, TcpStream> stream_pair() { return testing::stream_pair(*worker_); }
 };
 
 // Lets spawned tasks run until they park in the backend.

@@ -1,7 +1,6 @@
 // Faults the kernel rarely produces on demand, injected through FaultInjectionBackend on every backend:
 // short reads and writes, EAGAIN, connection resets, cancellations, and "fail the N-th operation" sweeps.
 #include <gtest/gtest.h>
-#include <sys/socket.h>
 
 #include <string>
 #include <vector>
@@ -12,13 +11,16 @@
 #include "runtime/testing/fault_injection_backend.h"
 #include "tests/backend_param.h"
 #include "tests/fd_count.h"
+#include "tests/stream_pair.h"
 
 namespace surge {
 namespace {
 
-class FaultInjectionTest : public ::testing::TestWithParam<BackendChoice> {
+// The worker's backend is the real one wrapped in a FaultInjectionBackend (faults_).
+class FaultInjectionTest : public testing::BackendTest {
  protected:
   void SetUp() override {
+    worker_.reset();
     std::unique_ptr<Backend> real;
     testing::make_backend_or_skip(GetParam(), {}, real);
     if (!real) return;
@@ -27,25 +29,9 @@ class FaultInjectionTest : public ::testing::TestWithParam<BackendChoice> {
     worker_ = Worker::with_backend(std::move(wrapper));
   }
 
-  bool run(Task<void> task) {
-    auto as_bool = [](Task<void> inner) -> Task<bool> {
-      co_await std::move(inner);
-      co_return true;
-    };
-    const bool finished = worker_->block_on_for(as_bool(std::move(task)), std::chrono::seconds(10)).has_value();
-    if (!finished) ADD_FAILURE() << "the test task did not finish within 10 s";
-    return finished;
-  }
-
-  // A connected pair of TcpStreams over a Unix socketpair: no server, every recv and send is ours.
-  std::pair<TcpStream, TcpStream> stream_pair() {
-    int fds[2];
-    EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
-    return {TcpStream(*worker_, fds[0]), TcpStream(*worker_, fds[1])};
-  }
+  std::pair<TcpStream, TcpStream> stream_pair() { return testing::stream_pair(*worker_); }
 
   FaultInjectionBackend* faults_ = nullptr;
-  std::unique_ptr<Worker> worker_;
 };
 
 TEST_P(FaultInjectionTest, ShortReadsAndWritesLoseNothing) {

@@ -105,9 +105,12 @@ void EpollBackend::register_fd(int fd, FdState& state) noexcept {
     return;
   }
   // The fd cannot be watched (EPERM: a regular file; EBADF): fail what waits on it, don't hang.
-  const int error = -errno;
+  fail_waiting(state, -errno);
+}
+
+void EpollBackend::fail_waiting(FdState& state, int result) noexcept {
   for (OperationQueue* queue : {&state.waiting_for_input, &state.waiting_for_output}) {
-    while (Operation* waiting = queue->pop_front()) complete_later(*waiting, error);
+    while (Operation* operation = queue->pop_front()) complete_later(*operation, result);
   }
 }
 
@@ -189,20 +192,14 @@ void EpollBackend::cancel(Operation& operation) noexcept {
 }
 
 void EpollBackend::cancel_all() noexcept {
-  for (FdState& state : fds_) {
-    for (OperationQueue* queue : {&state.waiting_for_input, &state.waiting_for_output}) {
-      while (Operation* operation = queue->pop_front()) complete_later(*operation, -ECANCELED);
-    }
-  }
+  for (FdState& state : fds_) fail_waiting(state, -ECANCELED);
 }
 
 void EpollBackend::forget_fd(int fd) noexcept {
   if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) return;
   FdState& state = fds_[static_cast<std::size_t>(fd)];
   // Contract: nothing is in flight on a closing fd. If something is, fail it rather than strand it.
-  for (OperationQueue* queue : {&state.waiting_for_input, &state.waiting_for_output}) {
-    while (Operation* operation = queue->pop_front()) complete_later(*operation, -ECANCELED);
-  }
+  fail_waiting(state, -ECANCELED);
   if (state.registered) epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
   state.registered = false;
 }

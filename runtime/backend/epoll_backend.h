@@ -54,6 +54,8 @@ class EpollBackend final : public Backend {
   // Retries queued operations in order until one would block.
   void retry_queue(OperationQueue& queue) noexcept;
   void complete_later(Operation& operation, int result) noexcept;
+  // Completes every operation waiting on `state`'s fd, in either direction, with `result`.
+  void fail_waiting(FdState& state, int result) noexcept;
   void register_fd(int fd, FdState& state) noexcept;
 
   int epoll_fd_ = -1;
