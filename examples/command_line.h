@@ -1,45 +1,18 @@
-// command_line.h: the few "--name=value" flags the example programs take, parsed with clear errors.
+// command_line.h: the flags the example programs share (--host, --port, --backend), parsed with clear
+// errors on top of flags.h.
 #ifndef SURGE_EXAMPLES_COMMAND_LINE_H_
 #define SURGE_EXAMPLES_COMMAND_LINE_H_
 
-#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <string_view>
 
+#include "examples/flags.h"
 #include "net/socket_address.h"
 #include "runtime/backend/backend_factory.h"
 
 namespace surge::examples {
-
-// Returns the value of "--name=value" in argv, or `fallback` when the flag is absent.
-inline std::string_view flag(int argc, char** argv, std::string_view name, std::string_view fallback) {
-  for (int i = 1; i < argc; ++i) {
-    std::string_view argument = argv[i];
-    if (argument.size() > name.size() + 3 && argument.substr(0, 2) == "--" &&
-        argument.substr(2, name.size()) == name && argument[2 + name.size()] == '=') {
-      return argument.substr(3 + name.size());
-    }
-  }
-  return fallback;
-}
-
-// Like flag(), for a whole number in [minimum, maximum]; exits with a message on anything else.
-inline long long integer_flag(int argc, char** argv, std::string_view name, long long fallback, long long minimum,
-                              long long maximum) {
-  const std::string_view text = flag(argc, argv, name, {});
-  if (text.empty()) return fallback;
-  long long value = 0;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size() || value < minimum || value > maximum) {
-    std::fprintf(stderr, "--%.*s must be a whole number from %lld to %lld, got '%.*s'\n",
-                 static_cast<int>(name.size()), name.data(), minimum, maximum, static_cast<int>(text.size()),
-                 text.data());
-    std::exit(2);
-  }
-  return value;
-}
 
 // --host (default 127.0.0.1, numeric IPv4 or IPv6) and --port as one address; exits with a message that
 // names `program` on bad input.

@@ -31,7 +31,7 @@ bool accept_error_is_transient(int code) {
 
 Task<Result<void>> echo_session(TcpStream stream, std::size_t buffer_size) {
   (void)stream.set_nodelay(true);
-  auto buffer = std::make_unique<std::byte[]>(buffer_size);
+  auto buffer = std::make_unique_for_overwrite<std::byte[]>(buffer_size);  // no need to zero it
   for (;;) {
     auto received = co_await stream.read(MutableBuffer(buffer.get(), buffer_size));
     if (!received) co_return received.error();
@@ -42,7 +42,7 @@ Task<Result<void>> echo_session(TcpStream stream, std::size_t buffer_size) {
   }
 }
 
-Task<Result<void>> serve_echo(TcpListener listener) {
+Task<Result<void>> serve_echo(TcpListener listener, std::size_t buffer_size) {
   for (;;) {
     auto stream = co_await listener.accept();
     if (!stream) {
@@ -54,7 +54,7 @@ Task<Result<void>> serve_echo(TcpListener listener) {
       co_return stream.error();
     }
     Worker& worker = stream->worker();
-    (void)worker.spawn(echo_session(std::move(*stream)));  // detached: ends with its connection
+    (void)worker.spawn(echo_session(std::move(*stream), buffer_size));  // detached: ends with its connection
   }
 }
 

@@ -18,10 +18,10 @@ namespace surge::examples {
 // Echoes everything `stream` sends until it closes its side; returns why the session ended (ok at EOF).
 Task<Result<void>> echo_session(TcpStream stream, std::size_t buffer_size = 64 * 1024);
 
-// Accepts connections forever and spawns an echo_session for each on the listener's worker. Returns only
-// on an accept error that retrying cannot fix (ECONNABORTED is retried at once; a full fd table and the
-// like after a 10 ms pause, so that the loop does not spin).
-Task<Result<void>> serve_echo(TcpListener listener);
+// Accepts connections forever and spawns an echo_session (with `buffer_size`) for each on the listener's
+// worker. Returns only on an accept error that retrying cannot fix (ECONNABORTED is retried at once; a
+// full fd table and the like after a 10 ms pause, so that the loop does not spin).
+Task<Result<void>> serve_echo(TcpListener listener, std::size_t buffer_size = 64 * 1024);
 
 }  // namespace surge::examples
 

@@ -36,7 +36,7 @@ class EpollBackend final : public Backend {
   void wake() noexcept override;
   void forget_fd(int fd) noexcept override;
   std::size_t in_flight() const noexcept override { return in_flight_; }
-  const BackendCounters& counters() const noexcept override { return counters_; }
+  BackendCounters counters() const noexcept override { return counters_.snapshot(); }
 
  private:
   // What waits on one fd. Indexed by fd number: fds are small and dense.
@@ -65,7 +65,7 @@ class EpollBackend final : public Backend {
   std::size_t in_flight_ = 0;
   std::vector<epoll_event> events_;
   unsigned max_completions_per_poll_ = 256;
-  BackendCounters counters_;
+  BackendCounterCells counters_;
 };
 
 }  // namespace surge

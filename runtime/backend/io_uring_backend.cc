@@ -209,7 +209,7 @@ void IoUringBackend::wake_from(Backend& sender) noexcept {
 }
 
 int IoUringBackend::poll(Timeout timeout) noexcept {
-  const std::uint64_t completed_before = counters_.operations_completed;
+  const std::uint64_t completed_before = counters_.operations_completed.get();
   const bool must_not_block = !pending_.empty() || (timeout.has_value() && timeout->count() <= 0);
   if (must_not_block && in_flight_.size() == 0 && pending_.empty() && io_uring_sq_ready(&ring_) == 0) {
     // Nothing could complete and nothing waits to be submitted: spare the syscall (a busy loop of
@@ -246,7 +246,7 @@ int IoUringBackend::poll(Timeout timeout) noexcept {
   }
   collect_completions();
   dispatch_pending();
-  return static_cast<int>(counters_.operations_completed - completed_before);
+  return static_cast<int>(counters_.operations_completed.get() - completed_before);
 }
 
 void IoUringBackend::collect_completions() noexcept {

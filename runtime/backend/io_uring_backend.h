@@ -43,7 +43,7 @@ class IoUringBackend final : public Backend {
   std::size_t in_flight() const noexcept override { return in_flight_.size(); }
   bool has_unsubmitted() const noexcept override { return io_uring_sq_ready(&ring_) > 0; }
   bool supports_linked_timeouts() const noexcept override { return has_link_timeout_; }
-  const BackendCounters& counters() const noexcept override { return counters_; }
+  BackendCounters counters() const noexcept override { return counters_.snapshot(); }
 
   // The IORING_SETUP_* flags the ring was created with (after the fallback ladder).
   unsigned setup_flags() const noexcept { return setup_flags_; }
@@ -78,7 +78,7 @@ class IoUringBackend final : public Backend {
   std::vector<Completion> pending_;
   std::size_t pending_head_ = 0;  // pending_[pending_head_..] are still to be dispatched
   std::size_t max_completions_per_poll_ = 256;
-  BackendCounters counters_;
+  BackendCounterCells counters_;
 };
 
 }  // namespace surge

@@ -44,7 +44,7 @@ class FaultInjectionBackend final : public Backend {
   void forget_fd(int fd) noexcept override { inner_->forget_fd(fd); }
   std::size_t in_flight() const noexcept override { return inner_->in_flight() + pending_failures_; }
   bool has_unsubmitted() const noexcept override { return pending_failures_ > 0 || inner_->has_unsubmitted(); }
-  const BackendCounters& counters() const noexcept override { return inner_->counters(); }
+  BackendCounters counters() const noexcept override { return inner_->counters(); }
 
  private:
   struct Rule {

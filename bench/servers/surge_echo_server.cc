@@ -1,0 +1,51 @@
+// surge_echo_server: this runtime's echo server (examples/echo.h) on one worker, as the comparison
+// harness drives it (protocol in server_common.h). Stats add the backend's syscalls and the process's
+// operator-new calls, so the harness can report syscalls and allocations per round trip.
+//
+//   surge_echo_server --backend=io_uring|epoll [--port=0] [--cpu=0] [--buffer=65536]
+#include <cstdio>
+#include <string>
+
+#include "bench/servers/server_common.h"
+#include "examples/command_line.h"
+#include "examples/echo.h"
+#include "net/socket_address.h"
+#include "net/tcp_listener.h"
+#include "runtime/testing/allocation_counter.h"
+#include "runtime/worker.h"
+
+namespace surge::bench {
+namespace {
+
+constexpr const char* kProgram = "surge_echo_server";
+
+int main_impl(int argc, char** argv) {
+  const ServerFlags flags = parse_server_flags(argc, argv, kProgram);
+  const BackendChoice choice = examples::backend_flag(argc, argv, kProgram);
+  pin_current_thread(flags.cpu);
+  auto worker = Worker::create({.backend = choice});
+  if (!worker) {
+    std::fprintf(stderr, "%s: %s\n", kProgram, worker.error().message().c_str());
+    return 1;
+  }
+  auto listener = TcpListener::bind(**worker, SocketAddress::ipv4_loopback(flags.port));
+  if (!listener) {
+    std::fprintf(stderr, "%s: %s\n", kProgram, listener.error().message().c_str());
+    return 1;
+  }
+  const Backend* backend = &(*worker)->backend();
+  start_control_thread([backend] {
+    const BackendCounters counters = backend->counters();
+    return "syscalls=" + std::to_string(counters.wait_syscalls + counters.io_syscalls) +
+           " allocs=" + std::to_string(testing::allocation_count());
+  });
+  announce_port(listener->local_addr()->port());
+  auto outcome = (*worker)->block_on(examples::serve_echo(std::move(*listener), flags.buffer_size));
+  std::fprintf(stderr, "%s: %s\n", kProgram, outcome ? "accept loop ended" : outcome.error().message().c_str());
+  return 1;
+}
+
+}  // namespace
+}  // namespace surge::bench
+
+int main(int argc, char** argv) { return surge::bench::main_impl(argc, argv); }
