@@ -9,9 +9,11 @@ namespace surge::testing {
 namespace {
 
 std::atomic<std::uint64_t> allocations{0};
+thread_local std::uint64_t thread_allocations = 0;
 
 void* allocate(std::size_t size, std::size_t alignment) noexcept {
   allocations.fetch_add(1, std::memory_order_relaxed);
+  ++thread_allocations;
   if (size == 0) size = 1;  // operator new must return a distinct pointer for zero bytes
   if (alignment <= alignof(std::max_align_t)) return std::malloc(size);
   void* memory = nullptr;
@@ -27,6 +29,7 @@ void* allocate_or_throw(std::size_t size, std::size_t alignment) {
 }  // namespace
 
 std::uint64_t allocation_count() noexcept { return allocations.load(std::memory_order_relaxed); }
+std::uint64_t thread_allocation_count() noexcept { return thread_allocations; }
 
 }  // namespace surge::testing
 

@@ -17,6 +17,9 @@ namespace surge::testing {
 // Calls to any form of global operator new since the process started. Safe from any thread.
 std::uint64_t allocation_count() noexcept;
 
+// The calls made by the calling thread only (so that a monitoring thread can leave its own out).
+std::uint64_t thread_allocation_count() noexcept;
+
 }  // namespace surge::testing
 
 #endif  // SURGE_RUNTIME_TESTING_ALLOCATION_COUNTER_H_

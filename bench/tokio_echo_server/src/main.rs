@@ -83,13 +83,15 @@ fn start_control_thread() {
 
 async fn echo_session(mut socket: tokio::net::TcpStream, buffer_size: usize) {
     let _ = socket.set_nodelay(true);
-    let mut buffer = vec![0u8; buffer_size];
+    // Not zeroed (read_buf fills spare capacity), like the C++ servers' buffers.
+    let mut buffer: Vec<u8> = Vec::with_capacity(buffer_size);
     loop {
-        let received = match socket.read(&mut buffer).await {
+        buffer.clear();
+        match socket.read_buf(&mut buffer).await {
             Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        if socket.write_all(&buffer[..received]).await.is_err() {
+            Ok(_) => {}
+        }
+        if socket.write_all(&buffer).await.is_err() {
             return;
         }
     }

@@ -1,0 +1,342 @@
+// echo_compare: the backend and peer comparison (the README's main job). Starts each echo server under
+// bench/servers as its own process pinned to CPU 0, drives it from this process on CPU 1 with one surge
+// worker (load_generator.h), and reports Google Benchmark results whose counters bench/report.py turns
+// into a table and a plot.
+//
+// Cells run interleaved: round 1 of every cell for every server, then round 2, ..., so that a slow
+// stretch of this noisy 2-core machine hits every server alike and ratios can be taken pair by pair.
+//
+//   bazel run //bench:echo_compare -- [--rounds=5] [--window_ms=1000] [--warmup_ms=200]
+//       [--servers=surge_io_uring,surge_epoll,raw_uring,asio_epoll,asio_io_uring,libuv,tokio]
+//       [--workloads=echo,stream,idle] [--connections=1,64,512] [--sizes=64,4096]
+//       [--idle_connections=10000] [--tokio_server=PATH] [--benchmark_out=results.json ...]
+//
+// Benchmark names: echo/<server>/conns:<n>/bytes:<n>/round:<r>, stream/<server>/bytes:<n>/round:<r>,
+// idle/<server>/conns:<n>. Time is the measured window (manual time, wall clock).
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench/load_generator.h"
+#include "bench/server_process.h"
+#include "bench/servers/server_common.h"
+#include "examples/flags.h"
+#include "runtime/worker.h"
+
+namespace surge::bench {
+namespace {
+
+struct Settings {
+  int rounds = 5;
+  std::chrono::milliseconds window{1000};
+  std::chrono::milliseconds warmup{200};
+  std::vector<std::string> servers;
+  std::vector<std::string> workloads;
+  std::vector<int> connections;
+  std::vector<int> sizes;
+  std::vector<int> stream_sizes;
+  int idle_connections = 10000;
+  std::string tokio_server;
+  std::string servers_directory;  // where the bench/servers binaries are
+};
+
+Settings settings;
+
+std::vector<std::string> split(std::string_view text) {
+  std::vector<std::string> parts;
+  std::stringstream stream{std::string(text)};
+  for (std::string part; std::getline(stream, part, ',');) {
+    if (!part.empty()) parts.push_back(part);
+  }
+  return parts;
+}
+
+std::vector<int> split_numbers(std::string_view text, const char* flag_name) {
+  std::vector<int> numbers;
+  for (const auto& part : split(text)) {
+    char* end = nullptr;
+    const long value = std::strtol(part.c_str(), &end, 10);
+    if (*end != '\0' || value < 1 || value > (1 << 26)) {
+      std::fprintf(stderr, "echo_compare: --%s: '%s' is not a whole number from 1 to 2^26\n", flag_name, part.c_str());
+      std::exit(2);
+    }
+    numbers.push_back(static_cast<int>(value));
+  }
+  return numbers;
+}
+
+// The command line that starts `server`, or an error saying why it cannot run here.
+Result<std::vector<std::string>> server_command(const std::string& server, int buffer_size) {
+  const std::string& dir = settings.servers_directory;
+  std::vector<std::string> command;
+  if (server == "surge_io_uring") command = {dir + "/surge_echo_server", "--backend=io_uring"};
+  else if (server == "surge_epoll") command = {dir + "/surge_echo_server", "--backend=epoll"};
+  else if (server == "raw_uring") command = {dir + "/raw_uring_echo_server"};
+  else if (server == "asio_epoll") command = {dir + "/asio_epoll_echo_server"};
+  else if (server == "asio_io_uring") command = {dir + "/asio_io_uring_echo_server"};
+  else if (server == "libuv") command = {dir + "/libuv_echo_server"};
+  else if (server == "tokio") {
+    if (settings.tokio_server.empty()) {
+      return Error(ENOENT, "no --tokio_server given (bench/build_tokio_server.sh builds it where cargo and "
+                           "librust-tokio-dev are installed)");
+    }
+    command = {settings.tokio_server};
+  } else {
+    return Error(EINVAL, "unknown server name (see --servers in echo_compare.cc)");
+  }
+  command.push_back(std::thread::hardware_concurrency() >= 2 ? "--cpu=0" : "--cpu=-1");
+  command.push_back("--buffer=" + std::to_string(buffer_size));
+  return command;
+}
+
+// Long-lived servers for the echo and stream cells, started on first use.
+std::map<std::string, std::unique_ptr<ServerProcess>> running_servers;
+std::map<std::string, Error> failed_servers;
+
+Result<ServerProcess*> shared_server(const std::string& server) {
+  if (auto it = running_servers.find(server); it != running_servers.end()) return it->second.get();
+  if (auto it = failed_servers.find(server); it != failed_servers.end()) return it->second;
+  auto command = server_command(server, 64 * 1024);
+  auto process = command ? ServerProcess::start(*command) : Result<std::unique_ptr<ServerProcess>>(command.error());
+  if (!process) {
+    failed_servers.emplace(server, process.error());
+    return process.error();
+  }
+  ServerProcess* raw = process->get();
+  running_servers.emplace(server, std::move(*process));
+  return raw;
+}
+
+// The load generator's worker, on this (the benchmark's) thread. Recreated if a window had to be
+// abandoned (block_on_for shuts the worker down).
+std::unique_ptr<Worker> client;
+
+Worker& client_worker() {
+  if (!client) {
+    auto worker = Worker::create({.backend = BackendChoice::kIoUring});
+    if (!worker) worker = Worker::create({.backend = BackendChoice::kEpoll});
+    if (!worker) {
+      std::fprintf(stderr, "echo_compare: cannot create the client worker: %s\n", worker.error().message().c_str());
+      std::exit(1);
+    }
+    client = std::move(*worker);
+  }
+  return *client;
+}
+
+template <typename T>
+Result<T> run_on_client(Task<Result<T>> task, std::chrono::seconds limit) {
+  auto outcome = client_worker().block_on_for(std::move(task), limit);
+  if (!outcome) {
+    client.reset();
+    return Error(ETIMEDOUT, "the load did not finish in time");
+  }
+  return std::move(*outcome);
+}
+
+double stat_or(const ServerStats& stats, const std::string& key, double fallback) {
+  auto it = stats.find(key);
+  return it == stats.end() ? fallback : it->second;
+}
+
+// Server-side counters over the window, per unit of work (round trip or byte).
+void report_server_counters(benchmark::State& state, const ServerStats& before, const ServerStats& after,
+                            double units, const char* per) {
+  const double user = stat_or(after, "user_us", 0) - stat_or(before, "user_us", 0);
+  const double sys = stat_or(after, "sys_us", 0) - stat_or(before, "sys_us", 0);
+  const std::string suffix = std::string("_per_") + per;
+  state.counters["server_cpu_us" + suffix] = (user + sys) / units;
+  state.counters["server_user_us" + suffix] = user / units;
+  state.counters["server_sys_us" + suffix] = sys / units;
+  state.counters["server_user_share"] = user + sys > 0 ? user / (user + sys) : 0;
+  if (before.count("syscalls") != 0) {
+    state.counters["server_syscalls" + suffix] = (after.at("syscalls") - before.at("syscalls")) / units;
+  }
+  if (before.count("allocs") != 0) {
+    state.counters["server_allocs" + suffix] = (after.at("allocs") - before.at("allocs")) / units;
+  }
+}
+
+// Runs one window against `server` with snapshots of its stats at the window's edges.
+void run_window(benchmark::State& state, const std::string& server, int connections, int size, bool stream) {
+  auto process = shared_server(server);
+  if (!process) {
+    state.SkipWithError((server + ": " + process.error().message()).c_str());
+    return;
+  }
+  ServerStats before;
+  ServerStats after;
+  std::optional<Error> stats_error;
+  WindowOptions options{.address = SocketAddress::ipv4_loopback((*process)->port()),
+                        .connections = connections,
+                        .message_size = static_cast<std::size_t>(size),
+                        .warmup = settings.warmup,
+                        .window = settings.window};
+  auto snapshot = [&](ServerStats* into) {
+    auto stats = (*process)->stats();
+    if (stats) *into = std::move(*stats);
+    else if (!stats_error) stats_error = stats.error();
+  };
+  options.at_window_start = [&] { snapshot(&before); };
+  options.at_window_end = [&] { snapshot(&after); };
+  for (auto _ : state) {
+    auto result = run_on_client(stream ? run_stream_window(options) : run_echo_window(options),
+                                std::chrono::seconds(60));
+    if (!result || stats_error) {
+      state.SkipWithError((result ? stats_error->message() : result.error().message()).c_str());
+      return;
+    }
+    const double seconds = std::chrono::duration<double>(result->elapsed).count();
+    state.SetIterationTime(seconds);
+    state.counters["bytes_per_s"] = static_cast<double>(result->bytes_echoed) / seconds;
+    if (stream) {
+      report_server_counters(state, before, after, static_cast<double>(result->bytes_echoed) / (1 << 20), "mib");
+      continue;
+    }
+    const double round_trips = static_cast<double>(result->round_trips);
+    state.counters["rt_per_s"] = round_trips / seconds;
+    state.counters["p50_us"] = static_cast<double>(result->latencies->quantile(0.50).count()) / 1e3;
+    state.counters["p99_us"] = static_cast<double>(result->latencies->quantile(0.99).count()) / 1e3;
+    report_server_counters(state, before, after, round_trips, "rt");
+  }
+}
+
+// Memory per idle connection, on a fresh server process (so that memory freed by earlier cells does not
+// hide the growth). heap: malloc's bytes in use, minus the server's per-connection buffer.
+void run_idle(benchmark::State& state, const std::string& server, int connections) {
+  constexpr int kBufferSize = 4096;
+  auto command = server_command(server, kBufferSize);
+  auto process = command ? ServerProcess::start(*command) : Result<std::unique_ptr<ServerProcess>>(command.error());
+  if (!process) {
+    state.SkipWithError((server + ": " + process.error().message()).c_str());
+    return;
+  }
+  for (auto _ : state) {
+    auto before = (*process)->stats();
+    const auto start = std::chrono::steady_clock::now();
+    auto streams = run_on_client(open_idle_connections(SocketAddress::ipv4_loopback((*process)->port()), connections),
+                                 std::chrono::seconds(120));
+    state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    if (!streams) {
+      state.SkipWithError(streams.error().message().c_str());
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // let the server settle
+    auto after = (*process)->stats();
+    if (!before || !after) {
+      state.SkipWithError((!before ? before : after).error().message().c_str());
+      return;
+    }
+    const double count = static_cast<double>(connections);
+    state.counters["rss_bytes_per_conn"] = (after->at("rss_bytes") - before->at("rss_bytes")) / count;
+    state.counters["heap_bytes_per_conn"] = (after->at("heap_bytes") - before->at("heap_bytes")) / count;
+    state.counters["runtime_bytes_per_conn"] = state.counters["heap_bytes_per_conn"] - kBufferSize;
+    state.counters["buffer_bytes"] = kBufferSize;
+    client_worker().block_on([](std::vector<TcpStream> open) -> Task<void> {
+      for (auto& stream : open) (void)stream.close();
+      co_return;
+    }(std::move(*streams)));
+  }
+}
+
+void register_benchmarks() {
+  auto has = [](const std::vector<std::string>& list, const std::string& item) {
+    return std::find(list.begin(), list.end(), item) != list.end();
+  };
+  for (int round = 1; round <= settings.rounds; ++round) {
+    if (has(settings.workloads, "echo")) {
+      for (int connections : settings.connections) {
+        for (int size : settings.sizes) {
+          for (const auto& server : settings.servers) {
+            const std::string name = "echo/" + server + "/conns:" + std::to_string(connections) +
+                                     "/bytes:" + std::to_string(size) + "/round:" + std::to_string(round);
+            benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& state) {
+              run_window(state, server, connections, size, false);
+            })->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+          }
+        }
+      }
+    }
+    if (has(settings.workloads, "stream")) {
+      for (int size : settings.stream_sizes) {
+        for (const auto& server : settings.servers) {
+          const std::string name = "stream/" + server + "/bytes:" + std::to_string(size) + "/round:" + std::to_string(round);
+          benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& state) {
+            run_window(state, server, 1, size, true);
+          })->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+        }
+      }
+    }
+  }
+  if (has(settings.workloads, "idle")) {
+    for (const auto& server : settings.servers) {
+      const int connections = settings.idle_connections;
+      const std::string name = "idle/" + server + "/conns:" + std::to_string(connections);
+      benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& state) {
+        run_idle(state, server, connections);
+      })->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+    }
+  }
+}
+
+// The directory holding the server binaries: next to this binary's runfiles when run directly, or under
+// the working directory when run by `bazel run` (which starts it in its runfiles tree).
+std::string find_servers_directory(const char* argv0) {
+  const std::string beside = std::string(argv0) + ".runfiles/surge/bench/servers";
+  if (access((beside + "/raw_uring_echo_server").c_str(), X_OK) == 0) return beside;
+  return "bench/servers";
+}
+
+int main_impl(int argc, char** argv) {
+  signal(SIGPIPE, SIG_IGN);  // a server that died must show up as an error, not kill the harness
+  settings.rounds = static_cast<int>(examples::integer_flag(argc, argv, "rounds", 5, 1, 1000));
+  settings.window = std::chrono::milliseconds(examples::integer_flag(argc, argv, "window_ms", 1000, 1, 600000));
+  settings.warmup = std::chrono::milliseconds(examples::integer_flag(argc, argv, "warmup_ms", 200, 0, 600000));
+  settings.servers = split(examples::flag(argc, argv, "servers",
+                                          "surge_io_uring,surge_epoll,raw_uring,asio_epoll,asio_io_uring,libuv,tokio"));
+  settings.workloads = split(examples::flag(argc, argv, "workloads", "echo,stream,idle"));
+  settings.connections = split_numbers(examples::flag(argc, argv, "connections", "1,64,512"), "connections");
+  settings.sizes = split_numbers(examples::flag(argc, argv, "sizes", "64,4096"), "sizes");
+  settings.stream_sizes = split_numbers(examples::flag(argc, argv, "stream_sizes", "65536,1048576"), "stream_sizes");
+  settings.idle_connections = static_cast<int>(examples::integer_flag(argc, argv, "idle_connections", 10000, 1, 100000));
+  settings.tokio_server = std::string(examples::flag(argc, argv, "tokio_server", ""));
+  settings.servers_directory = find_servers_directory(argv[0]);
+
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+    if (files.rlim_cur < static_cast<rlim_t>(settings.idle_connections) + 100) {
+      std::fprintf(stderr, "echo_compare: the fd limit (%llu) is below --idle_connections=%d\n",
+                   static_cast<unsigned long long>(files.rlim_cur), settings.idle_connections);
+      return 2;
+    }
+  }
+  pin_current_thread(std::thread::hardware_concurrency() >= 2 ? 1 : -1);  // the server gets CPU 0
+  register_benchmarks();
+  benchmark::Initialize(&argc, argv);
+  benchmark::AddCustomContext("client", "one surge worker, " + std::string(backend_name(client_worker().backend_kind())) +
+                                            ", pinned to CPU 1; servers pinned to CPU 0");
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  running_servers.clear();
+  client.reset();
+  return 0;
+}
+
+}  // namespace
+}  // namespace surge::bench
+
+int main(int argc, char** argv) { return surge::bench::main_impl(argc, argv); }
