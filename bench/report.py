@@ -221,7 +221,14 @@ def goals_section(goals, lines):
     lines.append("")
 
 
+def round_ratios(runs, reference_runs, key):
+    return [run[key] / reference_runs[r][key] for r, run in runs.items()
+            if r in reference_runs and run.get(key) and reference_runs[r].get(key)]
+
+
 def plot(cells, path):
+    """Bars of each server's value relative to the raw loop's, per cell (absolute figures are in the
+    tables; cells differ by 10x in scale, ratios put them on one axis)."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -230,33 +237,35 @@ def plot(cells, path):
         return "plot skipped: python3-matplotlib is not installed"
     echo = [(cell, servers) for (workload, cell), servers in sorted(cells.items()) if workload == "echo"]
     stream = [(cell, servers) for (workload, cell), servers in sorted(cells.items()) if workload == "stream"]
-    panels = [("echo", "round trips/s (median, bars: min–max of rounds)", echo, "rt_per_s"),
-              ("echo", "server CPU µs per round trip (lower is better)", echo, "server_cpu_us_per_rt"),
-              ("stream", "echoed bytes/s, one connection", stream, "bytes_per_s")]
-    panels = [panel for panel in panels if panel[2]]
+    panels = [("echo round trips/s ÷ raw liburing loop (higher is better)", echo, "rt_per_s"),
+              ("echo server CPU per round trip ÷ raw liburing loop (lower is better)", echo, "server_cpu_us_per_rt"),
+              ("streaming bytes/s ÷ raw liburing loop (higher is better)", stream, "bytes_per_s")]
+    panels = [panel for panel in panels if panel[1] and any(RAW in servers for _, servers in panel[1])]
     if not panels:
-        return "plot skipped: nothing to plot"
-    figure, axes = plt.subplots(len(panels), 1, figsize=(13, 4.2 * len(panels)), squeeze=False)
-    for axis, (_, title, rows, key) in zip(axes[:, 0], panels):
-        servers_seen = [server for server in ORDER if any(server in servers for _, servers in rows)]
+        return "plot skipped: no cell has the raw loop to compare with"
+    figure, axes = plt.subplots(len(panels), 1, figsize=(13, 4.0 * len(panels)), squeeze=False)
+    for axis, (title, rows, key) in zip(axes[:, 0], panels):
+        servers_seen = [server for server in ORDER if server != RAW and any(server in servers for _, servers in rows)]
         width = 0.8 / max(1, len(servers_seen))
         for index, server in enumerate(servers_seen):
             xs, heights, lows, highs = [], [], [], []
             for position, (cell, servers) in enumerate(rows):
-                values = [run[key] for run in servers.get(server, {}).values() if key in run]
-                if not values:
+                ratios = round_ratios(servers.get(server, {}), servers.get(RAW, {}), key)
+                if not ratios:
                     continue
-                middle = statistics.median(values)
+                middle = statistics.median(ratios)
                 xs.append(position + (index - (len(servers_seen) - 1) / 2) * width)
                 heights.append(middle)
-                lows.append(middle - min(values))
-                highs.append(max(values) - middle)
+                lows.append(middle - min(ratios))
+                highs.append(max(ratios) - middle)
             axis.bar(xs, heights, width, yerr=[lows, highs], capsize=2, label=server)
+        axis.axhline(1.0, color="black", linewidth=0.8)
         axis.set_xticks(range(len(rows)))
-        axis.set_xticklabels([cell_label(cell) for cell, _ in rows])
-        axis.set_title(title)
+        axis.set_xticklabels([cell_label(cell) for cell, _ in rows], fontsize="small")
+        axis.set_ylim(bottom=0.4)
+        axis.set_title(title + "; bars: median of rounds, whiskers: min–max")
         axis.grid(axis="y", alpha=0.3)
-    axes[0, 0].legend(ncol=4, fontsize="small")
+    axes[0, 0].legend(ncol=6, fontsize="small", loc="lower left")
     figure.tight_layout()
     figure.savefig(path, dpi=90)
     return f"plot: {path}"
