@@ -7,7 +7,9 @@
 //
 // Set-up tries a ladder of flag sets, best first, stepping down when the kernel answers EINVAL:
 //   SINGLE_ISSUER|DEFER_TASKRUN  ->  COOP_TASKRUN  ->  no flags.
-// With DEFER_TASKRUN the ring must be driven only by the thread that created it.
+// With DEFER_TASKRUN the ring must be driven only by the thread that created it. The ring's fd is also
+// registered with the creating thread (io_uring_register_ring_fd), so create, drive and destroy the
+// backend on one thread in every case.
 //
 // Create it with IoUringBackend::create(); it fails with the set-up error (EPERM under Docker's seccomp
 // profile, ENOSYS or EPERM with kernel.io_uring_disabled) or ENOTSUP when a needed opcode is missing.
