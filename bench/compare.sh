@@ -6,19 +6,22 @@
 #   report.md, report.png                   the table (also printed) and the plot, by bench/report.py
 #
 #   bench/compare.sh [--quick] [echo_compare flags, e.g. --rounds=7 --servers=surge_io_uring,raw_uring]
-# --quick: one short round of a few cells, to check that everything builds and runs (CI uses it).
+# --quick: one short round of a few cells, to check that everything builds and runs; fails if any cell
+# failed (CI uses it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${SURGE_RESULTS_DIR:-results}"
 mkdir -p "$out"
 
 compare_flags=()
+report_flags=()
 runtime_flags=(--benchmark_repetitions=5 --benchmark_report_aggregates_only=true --benchmark_min_time=0.2)
 for argument in "$@"; do
   if [ "$argument" = "--quick" ]; then
     compare_flags+=(--rounds=1 --window_ms=200 --warmup_ms=50 --connections=1,64 --sizes=64
                     --stream_sizes=1048576 --idle_connections=1000)
     runtime_flags=(--benchmark_repetitions=1 --benchmark_min_time=0.01)
+    report_flags=(--strict)
   else
     compare_flags+=("$argument")
   fi
@@ -34,4 +37,4 @@ bazel-bin/bench/runtime_bench "${runtime_flags[@]}" \
 echo
 # Debian's python3 (with python3-matplotlib), not whatever python3 comes first on PATH.
 /usr/bin/python3 bench/report.py --compare "$out/echo_compare.json" --runtime "$out/runtime_bench.json" \
-  --markdown "$out/report.md" --plot "$out/report.png"
+  --markdown "$out/report.md" --plot "$out/report.png" "${report_flags[@]}"

@@ -277,6 +277,8 @@ def main():
     parser.add_argument("--runtime", help="runtime_bench's --benchmark_out JSON")
     parser.add_argument("--markdown", required=True)
     parser.add_argument("--plot", required=True)
+    parser.add_argument("--strict", action="store_true",
+                        help="exit 1 if any cell failed (a Tokio server that was not built excepted)")
     args = parser.parse_args()
 
     compare = load(args.compare)
@@ -302,6 +304,10 @@ def main():
     with open(args.markdown, "w") as handle:
         handle.write(text)
     sys.stdout.write(text)
+    failures = [key for key, message in errors.items() if not (key[2] == "tokio" and "no --tokio_server" in message)]
+    if args.strict and failures:
+        sys.stderr.write(f"report: {len(failures)} cell(s) failed (see 'not run' above)\n")
+        sys.exit(1)
 
 
 if __name__ == "__main__":
