@@ -33,6 +33,7 @@ bool TimerWheel::cancel(TimerId id) noexcept {
 }
 
 std::optional<std::uint64_t> TimerWheel::next_event_tick() const noexcept {
+  if (size_ == 0) return std::nullopt;  // the common case for an I/O-bound worker: skip the level scan
   if (due_.head != kNone) return now_;
   std::optional<std::uint64_t> earliest;
   for (int level = 0; level < kLevels; ++level) {
