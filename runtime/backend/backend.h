@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 
 #include "runtime/backend/operation.h"
 
@@ -49,6 +50,32 @@ struct BackendOptions {
   // Off by default: measured slower (bench BM_EchoRoundTrip, 64 B, median of 5 on a 2-vCPU VM: no
   // deadline 15.3 us, wheel 15.8 us, linked timeout 16.2 us per round trip).
   bool allow_linked_timeouts = false;
+  // For tests: io_uring set-up treats these IORING_SETUP_* flags as if the kernel had refused them
+  // (EINVAL), so the fallback ladder can be exercised on a kernel that has every flag.
+  unsigned refuse_setup_flags_for_testing = 0;
+};
+
+// What a backend found at set-up: io_uring's ring flags and kernel features, and which of the optional
+// kernel facilities the kernel offers. Read it with Backend::features(); describe() is the one line the
+// io_uring backend logs the first time a process creates a ring.
+struct BackendFeatures {
+  BackendKind kind = BackendKind::kEpoll;
+  unsigned setup_flags = 0;         // io_uring: the IORING_SETUP_* flags the ring runs with
+  unsigned kernel_features = 0;     // io_uring: IORING_FEAT_* reported by io_uring_setup
+  bool registered_ring_fd = false;  // io_uring: io_uring_enter skips the fd lookup (5.18)
+  bool msg_ring = false;            // io_uring: wake_from() uses IORING_OP_MSG_RING (5.18)
+  bool linked_timeouts = false;     // io_uring: deadlines as IORING_OP_LINK_TIMEOUT (when enabled)
+  // Offered by the kernel (probed opcodes; where a facility has no opcode of its own, the opcode that
+  // arrived in the same release stands for it, as the comments in io_uring_backend.cc say).
+  bool multishot_accept = false;    // 5.19
+  bool buffer_rings = false;        // provided-buffer rings, 5.19
+  bool multishot_recv = false;      // 6.0
+  bool send_zc = false;             // IORING_OP_SEND_ZC, 6.0
+  bool sparse_fixed_files = false;  // a sparse registered-file table, 5.19
+
+  // E.g. "io_uring: setup SINGLE_ISSUER|DEFER_TASKRUN; uses registered ring fd, MSG_RING; kernel offers
+  // multishot accept, buffer rings, multishot recv, SEND_ZC, sparse fixed files". "epoll" for epoll.
+  std::string describe() const;
 };
 
 // Per-backend counters, read by benchmarks to report syscalls and operations per request. A snapshot:
@@ -58,6 +85,9 @@ struct BackendCounters {
   std::uint64_t operations_completed = 0;
   std::uint64_t wait_syscalls = 0;  // io_uring_enter / epoll_wait calls
   std::uint64_t io_syscalls = 0;    // epoll only: accept4/connect/recv/send/read/write attempts
+  std::uint64_t sqes_submitted = 0;  // io_uring only: SQEs queued (operations, polls, cancels, wake-ups)
+  std::uint64_t cqes_reaped = 0;     // io_uring only: CQEs taken off the completion queue
+  std::uint64_t buffer_ring_exhausted = 0;  // io_uring only: receives that found no provided buffer (ENOBUFS)
 };
 
 // One counter that only its backend's thread writes and any thread may read (a server's monitoring
@@ -65,8 +95,9 @@ struct BackendCounters {
 // lost, and on x86 it costs what a plain increment does.
 class OwnedCounter {
  public:
-  OwnedCounter& operator++() noexcept {
-    value_.store(value_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  OwnedCounter& operator++() noexcept { return *this += 1; }
+  OwnedCounter& operator+=(std::uint64_t amount) noexcept {
+    value_.store(value_.load(std::memory_order_relaxed) + amount, std::memory_order_relaxed);
     return *this;
   }
   std::uint64_t get() const noexcept { return value_.load(std::memory_order_relaxed); }
@@ -81,9 +112,13 @@ struct BackendCounterCells {
   OwnedCounter operations_completed;
   OwnedCounter wait_syscalls;
   OwnedCounter io_syscalls;
+  OwnedCounter sqes_submitted;
+  OwnedCounter cqes_reaped;
+  OwnedCounter buffer_ring_exhausted;
 
   BackendCounters snapshot() const noexcept {
-    return {operations_submitted.get(), operations_completed.get(), wait_syscalls.get(), io_syscalls.get()};
+    return {operations_submitted.get(), operations_completed.get(), wait_syscalls.get(), io_syscalls.get(),
+            sqes_submitted.get(),       cqes_reaped.get(),          buffer_ring_exhausted.get()};
   }
 };
 
@@ -138,6 +173,8 @@ class Backend {
   // A snapshot of the counters. Safe from any thread (each field is read atomically; the fields are not
   // read as one atomic whole).
   virtual BackendCounters counters() const noexcept = 0;
+
+  virtual BackendFeatures features() const = 0;
 };
 
 }  // namespace surge

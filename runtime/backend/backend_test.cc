@@ -307,6 +307,95 @@ TEST(IoUringSetupTest, FallsBackWhenDeferTaskrunIsNotAllowed) {
   EXPECT_EQ((*backend)->setup_flags() & IORING_SETUP_DEFER_TASKRUN, 0u);
 }
 
+TEST_P(BackendContractTest, CountsSubmissionsAndCompletions) {
+  ManyRecvs recvs(8);
+  for (auto& recv : recvs.operations) backend_->submit(recv);
+  for (auto& pair : recvs.pairs) ASSERT_EQ(write(pair.fds[1], "z", 1), 1);
+  for (auto& recv : recvs.operations) ASSERT_TRUE(wait_for(recv));
+  const BackendCounters counters = backend_->counters();
+  EXPECT_GE(counters.operations_submitted, 8u);
+  EXPECT_GE(counters.operations_completed, 8u);
+  EXPECT_GE(counters.wait_syscalls, 1u);
+  if (backend_->kind() == BackendKind::kIoUring) {
+    EXPECT_GE(counters.sqes_submitted, 8u);
+    EXPECT_GE(counters.cqes_reaped, 8u);
+  } else {
+    EXPECT_EQ(counters.sqes_submitted, 0u);
+    EXPECT_GE(counters.io_syscalls, 8u);
+  }
+  EXPECT_EQ(counters.buffer_ring_exhausted, 0u);
+}
+
+TEST_P(BackendContractTest, FeaturesDescribeTheBackend) {
+  const BackendFeatures features = backend_->features();
+  EXPECT_EQ(features.kind, backend_->kind());
+  const std::string line = features.describe();
+  if (features.kind == BackendKind::kEpoll) {
+    EXPECT_EQ(line, "epoll");
+    return;
+  }
+  EXPECT_EQ(line.rfind("io_uring: setup ", 0), 0u) << line;
+  EXPECT_NE(line.find("; kernel offers "), std::string::npos) << line;
+  EXPECT_NE(features.kernel_features & IORING_FEAT_NODROP, 0u) << "every 5.5+ kernel reports NODROP";
+  EXPECT_TRUE(!features.multishot_recv || features.buffer_rings) << "6.0 features imply 5.19 ones";
+}
+
+// Every flag set of the ladder, reached by making set-up treat the better ones as refused: each ring
+// that results must still work.
+TEST(IoUringSetupTest, LadderStepsDownWhenTheKernelRefusesAFlag) {
+  struct Step {
+    unsigned refused;
+    unsigned expected;
+  };
+  const Step steps[] = {
+      {0, IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN},
+      {IORING_SETUP_DEFER_TASKRUN, IORING_SETUP_COOP_TASKRUN},
+      {IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_COOP_TASKRUN, 0},
+  };
+  for (const Step& step : steps) {
+    SCOPED_TRACE(::testing::Message() << "refused flags 0x" << std::hex << step.refused);
+    BackendOptions options;
+    options.refuse_setup_flags_for_testing = step.refused;
+    auto backend = IoUringBackend::create(options);
+    if (!backend && (backend.error().code() == EPERM || backend.error().code() == ENOSYS)) {
+      GTEST_SKIP() << "io_uring unavailable: " << backend.error().message();
+    }
+    ASSERT_TRUE(backend) << backend.error().message();
+    const unsigned ladder_bits = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_COOP_TASKRUN;
+    if (step.refused == 0 && ((*backend)->setup_flags() & ladder_bits) != step.expected) {
+      GTEST_SKIP() << "this kernel lacks DEFER_TASKRUN (6.1); the forced steps below still run";
+    }
+    EXPECT_EQ((*backend)->setup_flags() & ladder_bits, step.expected);
+    EXPECT_EQ((*backend)->features().setup_flags, (*backend)->setup_flags());
+    SocketPair pair;
+    char byte = 0;
+    TestOperation recv = make_op(OpCode::kRecv, pair.fds[0], &byte, 1);
+    (*backend)->submit(recv);
+    ASSERT_EQ(write(pair.fds[1], "k", 1), 1);
+    for (int i = 0; i < 50 && !recv.done; ++i) (*backend)->poll(milliseconds(100));
+    EXPECT_TRUE(recv.done);
+    EXPECT_EQ(recv.result, 1);
+  }
+}
+
+// A ring is driven only by its creating thread; any other thread is stopped loudly rather than getting
+// EEXIST or completions that never come.
+TEST(IoUringSetupTest, PollFromAnotherThreadAborts) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  auto backend = IoUringBackend::create({});
+  if (!backend && (backend.error().code() == EPERM || backend.error().code() == ENOSYS)) {
+    GTEST_SKIP() << "io_uring unavailable: " << backend.error().message();
+  }
+  ASSERT_TRUE(backend) << backend.error().message();
+  Backend* ring = backend->get();
+  EXPECT_DEATH(std::thread([ring] { ring->poll(milliseconds(0)); }).join(), "does not own the ring");
+  SocketPair pair;
+  char byte = 0;
+  TestOperation recv = make_op(OpCode::kRecv, pair.fds[0], &byte, 1);
+  EXPECT_DEATH(std::thread([ring, &recv] { ring->submit(recv); }).join(), "does not own the ring");
+  (*backend)->poll(milliseconds(0));  // the owner still may
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, BackendContractTest,
                          ::testing::Values(BackendChoice::kIoUring, BackendChoice::kEpoll),
                          [](const auto& info) { return info.param == BackendChoice::kIoUring ? "IoUring" : "Epoll"; });

@@ -37,6 +37,7 @@ class EpollBackend final : public Backend {
   void forget_fd(int fd) noexcept override;
   std::size_t in_flight() const noexcept override { return in_flight_; }
   BackendCounters counters() const noexcept override { return counters_.snapshot(); }
+  BackendFeatures features() const override { return BackendFeatures{.kind = BackendKind::kEpoll}; }
 
  private:
   // What waits on one fd. Indexed by fd number: fds are small and dense.

@@ -8,6 +8,9 @@
 #include <chrono>
 #include <climits>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
 
 #include "runtime/backend/syscall_limits.h"
 
@@ -48,6 +51,12 @@ constexpr int kRequiredOpcodes[] = {
     IORING_OP_CLOSE,
 };
 
+// One line per process, the first time a ring is set up: what this kernel gave us.
+void log_features_once(const BackendFeatures& features) {
+  static std::once_flag logged;
+  std::call_once(logged, [&features] { std::fprintf(stderr, "surge: %s\n", features.describe().c_str()); });
+}
+
 }  // namespace
 
 Result<std::unique_ptr<IoUringBackend>> IoUringBackend::create(const BackendOptions& options) {
@@ -55,12 +64,18 @@ Result<std::unique_ptr<IoUringBackend>> IoUringBackend::create(const BackendOpti
   int status = -EINVAL;
   for (unsigned flags : kSetupLadder) {
     if ((flags & IORING_SETUP_DEFER_TASKRUN) != 0 && !options.allow_defer_taskrun) continue;
+    if ((flags & options.refuse_setup_flags_for_testing) != 0) {
+      status = -EINVAL;  // as a kernel without these flags would answer
+      continue;
+    }
     io_uring_params params{};
     params.flags = flags | IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
     params.cq_entries = options.completion_queue_entries;
     status = io_uring_queue_init_params(options.submission_queue_entries, &backend->ring_, &params);
     if (status == 0) {
       backend->setup_flags_ = params.flags;
+      backend->features_.setup_flags = params.flags;
+      backend->features_.kernel_features = params.features;
       break;
     }
     if (status != -EINVAL) break;  // EPERM, ENOSYS, ENOMEM: io_uring itself is unavailable
@@ -77,13 +92,25 @@ Result<std::unique_ptr<IoUringBackend>> IoUringBackend::create(const BackendOpti
   backend->has_msg_ring_ = options.allow_msg_ring && io_uring_opcode_supported(probe, IORING_OP_MSG_RING);
   backend->has_link_timeout_ =
       options.allow_linked_timeouts && io_uring_opcode_supported(probe, IORING_OP_LINK_TIMEOUT);
+  BackendFeatures& features = backend->features_;
+  features.msg_ring = backend->has_msg_ring_;
+  features.linked_timeouts = backend->has_link_timeout_;
+  // Multishot accept, provided-buffer rings and sparse file tables have no opcode of their own; they
+  // arrived in 5.19 with IORING_OP_SOCKET. Multishot recv arrived in 6.0 with IORING_OP_SEND_ZC.
+  const bool kernel_5_19 = io_uring_opcode_supported(probe, IORING_OP_SOCKET);
+  features.multishot_accept = kernel_5_19;
+  features.buffer_rings = kernel_5_19;
+  features.sparse_fixed_files = kernel_5_19;
+  features.send_zc = io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
+  features.multishot_recv = features.send_zc;
   io_uring_free_probe(probe);
   if (!all_supported) return Error(ENOTSUP, "io_uring probe: a required opcode is missing");
 
   // Register the ring's own fd (5.18+) so that each io_uring_enter skips the fd-table lookup; liburing
   // then passes IORING_ENTER_REGISTERED_RING by itself. Optional: failure only costs that lookup.
   // Other rings still address this one (MSG_RING) through ring_.ring_fd, which stays open.
-  (void)io_uring_register_ring_fd(&backend->ring_);
+  features.registered_ring_fd = io_uring_register_ring_fd(&backend->ring_) == 1;
+  log_features_once(features);
 
   backend->wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (backend->wake_fd_ < 0) return Error(errno, "eventfd");
@@ -96,9 +123,21 @@ IoUringBackend::~IoUringBackend() {
   if (wake_fd_ >= 0) close(wake_fd_);
 }
 
+void IoUringBackend::expect_owner_thread(const char* call) const noexcept {
+  if (std::this_thread::get_id() == owner_thread_) [[likely]] return;
+  std::fprintf(stderr,
+               "surge: IoUringBackend::%s called from a thread that does not own the ring (a ring is driven "
+               "only by the worker thread that created it; post to the worker instead)\n",
+               call);
+  std::abort();
+}
+
 io_uring_sqe* IoUringBackend::next_sqe() noexcept {
   for (;;) {
-    if (io_uring_sqe* sqe = io_uring_get_sqe(&ring_)) return sqe;
+    if (io_uring_sqe* sqe = io_uring_get_sqe(&ring_)) {
+      ++counters_.sqes_submitted;
+      return sqe;
+    }
     // The SQ is full: hand what is queued to the kernel and retry. Never drop the operation.
     ++counters_.wait_syscalls;
     const int submitted = io_uring_submit(&ring_);
@@ -111,6 +150,7 @@ io_uring_sqe* IoUringBackend::next_sqe() noexcept {
 }
 
 void IoUringBackend::submit(Operation& operation) noexcept {
+  expect_owner_thread("submit");
   in_flight_.push_front(operation);
   operation.backend_state = kStateInFlight;
   ++counters_.operations_submitted;
@@ -180,6 +220,7 @@ void IoUringBackend::arm_wake_poll() noexcept {
 }
 
 void IoUringBackend::cancel(Operation& operation) noexcept {
+  expect_owner_thread("cancel");
   if ((operation.backend_state & kStateInFlight) == 0) return;
   operation.backend_state |= kStateCancelRequested;
   io_uring_sqe* sqe = next_sqe();
@@ -214,6 +255,7 @@ void IoUringBackend::wake_from(Backend& sender) noexcept {
 }
 
 int IoUringBackend::poll(Timeout timeout) noexcept {
+  expect_owner_thread("poll");
   const std::uint64_t completed_before = counters_.operations_completed.get();
   const bool must_not_block = !pending_.empty() || (timeout.has_value() && timeout->count() <= 0);
   if (must_not_block && in_flight_.size() == 0 && pending_.empty() && io_uring_sq_ready(&ring_) == 0) {
@@ -263,6 +305,7 @@ void IoUringBackend::collect_completions() noexcept {
     if (count == 0) return;
     for (unsigned i = 0; i < count; ++i) pending_.push_back({batch[i]->user_data, batch[i]->res});
     io_uring_cq_advance(&ring_, count);
+    counters_.cqes_reaped += count;
   }
 }
 

@@ -9,7 +9,9 @@
 //   SINGLE_ISSUER|DEFER_TASKRUN  ->  COOP_TASKRUN  ->  no flags.
 // With DEFER_TASKRUN the ring must be driven only by the thread that created it. The ring's fd is also
 // registered with the creating thread (io_uring_register_ring_fd), so create, drive and destroy the
-// backend on one thread in every case.
+// backend on one thread in every case. That is enforced: submit(), cancel() or poll() from another thread
+// aborts with a message naming the call (the kernel would otherwise answer EEXIST, or never post the
+// completions). Other threads reach a worker through its inbox and wake().
 //
 // Create it with IoUringBackend::create(); it fails with the set-up error (EPERM under Docker's seccomp
 // profile, ENOSYS or EPERM with kernel.io_uring_disabled) or ENOTSUP when a needed opcode is missing.
@@ -19,6 +21,7 @@
 #include <liburing.h>
 
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "runtime/backend/backend.h"
@@ -46,6 +49,7 @@ class IoUringBackend final : public Backend {
   bool has_unsubmitted() const noexcept override { return io_uring_sq_ready(&ring_) > 0; }
   bool supports_linked_timeouts() const noexcept override { return has_link_timeout_; }
   BackendCounters counters() const noexcept override { return counters_.snapshot(); }
+  BackendFeatures features() const override { return features_; }
 
   // The IORING_SETUP_* flags the ring was created with (after the fallback ladder).
   unsigned setup_flags() const noexcept { return setup_flags_; }
@@ -55,6 +59,8 @@ class IoUringBackend final : public Backend {
  private:
   IoUringBackend() = default;
 
+  // Aborts unless called on the thread that created the ring.
+  void expect_owner_thread(const char* call) const noexcept;
   io_uring_sqe* next_sqe() noexcept;
   void prepare(Operation& operation) noexcept;
   void arm_wake_poll() noexcept;
@@ -65,8 +71,10 @@ class IoUringBackend final : public Backend {
   void finish(Operation& operation, std::int32_t result) noexcept;
 
   io_uring ring_{};
+  std::thread::id owner_thread_ = std::this_thread::get_id();
   bool ring_initialised_ = false;
   unsigned setup_flags_ = 0;
+  BackendFeatures features_{.kind = BackendKind::kIoUring};
   bool has_msg_ring_ = false;
   bool has_link_timeout_ = false;
   int wake_fd_ = -1;

@@ -45,6 +45,7 @@ class FaultInjectionBackend final : public Backend {
   std::size_t in_flight() const noexcept override { return inner_->in_flight() + pending_failures_; }
   bool has_unsubmitted() const noexcept override { return pending_failures_ > 0 || inner_->has_unsubmitted(); }
   BackendCounters counters() const noexcept override { return inner_->counters(); }
+  BackendFeatures features() const override { return inner_->features(); }
 
  private:
   struct Rule {
