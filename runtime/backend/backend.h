@@ -50,6 +50,14 @@ struct BackendOptions {
   // Off by default: measured slower (bench BM_EchoRoundTrip, 64 B, median of 5 on a 2-vCPU VM: no
   // deadline 15.3 us, wheel 15.8 us, linked timeout 16.2 us per round trip).
   bool allow_linked_timeouts = false;
+  // io_uring: serve accepts from one multishot accept request per listener (5.19+): the kernel hands
+  // over each new connection without a new SQE. Accepted-but-unclaimed connections queue up to
+  // `multishot_accept_backlog`; beyond that the request is stopped (the kernel's listen backlog holds the
+  // rest) and re-armed when an accept finds the queue empty. The kernel accepts in passes, each taking
+  // all that waits in the listen backlog, so one burst can overshoot the bound by up to that backlog.
+  // Accepts that want the peer address or carry a linked timeout use a single-shot SQE.
+  bool allow_multishot_accept = true;
+  unsigned multishot_accept_backlog = 64;
   // For tests: io_uring set-up treats these IORING_SETUP_* flags as if the kernel had refused them
   // (EINVAL), so the fallback ladder can be exercised on a kernel that has every flag.
   unsigned refuse_setup_flags_for_testing = 0;
@@ -65,6 +73,7 @@ struct BackendFeatures {
   bool registered_ring_fd = false;  // io_uring: io_uring_enter skips the fd lookup (5.18)
   bool msg_ring = false;            // io_uring: wake_from() uses IORING_OP_MSG_RING (5.18)
   bool linked_timeouts = false;     // io_uring: deadlines as IORING_OP_LINK_TIMEOUT (when enabled)
+  bool uses_multishot_accept = false;  // io_uring: accepts served by one multishot request per listener
   // Offered by the kernel (probed opcodes; where a facility has no opcode of its own, the opcode that
   // arrived in the same release stands for it, as the comments in io_uring_backend.cc say).
   bool multishot_accept = false;    // 5.19

@@ -33,7 +33,10 @@ std::string BackendFeatures::describe() const {
                  {(flags & IORING_SETUP_SQPOLL) != 0, "SQPOLL"}},
                 "|") +
          "; uses " +
-         joined({{registered_ring_fd, "registered ring fd"}, {msg_ring, "MSG_RING"}, {linked_timeouts, "linked timeouts"}},
+         joined({{registered_ring_fd, "registered ring fd"},
+                 {msg_ring, "MSG_RING"},
+                 {linked_timeouts, "linked timeouts"},
+                 {uses_multishot_accept, "multishot accept"}},
                 ", ") +
          "; kernel offers " +
          joined({{multishot_accept, "multishot accept"},

@@ -12,31 +12,13 @@
 #include <cstdlib>
 #include <mutex>
 
+#include "runtime/backend/io_uring_internal.h"
 #include "runtime/backend/syscall_limits.h"
 
 namespace surge {
 namespace {
 
-// user_data carries an Operation's address with a tag in the low two bits (Operations are 8-aligned).
-constexpr std::uint64_t kTagOperation = 0;       // the operation itself
-constexpr std::uint64_t kTagReadinessPoll = 1;   // a POLL_ADD armed for an operation that got -EAGAIN
-constexpr std::uint64_t kTagIgnore = 2;          // cancel requests: their own result does not matter
-constexpr std::uint64_t kTagWake = 3;            // the POLL_ADD on the wake eventfd (no operation)
-constexpr std::uint64_t kTagMask = 3;
-// user_data of the CQE another ring's MSG_RING posts here. Operations are 8-aligned, so 4 | kTagIgnore
-// can never be an operation's address.
-constexpr std::uint64_t kTagMessageWake = 4 | kTagIgnore;
-
-// Operation::backend_state bits.
-constexpr std::uint32_t kStateTagMask = 3;  // the tag under which the operation is in the kernel now
-constexpr std::uint32_t kStateInFlight = 4;
-constexpr std::uint32_t kStateCancelRequested = 8;
-
-static_assert(sizeof(Operation::link_timeout_spec) == sizeof(__kernel_timespec));
-
-std::uint64_t user_data_for(Operation& operation, std::uint64_t tag) {
-  return reinterpret_cast<std::uintptr_t>(&operation) | tag;
-}
+using namespace io_uring_internal;  // NOLINT: the backend's own tags and states
 
 // Flag sets tried in order; the kernel answers EINVAL for flags it does not know.
 constexpr unsigned kSetupLadder[] = {
@@ -103,6 +85,9 @@ Result<std::unique_ptr<IoUringBackend>> IoUringBackend::create(const BackendOpti
   features.sparse_fixed_files = kernel_5_19;
   features.send_zc = io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
   features.multishot_recv = features.send_zc;
+  backend->use_multishot_accept_ = options.allow_multishot_accept && features.multishot_accept;
+  features.uses_multishot_accept = backend->use_multishot_accept_;
+  backend->multishot_accept_backlog_ = options.multishot_accept_backlog > 0 ? options.multishot_accept_backlog : 1;
   io_uring_free_probe(probe);
   if (!all_supported) return Error(ENOTSUP, "io_uring probe: a required opcode is missing");
 
@@ -119,6 +104,8 @@ Result<std::unique_ptr<IoUringBackend>> IoUringBackend::create(const BackendOpti
 }
 
 IoUringBackend::~IoUringBackend() {
+  // Connections accepted for listeners and never claimed (in_flight() is 0, so no request is armed).
+  while (!listeners_.empty()) release(*listeners_.back());
   if (ring_initialised_) io_uring_queue_exit(&ring_);
   if (wake_fd_ >= 0) close(wake_fd_);
 }
@@ -154,6 +141,11 @@ void IoUringBackend::submit(Operation& operation) noexcept {
   in_flight_.push_front(operation);
   operation.backend_state = kStateInFlight;
   ++counters_.operations_submitted;
+  if (operation.opcode == OpCode::kAccept && use_multishot_accept_ && !operation.multishot &&
+      operation.buffer == nullptr && operation.link_timeout_ns == 0) {
+    accept_from_multishot(operation);
+    return;
+  }
   prepare(operation);
 }
 
@@ -168,6 +160,10 @@ void IoUringBackend::prepare(Operation& operation) noexcept {
   const unsigned length = clamp_io_length(operation.length);
   switch (operation.opcode) {
     case OpCode::kAccept:
+      if (operation.multishot) {
+        io_uring_prep_multishot_accept(sqe, operation.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        break;
+      }
       io_uring_prep_accept(sqe, operation.fd, static_cast<sockaddr*>(operation.buffer),
                            operation.buffer != nullptr ? &operation.address_length : nullptr,
                            SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -222,6 +218,7 @@ void IoUringBackend::arm_wake_poll() noexcept {
 void IoUringBackend::cancel(Operation& operation) noexcept {
   expect_owner_thread("cancel");
   if ((operation.backend_state & kStateInFlight) == 0) return;
+  if (cancel_accept_waiter(operation)) return;
   operation.backend_state |= kStateCancelRequested;
   io_uring_sqe* sqe = next_sqe();
   io_uring_prep_cancel64(sqe, user_data_for(operation, operation.backend_state & kStateTagMask), 0);
@@ -303,7 +300,7 @@ void IoUringBackend::collect_completions() noexcept {
   for (;;) {
     const unsigned count = io_uring_peek_batch_cqe(&ring_, batch, 64);
     if (count == 0) return;
-    for (unsigned i = 0; i < count; ++i) pending_.push_back({batch[i]->user_data, batch[i]->res});
+    for (unsigned i = 0; i < count; ++i) pending_.push_back({batch[i]->user_data, batch[i]->res, batch[i]->flags});
     io_uring_cq_advance(&ring_, count);
     counters_.cqes_reaped += count;
   }
@@ -315,7 +312,7 @@ void IoUringBackend::dispatch_pending() noexcept {
   const std::size_t stop = pending_head_ + max_completions_per_poll_;
   while (pending_head_ < pending_.size() && pending_head_ < stop) {
     const Completion completion = pending_[pending_head_++];
-    dispatch(completion.user_data, completion.result);
+    dispatch(completion.user_data, completion.result, completion.flags);
   }
   if (pending_head_ == pending_.size()) {
     pending_.clear();
@@ -323,7 +320,7 @@ void IoUringBackend::dispatch_pending() noexcept {
   }
 }
 
-void IoUringBackend::dispatch(std::uint64_t user_data, std::int32_t result) noexcept {
+void IoUringBackend::dispatch(std::uint64_t user_data, std::int32_t result, std::uint32_t flags) noexcept {
   const std::uint64_t tag = user_data & kTagMask;
   if (tag == kTagIgnore) return;
   if (tag == kTagWake) {
@@ -333,6 +330,13 @@ void IoUringBackend::dispatch(std::uint64_t user_data, std::int32_t result) noex
     return;
   }
   Operation& operation = *reinterpret_cast<Operation*>(user_data & ~kTagMask);
+  if (tag == kTagOperation && (flags & IORING_CQE_F_MORE) != 0) {
+    // One of many completions of a multishot request: it stays in flight.
+    operation.result = result;
+    operation.more = true;
+    operation.complete(operation);
+    return;
+  }
   if (tag == kTagOperation && result == -EAGAIN) {
     // A file opened O_NONBLOCK (eventfd, signalfd, pipe) makes io_uring report EAGAIN instead of
     // waiting: wait for readiness ourselves, then issue the operation again.
@@ -359,6 +363,7 @@ void IoUringBackend::finish(Operation& operation, std::int32_t result) noexcept 
   operation.backend_state = 0;
   ++counters_.operations_completed;
   operation.result = result;
+  operation.more = false;
   operation.complete(operation);
 }
 

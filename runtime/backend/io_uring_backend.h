@@ -44,7 +44,7 @@ class IoUringBackend final : public Backend {
   int poll(Timeout timeout) noexcept override;
   void wake() noexcept override;
   void wake_from(Backend& sender) noexcept override;
-  void forget_fd(int fd) noexcept override {}
+  void forget_fd(int fd) noexcept override;
   std::size_t in_flight() const noexcept override { return in_flight_.size(); }
   bool has_unsubmitted() const noexcept override { return io_uring_sq_ready(&ring_) > 0; }
   bool supports_linked_timeouts() const noexcept override { return has_link_timeout_; }
@@ -62,12 +62,22 @@ class IoUringBackend final : public Backend {
   // Aborts unless called on the thread that created the ring.
   void expect_owner_thread(const char* call) const noexcept;
   io_uring_sqe* next_sqe() noexcept;
+  // Multishot accept (io_uring_multishot_accept.cc).
+  struct MultishotAccept;
+  void accept_from_multishot(Operation& operation) noexcept;
+  bool cancel_accept_waiter(Operation& operation) noexcept;  // false if `operation` is not one
+  MultishotAccept* listener_for(int fd) noexcept;            // the live (not forgotten) one, or null
+  void arm(MultishotAccept& listener) noexcept;
+  static void on_accept_request(Operation& request) noexcept;
+  void release(MultishotAccept& listener) noexcept;
+  // Delivers `result` to `operation` at the next dispatch, never inside the submit()/cancel() call.
+  void complete_soon(Operation& operation, std::int32_t result) noexcept;
   void prepare(Operation& operation) noexcept;
   void arm_wake_poll() noexcept;
   void arm_readiness_poll(Operation& operation) noexcept;
   void collect_completions() noexcept;
   void dispatch_pending() noexcept;
-  void dispatch(std::uint64_t user_data, std::int32_t result) noexcept;
+  void dispatch(std::uint64_t user_data, std::int32_t result, std::uint32_t flags) noexcept;
   void finish(Operation& operation, std::int32_t result) noexcept;
 
   io_uring ring_{};
@@ -84,11 +94,15 @@ class IoUringBackend final : public Backend {
   struct Completion {
     std::uint64_t user_data;
     std::int32_t result;
+    std::uint32_t flags;  // IORING_CQE_F_*
   };
   std::vector<Completion> pending_;
   std::size_t pending_head_ = 0;  // pending_[pending_head_..] are still to be dispatched
   std::size_t max_completions_per_poll_ = 256;
   BackendCounterCells counters_;
+  bool use_multishot_accept_ = false;
+  std::size_t multishot_accept_backlog_ = 64;
+  std::vector<std::unique_ptr<MultishotAccept>> listeners_;  // few: one per listening socket
 };
 
 }  // namespace surge

@@ -55,6 +55,11 @@ struct Operation {
 
   // --- Outcome, set by the backend just before `complete` runs. ---
   std::int32_t result = 0;
+  // Backend-internal multishot requests only: another completion of this same request will follow
+  // (IORING_CQE_F_MORE). Always false for callers' operations, which complete exactly once.
+  bool more = false;
+  // Backend-internal: arm this request as multishot (io_uring). Callers leave it false.
+  bool multishot = false;
 
   // --- Backend-private bookkeeping; callers leave these alone. ---
   Operation* queue_next = nullptr;

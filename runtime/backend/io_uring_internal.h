@@ -1,0 +1,56 @@
+// io_uring_internal.h: how the io_uring backend tags its SQEs and tracks its operations, shared by
+// io_uring_backend.cc and io_uring_multishot_accept.cc. Not an interface: only those two include it.
+#ifndef SURGE_RUNTIME_BACKEND_IO_URING_INTERNAL_H_
+#define SURGE_RUNTIME_BACKEND_IO_URING_INTERNAL_H_
+
+#include <liburing.h>
+
+#include <cstdint>
+#include <deque>
+
+#include "runtime/backend/io_uring_backend.h"
+#include "runtime/backend/operation.h"
+
+namespace surge::io_uring_internal {
+
+// user_data carries an Operation's address with a tag in the low two bits (Operations are 8-aligned).
+inline constexpr std::uint64_t kTagOperation = 0;       // the operation itself
+inline constexpr std::uint64_t kTagReadinessPoll = 1;   // a POLL_ADD armed for an operation that got -EAGAIN
+inline constexpr std::uint64_t kTagIgnore = 2;          // cancel requests: their own result does not matter
+inline constexpr std::uint64_t kTagWake = 3;            // the POLL_ADD on the wake eventfd (no operation)
+inline constexpr std::uint64_t kTagMask = 3;
+// user_data of the CQE another ring's MSG_RING posts here. Operations are 8-aligned, so 4 | kTagIgnore
+// can never be an operation's address.
+inline constexpr std::uint64_t kTagMessageWake = 4 | kTagIgnore;
+
+// Operation::backend_state bits.
+inline constexpr std::uint32_t kStateTagMask = 3;  // the tag under which the operation is in the kernel now
+inline constexpr std::uint32_t kStateInFlight = 4;
+inline constexpr std::uint32_t kStateCancelRequested = 8;
+
+static_assert(sizeof(Operation::link_timeout_spec) == sizeof(__kernel_timespec));
+
+inline std::uint64_t user_data_for(Operation& operation, std::uint64_t tag) {
+  return reinterpret_cast<std::uintptr_t>(&operation) | tag;
+}
+
+// An accept waiting in a listener's multishot queue (io_uring_multishot_accept.cc), not in the kernel.
+inline constexpr std::uint32_t kStateAcceptWaiter = 16;
+
+}  // namespace surge::io_uring_internal
+
+namespace surge {
+
+// One listening socket's multishot accept (io_uring_multishot_accept.cc): the request itself is the
+// Operation the kernel reports on.
+struct IoUringBackend::MultishotAccept : Operation {
+  IoUringBackend* backend = nullptr;
+  bool armed = false;
+  bool forgotten = false;         // the listener was closed: go away once the kernel lets go
+  std::deque<std::int32_t> ready; // accepted fds, or a final error (< 0), not yet claimed
+  std::deque<Operation*> waiters; // accept Operations in submission order
+};
+
+}  // namespace surge
+
+#endif  // SURGE_RUNTIME_BACKEND_IO_URING_INTERNAL_H_
