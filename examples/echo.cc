@@ -42,7 +42,19 @@ Task<Result<void>> echo_session(TcpStream stream, std::size_t buffer_size) {
   }
 }
 
-Task<Result<void>> serve_echo(TcpListener listener, std::size_t buffer_size) {
+Task<Result<void>> echo_session_borrowed(TcpStream stream) {
+  (void)stream.set_nodelay(true);
+  for (;;) {
+    auto chunk = co_await stream.read_borrowed();
+    if (!chunk) co_return chunk.error();
+    if (chunk->empty()) co_return ok();
+    if (auto sent = co_await stream.write_all(ConstBuffer(chunk->data(), chunk->size())); !sent) {
+      co_return sent.error();
+    }
+  }  // each chunk's buffer goes back to the worker as `chunk` is destroyed
+}
+
+Task<Result<void>> serve_echo(TcpListener listener, EchoOptions options) {
   for (;;) {
     auto stream = co_await listener.accept();
     if (!stream) {
@@ -54,7 +66,12 @@ Task<Result<void>> serve_echo(TcpListener listener, std::size_t buffer_size) {
       co_return stream.error();
     }
     Worker& worker = stream->worker();
-    (void)worker.spawn(echo_session(std::move(*stream), buffer_size));  // detached: ends with its connection
+    // Detached: each session ends with its connection.
+    if (options.borrowed_reads) {
+      (void)worker.spawn(echo_session_borrowed(std::move(*stream)));
+    } else {
+      (void)worker.spawn(echo_session(std::move(*stream), options.buffer_size));
+    }
   }
 }
 

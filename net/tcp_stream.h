@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <string_view>
 
+#include "net/borrowed_buffer.h"
 #include "net/buffer.h"
 #include "net/internal/owned_socket.h"
 #include "net/socket_address.h"
@@ -41,6 +42,9 @@ class TcpStream {
   class ReadExactAwaitable;
   // Awaitable that sends the whole buffer, however many send(2) calls it takes: Result<void>.
   class WriteAllAwaitable;
+  // Awaitable of one receive into a buffer the runtime lends: Result<BorrowedBuffer>, empty at end of
+  // stream (see borrowed_buffer.h).
+  class ReadBorrowedAwaitable;
 
   // Connects to `address` on the current worker.
   static Task<Result<TcpStream>> connect(SocketAddress address);
@@ -54,6 +58,11 @@ class TcpStream {
   TcpStream& operator=(TcpStream&&) noexcept = default;
 
   ReadAwaitable read(MutableBuffer buffer) noexcept;
+  // Receives the next chunk without a buffer of the caller's: on io_uring the kernel picks one from the
+  // worker's provided-buffer ring (one multishot recv per stream, no SQE per chunk); on epoll it comes
+  // from a pool. A stream read this way must not also be read with read()/read_exact(): the multishot
+  // request would race them for the data.
+  ReadBorrowedAwaitable read_borrowed() noexcept;
   ReadExactAwaitable read_exact(MutableBuffer buffer) noexcept;
   WriteAwaitable write(ConstBuffer buffer) noexcept;
   WriteAllAwaitable write_all(ConstBuffer buffer) noexcept;
@@ -90,6 +99,26 @@ class TcpStream::ReadAwaitable : public IoAwaitable {
     length = target.size;
   }
   Result<std::size_t> await_resume() const noexcept { return to_size_result("recv"); }
+};
+
+class TcpStream::ReadBorrowedAwaitable : public IoAwaitable {
+ public:
+  ReadBorrowedAwaitable(Worker& worker, int fd) noexcept : IoAwaitable(worker, OpCode::kRecvBorrowed, fd) {}
+  // A receive that completed while its task was being destroyed (worker shutdown) holds a buffer
+  // nobody took: give it back.
+  ~ReadBorrowedAwaitable() {
+    if (completed() && !taken_ && result > 0) worker().backend().release_buffer(buffer_id);
+  }
+  Result<BorrowedBuffer> await_resume() noexcept {
+    if (result < 0) return error_for(result, "recv");
+    taken_ = true;
+    if (result == 0) return BorrowedBuffer();
+    return BorrowedBuffer(worker().backend(), buffer_id, static_cast<const std::byte*>(buffer),
+                          static_cast<std::size_t>(result));
+  }
+
+ private:
+  bool taken_ = false;
 };
 
 class TcpStream::WriteAwaitable : public IoAwaitable {
@@ -143,6 +172,9 @@ class TcpStream::WriteAllAwaitable : public TransferAllAwaitable {
 
 inline TcpStream::ReadAwaitable TcpStream::read(MutableBuffer buffer) noexcept {
   return ReadAwaitable(worker(), native_handle(), buffer);
+}
+inline TcpStream::ReadBorrowedAwaitable TcpStream::read_borrowed() noexcept {
+  return ReadBorrowedAwaitable(worker(), native_handle());
 }
 inline TcpStream::ReadExactAwaitable TcpStream::read_exact(MutableBuffer buffer) noexcept {
   return ReadExactAwaitable(worker(), native_handle(), buffer);

@@ -153,7 +153,9 @@ TEST_P(AcceptTest, TimedOutAcceptLeavesTheListenerWorking) {
     if (!listener) co_return;
     auto nobody = co_await timeout(milliseconds(30), listener->accept());
     EXPECT_FALSE(nobody);
-    if (!nobody) EXPECT_TRUE(nobody.error().is_timed_out()) << nobody.error().message();
+    if (!nobody) {
+      EXPECT_TRUE(nobody.error().is_timed_out()) << nobody.error().message();
+    }
     Clients clients(*listener->local_addr(), 1);
     auto somebody = co_await timeout(milliseconds(2000), listener->accept());
     EXPECT_TRUE(somebody) << somebody.error().message();

@@ -43,7 +43,9 @@ int main_impl(int argc, char** argv) {
            " allocs=" + std::to_string(allocations);
   });
   announce_port(listener->local_addr()->port());
-  auto outcome = (*worker)->block_on(examples::serve_echo(std::move(*listener), flags.buffer_size));
+  const examples::EchoOptions echo{.buffer_size = flags.buffer_size,
+                                   .borrowed_reads = examples::integer_flag(argc, argv, "borrowed_reads", 0, 0, 1) == 1};
+  auto outcome = (*worker)->block_on(examples::serve_echo(std::move(*listener), echo));
   std::fprintf(stderr, "%s: %s\n", kProgram, outcome ? "accept loop ended" : outcome.error().message().c_str());
   return 1;
 }

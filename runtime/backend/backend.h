@@ -58,6 +58,13 @@ struct BackendOptions {
   // Accepts that want the peer address or carry a linked timeout use a single-shot SQE.
   bool allow_multishot_accept = true;
   unsigned multishot_accept_backlog = 64;
+  // Borrowed-buffer receives (OpCode::kRecvBorrowed, TcpStream::read_borrowed): `lent_buffers` buffers
+  // of `lent_buffer_size` bytes per backend, so at most their product is ever lent (io_uring: one
+  // provided-buffer ring, filled by one multishot recv per stream; epoll: a pool). When all are lent
+  // out, receives wait for one to come back (io_uring counts it in buffer_ring_exhausted).
+  unsigned lent_buffers = 256;             // a power of two (io_uring's ring needs one)
+  unsigned lent_buffer_size = 16 * 1024;
+  bool allow_buffer_ring = true;           // io_uring: else kRecvBorrowed uses a pool and plain recv
   // For tests: io_uring set-up treats these IORING_SETUP_* flags as if the kernel had refused them
   // (EINVAL), so the fallback ladder can be exercised on a kernel that has every flag.
   unsigned refuse_setup_flags_for_testing = 0;
@@ -74,6 +81,7 @@ struct BackendFeatures {
   bool msg_ring = false;            // io_uring: wake_from() uses IORING_OP_MSG_RING (5.18)
   bool linked_timeouts = false;     // io_uring: deadlines as IORING_OP_LINK_TIMEOUT (when enabled)
   bool uses_multishot_accept = false;  // io_uring: accepts served by one multishot request per listener
+  bool uses_buffer_ring = false;       // io_uring: borrowed receives from a provided-buffer ring + multishot recv
   // Offered by the kernel (probed opcodes; where a facility has no opcode of its own, the opcode that
   // arrived in the same release stands for it, as the comments in io_uring_backend.cc say).
   bool multishot_accept = false;    // 5.19
@@ -184,6 +192,9 @@ class Backend {
   virtual BackendCounters counters() const noexcept = 0;
 
   virtual BackendFeatures features() const = 0;
+
+  // Ends the loan of a buffer a kRecvBorrowed operation handed out. Owning thread only.
+  virtual void release_buffer(std::uint32_t buffer_id) noexcept = 0;
 };
 
 }  // namespace surge

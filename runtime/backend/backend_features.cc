@@ -36,7 +36,8 @@ std::string BackendFeatures::describe() const {
          joined({{registered_ring_fd, "registered ring fd"},
                  {msg_ring, "MSG_RING"},
                  {linked_timeouts, "linked timeouts"},
-                 {uses_multishot_accept, "multishot accept"}},
+                 {uses_multishot_accept, "multishot accept"},
+                 {uses_buffer_ring, "buffer ring + multishot recv"}},
                 ", ") +
          "; kernel offers " +
          joined({{multishot_accept, "multishot accept"},

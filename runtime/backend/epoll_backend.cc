@@ -36,6 +36,8 @@ int result_of(long syscall_return) { return syscall_return >= 0 ? static_cast<in
 
 Result<std::unique_ptr<EpollBackend>> EpollBackend::create(const BackendOptions& options) {
   std::unique_ptr<EpollBackend> backend(new EpollBackend());
+  backend->lent_buffer_count_ = options.lent_buffers;
+  backend->lent_buffer_size_ = options.lent_buffer_size;
   backend->epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   if (backend->epoll_fd_ < 0) return Error(errno, "epoll_create1");
   backend->wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -161,6 +163,25 @@ int EpollBackend::attempt(Operation& operation) noexcept {
         break;
       case OpCode::kClose:
         return -EINVAL;  // handled in submit(); never queued
+      case OpCode::kRecvBorrowed: {
+        if (!lent_) lent_ = std::make_unique<LentBuffers>(lent_buffer_count_, lent_buffer_size_);
+        const std::optional<std::uint32_t> id = lent_->take();
+        if (!id) {
+          // All lent out: wait for release_buffer(), which tries this fd's receives again.
+          ++counters_.buffer_ring_exhausted;
+          starved_fds_.push_back(operation.fd);
+          return -EAGAIN;
+        }
+        result = result_of(recv(operation.fd, lent_->data(*id), lent_->size(), 0));
+        if (result > 0) {
+          operation.buffer = lent_->data(*id);
+          operation.buffer_id = *id;
+        } else {
+          lent_->give_back(*id);  // nothing received into it
+          operation.buffer = nullptr;
+        }
+        break;
+      }
 
     }
     if (result == -EINTR) continue;
@@ -202,6 +223,15 @@ void EpollBackend::forget_fd(int fd) noexcept {
   fail_waiting(state, -ECANCELED);
   if (state.registered) epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
   state.registered = false;
+}
+
+void EpollBackend::release_buffer(std::uint32_t buffer_id) noexcept {
+  if (!lent_ || buffer_id >= lent_->count()) return;
+  lent_->give_back(buffer_id);
+  if (starved_fds_.empty()) return;
+  std::vector<int> starved;
+  starved.swap(starved_fds_);
+  for (int fd : starved) retry_queue(state_for(fd).waiting_for_input);
 }
 
 void EpollBackend::wake() noexcept {

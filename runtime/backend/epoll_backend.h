@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "runtime/backend/backend.h"
+#include "runtime/backend/lent_buffers.h"
 #include "runtime/backend/operation_queue.h"
 #include "runtime/result.h"
 
@@ -38,6 +39,7 @@ class EpollBackend final : public Backend {
   std::size_t in_flight() const noexcept override { return in_flight_; }
   BackendCounters counters() const noexcept override { return counters_.snapshot(); }
   BackendFeatures features() const override { return BackendFeatures{.kind = BackendKind::kEpoll}; }
+  void release_buffer(std::uint32_t buffer_id) noexcept override;
 
  private:
   // What waits on one fd. Indexed by fd number: fds are small and dense.
@@ -67,6 +69,11 @@ class EpollBackend final : public Backend {
   std::vector<epoll_event> events_;
   unsigned max_completions_per_poll_ = 256;
   BackendCounterCells counters_;
+  // Borrowed receives: a pool created on first use; fds whose receive waits for a buffer to come back.
+  unsigned lent_buffer_count_ = 256;
+  unsigned lent_buffer_size_ = 16 * 1024;
+  std::unique_ptr<LentBuffers> lent_;
+  std::vector<int> starved_fds_;
 };
 
 }  // namespace surge

@@ -1,6 +1,7 @@
 #include "runtime/backend/io_uring_backend.h"
 
 #include <poll.h>
+#include <sys/mman.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -88,6 +89,12 @@ Result<std::unique_ptr<IoUringBackend>> IoUringBackend::create(const BackendOpti
   backend->use_multishot_accept_ = options.allow_multishot_accept && features.multishot_accept;
   features.uses_multishot_accept = backend->use_multishot_accept_;
   backend->multishot_accept_backlog_ = options.multishot_accept_backlog > 0 ? options.multishot_accept_backlog : 1;
+  backend->lent_buffer_count_ = options.lent_buffers;
+  backend->lent_buffer_size_ = options.lent_buffer_size;
+  backend->allow_buffer_ring_ = options.allow_buffer_ring;
+  // Set up on first use (a ring of lent buffers is memory a worker that never borrows should not pay),
+  // so until then this says what would be used.
+  features.uses_buffer_ring = options.allow_buffer_ring && features.buffer_rings && features.multishot_recv;
   io_uring_free_probe(probe);
   if (!all_supported) return Error(ENOTSUP, "io_uring probe: a required opcode is missing");
 
@@ -106,6 +113,10 @@ Result<std::unique_ptr<IoUringBackend>> IoUringBackend::create(const BackendOpti
 IoUringBackend::~IoUringBackend() {
   // Connections accepted for listeners and never claimed (in_flight() is 0, so no request is armed).
   while (!listeners_.empty()) release(*listeners_.back());
+  if (buffer_ring_ && buffer_ring_->ring != nullptr) {
+    io_uring_unregister_buf_ring(&ring_, 0);
+    munmap(buffer_ring_->ring, buffer_ring_->ring_bytes);
+  }
   if (ring_initialised_) io_uring_queue_exit(&ring_);
   if (wake_fd_ >= 0) close(wake_fd_);
 }
@@ -144,6 +155,10 @@ void IoUringBackend::submit(Operation& operation) noexcept {
   if (operation.opcode == OpCode::kAccept && use_multishot_accept_ && !operation.multishot &&
       operation.buffer == nullptr && operation.link_timeout_ns == 0) {
     accept_from_multishot(operation);
+    return;
+  }
+  if (operation.opcode == OpCode::kRecvBorrowed && !operation.multishot) {
+    recv_borrowed(operation);
     return;
   }
   prepare(operation);
@@ -188,6 +203,15 @@ void IoUringBackend::prepare(Operation& operation) noexcept {
     case OpCode::kClose:
       io_uring_prep_close(sqe, operation.fd);
       break;
+    case OpCode::kRecvBorrowed:
+      if (operation.multishot) {
+        io_uring_prep_recv_multishot(sqe, operation.fd, nullptr, 0, 0);
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = 0;
+      } else {
+        io_uring_prep_recv(sqe, operation.fd, operation.buffer, length, 0);  // into a pool buffer
+      }
+      break;
   }
   io_uring_sqe_set_data64(sqe, user_data_for(operation, kTagOperation));
   operation.backend_state = (operation.backend_state & ~kStateTagMask) | kTagOperation;
@@ -218,7 +242,7 @@ void IoUringBackend::arm_wake_poll() noexcept {
 void IoUringBackend::cancel(Operation& operation) noexcept {
   expect_owner_thread("cancel");
   if ((operation.backend_state & kStateInFlight) == 0) return;
-  if (cancel_accept_waiter(operation)) return;
+  if (cancel_accept_waiter(operation) || cancel_recv_waiter(operation)) return;
   operation.backend_state |= kStateCancelRequested;
   io_uring_sqe* sqe = next_sqe();
   io_uring_prep_cancel64(sqe, user_data_for(operation, operation.backend_state & kStateTagMask), 0);
@@ -330,6 +354,7 @@ void IoUringBackend::dispatch(std::uint64_t user_data, std::int32_t result, std:
     return;
   }
   Operation& operation = *reinterpret_cast<Operation*>(user_data & ~kTagMask);
+  if (tag == kTagOperation) operation.completion_flags = flags;
   if (tag == kTagOperation && (flags & IORING_CQE_F_MORE) != 0) {
     // One of many completions of a multishot request: it stays in flight.
     operation.result = result;
@@ -360,6 +385,10 @@ void IoUringBackend::dispatch(std::uint64_t user_data, std::int32_t result, std:
 
 void IoUringBackend::finish(Operation& operation, std::int32_t result) noexcept {
   in_flight_.remove(operation);
+  if ((operation.backend_state & kStateHoldsBuffer) != 0 && result <= 0) {
+    release_buffer(operation.buffer_id);  // nothing received into the pool buffer: it goes back
+    operation.buffer = nullptr;
+  }
   operation.backend_state = 0;
   ++counters_.operations_completed;
   operation.result = result;

@@ -20,6 +20,7 @@
 
 #include <liburing.h>
 
+#include <deque>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -45,6 +46,7 @@ class IoUringBackend final : public Backend {
   void wake() noexcept override;
   void wake_from(Backend& sender) noexcept override;
   void forget_fd(int fd) noexcept override;
+  void release_buffer(std::uint32_t buffer_id) noexcept override;
   std::size_t in_flight() const noexcept override { return in_flight_.size(); }
   bool has_unsubmitted() const noexcept override { return io_uring_sq_ready(&ring_) > 0; }
   bool supports_linked_timeouts() const noexcept override { return has_link_timeout_; }
@@ -70,6 +72,20 @@ class IoUringBackend final : public Backend {
   void arm(MultishotAccept& listener) noexcept;
   static void on_accept_request(Operation& request) noexcept;
   void release(MultishotAccept& listener) noexcept;
+  // Borrowed receives (io_uring_multishot_recv.cc).
+  struct MultishotRecv;
+  struct BufferRing;
+  void recv_borrowed(Operation& operation) noexcept;
+  bool set_up_lent_buffers() noexcept;  // false: borrowed receives cannot work (out of memory)
+  void recv_from_multishot(Operation& operation) noexcept;
+  void recv_into_pool_buffer(Operation& operation) noexcept;
+  bool cancel_recv_waiter(Operation& operation) noexcept;
+  void arm(MultishotRecv& receiver) noexcept;
+  static void on_recv_request(Operation& request) noexcept;
+  void hand_over(Operation& waiter, std::int32_t result, std::uint32_t buffer_id) noexcept;
+  void return_to_ring(std::uint32_t buffer_id) noexcept;
+  void forget_receiver(int fd) noexcept;
+  void retire(MultishotRecv& receiver) noexcept;
   // Delivers `result` to `operation` at the next dispatch, never inside the submit()/cancel() call.
   void complete_soon(Operation& operation, std::int32_t result) noexcept;
   void prepare(Operation& operation) noexcept;
@@ -103,6 +119,16 @@ class IoUringBackend final : public Backend {
   bool use_multishot_accept_ = false;
   std::size_t multishot_accept_backlog_ = 64;
   std::vector<std::unique_ptr<MultishotAccept>> listeners_;  // few: one per listening socket
+  // Borrowed receives: the lent buffers (created on first use), as a ring or as a pool.
+  unsigned lent_buffer_count_ = 256;
+  unsigned lent_buffer_size_ = 16 * 1024;
+  bool allow_buffer_ring_ = true;
+  bool use_buffer_ring_ = false;
+  std::unique_ptr<BufferRing> buffer_ring_;
+  std::vector<std::unique_ptr<MultishotRecv>> receivers_;  // by fd
+  std::vector<std::unique_ptr<MultishotRecv>> retiring_;   // closed streams whose request is ending
+  std::vector<int> starved_;                               // fds whose request ended with ENOBUFS
+  std::deque<Operation*> buffer_waiters_;                  // pool mode: receives waiting for a buffer
 };
 
 }  // namespace surge

@@ -9,6 +9,7 @@
 #include <deque>
 
 #include "runtime/backend/io_uring_backend.h"
+#include "runtime/backend/lent_buffers.h"
 #include "runtime/backend/operation.h"
 
 namespace surge::io_uring_internal {
@@ -36,6 +37,12 @@ inline std::uint64_t user_data_for(Operation& operation, std::uint64_t tag) {
 
 // An accept waiting in a listener's multishot queue (io_uring_multishot_accept.cc), not in the kernel.
 inline constexpr std::uint32_t kStateAcceptWaiter = 16;
+// A borrowed receive waiting in a stream's multishot queue (io_uring_multishot_recv.cc).
+inline constexpr std::uint32_t kStateRecvWaiter = 32;
+// A borrowed receive waiting for a pool buffer to come back (no buffer ring).
+inline constexpr std::uint32_t kStateBufferWaiter = 64;
+// A borrowed receive in the kernel as a plain recv into a pool buffer it holds (no buffer ring).
+inline constexpr std::uint32_t kStateHoldsBuffer = 128;
 
 }  // namespace surge::io_uring_internal
 
@@ -49,6 +56,29 @@ struct IoUringBackend::MultishotAccept : Operation {
   bool forgotten = false;         // the listener was closed: go away once the kernel lets go
   std::deque<std::int32_t> ready; // accepted fds, or a final error (< 0), not yet claimed
   std::deque<Operation*> waiters; // accept Operations in submission order
+};
+
+// One stream's multishot recv with buffer selection (io_uring_multishot_recv.cc).
+struct IoUringBackend::MultishotRecv : Operation {
+  IoUringBackend* backend = nullptr;
+  bool armed = false;
+  bool forgotten = false;  // the stream was closed: go away once the kernel lets go
+  bool starved = false;    // the last request ended with ENOBUFS: re-arm when a buffer comes back
+  struct Received {
+    std::int32_t result;  // bytes, 0 at end of stream, or -errno
+    std::uint32_t buffer_id;
+  };
+  std::deque<Received> ready;      // received and not yet claimed (each positive one holds a buffer)
+  std::deque<Operation*> waiters;  // borrowed receives in submission order
+};
+
+// The provided-buffer ring all of a backend's streams receive into (group 0).
+struct IoUringBackend::BufferRing {
+  io_uring_buf_ring* ring = nullptr;
+  std::size_t ring_bytes = 0;
+  unsigned mask = 0;
+  LentBuffers buffers;
+  BufferRing(unsigned count, unsigned size) : buffers(count, size) {}
 };
 
 }  // namespace surge

@@ -121,6 +121,7 @@ void IoUringBackend::release(MultishotAccept& listener) noexcept {
 }
 
 void IoUringBackend::forget_fd(int fd) noexcept {
+  forget_receiver(fd);
   MultishotAccept* listener = listener_for(fd);
   if (listener == nullptr) return;
   // Contract: nothing is in flight on a closing fd. If accepts are, fail them rather than strand them.

@@ -11,6 +11,7 @@ const char* opcode_name(OpCode opcode) noexcept {
     case OpCode::kRead: return "read";
     case OpCode::kWrite: return "write";
     case OpCode::kClose: return "close";
+    case OpCode::kRecvBorrowed: return "recv";
   }
   return "unknown operation";
 }

@@ -25,6 +25,10 @@ enum class OpCode : std::uint8_t {
   kRead,     // read(fd, buffer, length) for non-sockets (eventfd, signalfd, pipes)
   kWrite,    // write(fd, buffer, length) for non-sockets
   kClose,    // close(fd) -> 0; the backend forgets the fd first (no operation may be in flight on it)
+  // recv into a buffer the backend lends (io_uring: a provided-buffer ring fed by multishot recv; epoll:
+  // a pool) -> bytes, 0 at end of stream. On success `buffer` points at the bytes and `buffer_id` names
+  // the loan, which the caller must end with Backend::release_buffer(buffer_id), exactly once.
+  kRecvBorrowed,
 };
 
 // Human-readable name of the syscall an OpCode performs ("recv", "accept", ...), used in Error values.
@@ -32,7 +36,8 @@ const char* opcode_name(OpCode opcode) noexcept;
 
 // True for the operations that wait for the fd to become readable (accept, recv, read).
 constexpr bool waits_for_input(OpCode opcode) noexcept {
-  return opcode == OpCode::kAccept || opcode == OpCode::kRecv || opcode == OpCode::kRead;
+  return opcode == OpCode::kAccept || opcode == OpCode::kRecv || opcode == OpCode::kRead ||
+         opcode == OpCode::kRecvBorrowed;
 }
 
 struct Operation {
@@ -55,9 +60,13 @@ struct Operation {
 
   // --- Outcome, set by the backend just before `complete` runs. ---
   std::int32_t result = 0;
+  // kRecvBorrowed: which lent buffer `buffer` is (see OpCode::kRecvBorrowed).
+  std::uint32_t buffer_id = 0;
   // Backend-internal multishot requests only: another completion of this same request will follow
   // (IORING_CQE_F_MORE). Always false for callers' operations, which complete exactly once.
   bool more = false;
+  // Backend-internal: the CQE's flags (IORING_CQE_F_*), for requests that read them (buffer ids).
+  std::uint32_t completion_flags = 0;
   // Backend-internal: arm this request as multishot (io_uring). Callers leave it false.
   bool multishot = false;
 

@@ -46,6 +46,7 @@ class FaultInjectionBackend final : public Backend {
   bool has_unsubmitted() const noexcept override { return pending_failures_ > 0 || inner_->has_unsubmitted(); }
   BackendCounters counters() const noexcept override { return inner_->counters(); }
   BackendFeatures features() const override { return inner_->features(); }
+  void release_buffer(std::uint32_t buffer_id) noexcept override { inner_->release_buffer(buffer_id); }
 
  private:
   struct Rule {

@@ -1,0 +1,69 @@
+// borrowed_buffer.h: BorrowedBuffer, bytes the runtime received into a buffer it lent, for readers that
+// look at data where it landed instead of having it copied into their own buffer
+// (TcpStream::read_borrowed). Move-only; the buffer goes back to its worker's set of lent buffers when
+// the BorrowedBuffer is destroyed or release()d, which must happen on that worker's thread.
+//
+//   auto chunk = co_await stream.read_borrowed();
+//   if (!chunk) co_return chunk.error();
+//   if (chunk->empty()) co_return ok();          // end of stream
+//   consume(chunk->bytes());                     // valid until `chunk` is released
+//
+// Every worker lends a bounded number of buffers (BackendOptions::lent_buffers × lent_buffer_size):
+// holding many for long makes other streams' borrowed reads wait, never fail or lose data.
+#ifndef SURGE_NET_BORROWED_BUFFER_H_
+#define SURGE_NET_BORROWED_BUFFER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <utility>
+
+#include "runtime/backend/backend.h"
+
+namespace surge {
+
+class BorrowedBuffer {
+ public:
+  // Empty: what read_borrowed() returns at end of stream.
+  BorrowedBuffer() noexcept = default;
+  BorrowedBuffer(Backend& lender, std::uint32_t id, const std::byte* data, std::size_t size) noexcept
+      : lender_(&lender), id_(id), data_(data), size_(size) {}
+
+  BorrowedBuffer(BorrowedBuffer&& other) noexcept
+      : lender_(std::exchange(other.lender_, nullptr)), id_(other.id_), data_(other.data_), size_(other.size_) {}
+  BorrowedBuffer& operator=(BorrowedBuffer&& other) noexcept {
+    if (this != &other) {
+      release();
+      lender_ = std::exchange(other.lender_, nullptr);
+      id_ = other.id_;
+      data_ = other.data_;
+      size_ = other.size_;
+    }
+    return *this;
+  }
+  BorrowedBuffer(const BorrowedBuffer&) = delete;
+  BorrowedBuffer& operator=(const BorrowedBuffer&) = delete;
+  ~BorrowedBuffer() { release(); }
+
+  const std::byte* data() const noexcept { return data_; }
+  std::size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+  std::span<const std::byte> bytes() const noexcept { return {data_, size_}; }
+
+  // Gives the buffer back now; afterwards this is empty. Idempotent.
+  void release() noexcept {
+    if (lender_ != nullptr) std::exchange(lender_, nullptr)->release_buffer(id_);
+    data_ = nullptr;
+    size_ = 0;
+  }
+
+ private:
+  Backend* lender_ = nullptr;
+  std::uint32_t id_ = 0;
+  const std::byte* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+}  // namespace surge
+
+#endif  // SURGE_NET_BORROWED_BUFFER_H_

@@ -1,0 +1,250 @@
+// Borrowed receives for the io_uring backend (OpCode::kRecvBorrowed).
+//
+// With a provided-buffer ring (5.19+; multishot recv 6.0+): the backend's lent buffers are published in
+// one ring (buffer group 0), and each stream that reads this way has one multishot recv request with
+// buffer selection: the kernel picks a buffer for every chunk that arrives and posts it, with no new
+// SQE. Chunks go to the stream's oldest waiting receive, else into the stream's queue (bounded overall:
+// each holds one of the ring's buffers). A request ends with ENOBUFS when the ring is empty: that is
+// counted, and the request is armed again once a buffer comes back, so no byte is lost (the data waits in
+// the socket). Buffers return to the ring when their borrower releases them.
+//
+// Without one (older kernel, or allow_buffer_ring off): a receive takes a free buffer from the same pool
+// and is a plain recv into it; with none free it waits for one to come back.
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "runtime/backend/io_uring_backend.h"
+#include "runtime/backend/io_uring_internal.h"
+
+namespace surge {
+
+using namespace io_uring_internal;  // NOLINT: the backend's own tags and states
+
+namespace {
+constexpr unsigned short kBufferGroup = 0;
+}  // namespace
+
+bool IoUringBackend::set_up_lent_buffers() noexcept {
+  if (buffer_ring_) return true;
+  unsigned count = lent_buffer_count_;
+  while ((count & (count - 1)) != 0) count &= count - 1;  // the ring needs a power of two: round down
+  auto lent = std::make_unique<BufferRing>(count, lent_buffer_size_);
+  if (allow_buffer_ring_ && features_.buffer_rings && features_.multishot_recv) {
+    const std::size_t bytes = std::size_t{count} * sizeof(io_uring_buf);
+    void* memory = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    if (memory != MAP_FAILED) {
+      auto* ring = static_cast<io_uring_buf_ring*>(memory);
+      io_uring_buf_ring_init(ring);
+      io_uring_buf_reg registration{};
+      registration.ring_addr = reinterpret_cast<std::uintptr_t>(ring);
+      registration.ring_entries = count;
+      registration.bgid = kBufferGroup;
+      if (io_uring_register_buf_ring(&ring_, &registration, 0) == 0) {
+        lent->ring = ring;
+        lent->ring_bytes = bytes;
+        lent->mask = io_uring_buf_ring_mask(count);
+        for (unsigned id = 0; id < count; ++id) {
+          io_uring_buf_ring_add(ring, lent->buffers.data(id), lent->buffers.size(), static_cast<unsigned short>(id),
+                                lent->mask, static_cast<int>(id));
+        }
+        io_uring_buf_ring_advance(ring, static_cast<int>(count));
+        use_buffer_ring_ = true;
+      } else {
+        munmap(memory, bytes);  // refused (old kernel, or a group in use): the pool still works
+      }
+    }
+  }
+  features_.uses_buffer_ring = use_buffer_ring_;
+  buffer_ring_ = std::move(lent);
+  return true;
+}
+
+void IoUringBackend::recv_borrowed(Operation& operation) noexcept {
+  set_up_lent_buffers();
+  if (use_buffer_ring_) {
+    recv_from_multishot(operation);
+  } else {
+    recv_into_pool_buffer(operation);
+  }
+}
+
+// ---- With a buffer ring ----
+
+void IoUringBackend::recv_from_multishot(Operation& operation) noexcept {
+  const auto fd = static_cast<std::size_t>(operation.fd);
+  if (fd >= receivers_.size()) receivers_.resize(fd * 2 + 16);
+  if (!receivers_[fd]) {
+    auto created = std::make_unique<MultishotRecv>();
+    created->backend = this;
+    created->opcode = OpCode::kRecvBorrowed;
+    created->fd = operation.fd;
+    created->multishot = true;
+    created->complete = &on_recv_request;
+    receivers_[fd] = std::move(created);
+  }
+  MultishotRecv& receiver = *receivers_[fd];
+  if (!receiver.ready.empty()) {
+    const MultishotRecv::Received received = receiver.ready.front();
+    receiver.ready.pop_front();
+    operation.buffer = received.result > 0 ? buffer_ring_->buffers.data(received.buffer_id) : nullptr;
+    operation.buffer_id = received.buffer_id;
+    complete_soon(operation, received.result);
+    return;
+  }
+  operation.backend_state |= kStateRecvWaiter;
+  receiver.waiters.push_back(&operation);
+  if (!receiver.armed && !receiver.starved) arm(receiver);
+}
+
+void IoUringBackend::arm(MultishotRecv& receiver) noexcept {
+  receiver.armed = true;
+  submit(receiver);  // multishot is set: prepare() makes it a multishot recv with buffer selection
+}
+
+void IoUringBackend::hand_over(Operation& waiter, std::int32_t result, std::uint32_t buffer_id) noexcept {
+  waiter.backend_state &= ~kStateRecvWaiter;
+  waiter.buffer = result > 0 ? buffer_ring_->buffers.data(buffer_id) : nullptr;
+  waiter.buffer_id = buffer_id;
+  finish(waiter, result);
+}
+
+void IoUringBackend::on_recv_request(Operation& request) noexcept {
+  auto& receiver = static_cast<MultishotRecv&>(request);
+  IoUringBackend& backend = *receiver.backend;
+  const std::int32_t result = request.result;
+  const bool more = request.more;
+  const bool has_buffer = (request.completion_flags & IORING_CQE_F_BUFFER) != 0;
+  const auto buffer_id = static_cast<std::uint32_t>(request.completion_flags >> IORING_CQE_BUFFER_SHIFT);
+  bool deliver = true;
+  if (result == -ENOBUFS) {
+    ++backend.counters_.buffer_ring_exhausted;
+    receiver.starved = true;
+    backend.starved_.push_back(receiver.fd);
+    deliver = false;
+  } else if (result == -ECANCELED || result == -EAGAIN || result == -EINTR) {
+    deliver = false;
+  }
+  if (receiver.forgotten) {
+    if (has_buffer) backend.return_to_ring(buffer_id);
+  } else if (deliver) {
+    if (!receiver.waiters.empty()) {
+      Operation& waiter = *receiver.waiters.front();
+      receiver.waiters.pop_front();
+      backend.hand_over(waiter, result, buffer_id);
+    } else {
+      receiver.ready.push_back({result, buffer_id});
+    }
+  } else if (has_buffer) {
+    backend.return_to_ring(buffer_id);
+  }
+  if (more) return;
+  receiver.armed = false;
+  if (receiver.forgotten) return backend.retire(receiver);
+  if (!receiver.waiters.empty() && !receiver.starved) backend.arm(receiver);
+}
+
+void IoUringBackend::return_to_ring(std::uint32_t buffer_id) noexcept {
+  BufferRing& lent = *buffer_ring_;
+  io_uring_buf_ring_add(lent.ring, lent.buffers.data(buffer_id), lent.buffers.size(),
+                        static_cast<unsigned short>(buffer_id), lent.mask, 0);
+  io_uring_buf_ring_advance(lent.ring, 1);
+}
+
+bool IoUringBackend::cancel_recv_waiter(Operation& operation) noexcept {
+  if ((operation.backend_state & kStateRecvWaiter) != 0) {
+    const auto fd = static_cast<std::size_t>(operation.fd);
+    if (fd < receivers_.size() && receivers_[fd]) {
+      auto& waiters = receivers_[fd]->waiters;
+      waiters.erase(std::remove(waiters.begin(), waiters.end(), &operation), waiters.end());
+    }
+    operation.backend_state &= ~kStateRecvWaiter;
+    complete_soon(operation, -ECANCELED);
+    return true;
+  }
+  if ((operation.backend_state & kStateBufferWaiter) != 0) {
+    buffer_waiters_.erase(std::remove(buffer_waiters_.begin(), buffer_waiters_.end(), &operation),
+                          buffer_waiters_.end());
+    operation.backend_state &= ~kStateBufferWaiter;
+    complete_soon(operation, -ECANCELED);
+    return true;
+  }
+  return false;
+}
+
+void IoUringBackend::forget_receiver(int fd) noexcept {
+  const auto index = static_cast<std::size_t>(fd);
+  if (fd < 0 || index >= receivers_.size() || !receivers_[index]) return;
+  MultishotRecv& receiver = *receivers_[index];
+  // Contract: nothing is in flight on a closing fd. If receives are, fail them rather than strand them.
+  for (Operation* waiter : receiver.waiters) {
+    waiter->backend_state &= ~kStateRecvWaiter;
+    complete_soon(*waiter, -ECANCELED);
+  }
+  receiver.waiters.clear();
+  for (const auto& received : receiver.ready) {
+    if (received.result > 0) return_to_ring(received.buffer_id);
+  }
+  receiver.ready.clear();
+  receiver.forgotten = true;
+  if (receiver.armed) {
+    retiring_.push_back(std::move(receivers_[index]));  // the fd number may be reused meanwhile
+    cancel(*retiring_.back());                           // its final completion retires it
+  } else {
+    receivers_[index].reset();
+  }
+}
+
+void IoUringBackend::retire(MultishotRecv& receiver) noexcept {
+  auto it = std::find_if(retiring_.begin(), retiring_.end(), [&](const auto& each) { return each.get() == &receiver; });
+  if (it != retiring_.end()) retiring_.erase(it);  // destroys `receiver`
+}
+
+// ---- Without a buffer ring: a pool ----
+
+void IoUringBackend::recv_into_pool_buffer(Operation& operation) noexcept {
+  const std::optional<std::uint32_t> id = buffer_ring_->buffers.take();
+  if (!id) {
+    ++counters_.buffer_ring_exhausted;
+    operation.backend_state |= kStateBufferWaiter;
+    buffer_waiters_.push_back(&operation);
+    return;
+  }
+  operation.buffer = buffer_ring_->buffers.data(*id);
+  operation.length = buffer_ring_->buffers.size();
+  operation.buffer_id = *id;
+  operation.backend_state |= kStateHoldsBuffer;
+  prepare(operation);
+}
+
+// ---- Both ----
+
+void IoUringBackend::release_buffer(std::uint32_t buffer_id) noexcept {
+  if (!buffer_ring_ || buffer_id >= buffer_ring_->buffers.count()) return;
+  if (!use_buffer_ring_) {
+    buffer_ring_->buffers.give_back(buffer_id);
+    if (!buffer_waiters_.empty()) {
+      Operation& next = *buffer_waiters_.front();
+      buffer_waiters_.pop_front();
+      next.backend_state &= ~kStateBufferWaiter;
+      recv_into_pool_buffer(next);
+    }
+    return;
+  }
+  return_to_ring(buffer_id);
+  if (starved_.empty()) return;
+  // Streams whose request ran dry can go on now.
+  std::vector<int> starved;
+  starved.swap(starved_);
+  for (int fd : starved) {
+    const auto index = static_cast<std::size_t>(fd);
+    if (index >= receivers_.size() || !receivers_[index]) continue;
+    MultishotRecv& receiver = *receivers_[index];
+    if (!receiver.starved) continue;
+    receiver.starved = false;
+    if (!receiver.armed && !receiver.waiters.empty()) arm(receiver);
+  }
+}
+
+}  // namespace surge

@@ -1,0 +1,205 @@
+// Borrowed reads (TcpStream::read_borrowed) over loopback TCP, on every backend: on io_uring a
+// provided-buffer ring fed by one multishot recv per stream, on epoll a pool. Both lend a bounded set of
+// buffers; running out must make readers wait, never fail them or lose or mix up bytes.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "examples/echo.h"
+#include "net/socket_address.h"
+#include "net/tcp_listener.h"
+#include "net/tcp_stream.h"
+#include "runtime/time.h"
+#include "runtime/when.h"
+#include "tests/backend_param.h"
+
+namespace surge {
+namespace {
+
+using std::chrono::milliseconds;
+using testing::BackendTest;
+
+class BorrowedReadTest : public BackendTest {};
+
+std::vector<unsigned char> random_bytes(std::size_t size, unsigned seed) {
+  std::mt19937 random(seed);
+  std::vector<unsigned char> bytes(size);
+  for (auto& byte : bytes) byte = static_cast<unsigned char>(random());
+  return bytes;
+}
+
+struct ConnectedPair {
+  TcpStream client;
+  TcpStream server;
+};
+
+// A client connected to a listener on this worker, and the server's side of the connection.
+Task<Result<ConnectedPair>> connected_pair() {
+  auto listener = TcpListener::bind(SocketAddress::ipv4_loopback(0));
+  if (!listener) co_return listener.error();
+  auto client = co_await TcpStream::connect(*listener->local_addr());
+  if (!client) co_return client.error();
+  auto server = co_await listener->accept();
+  if (!server) co_return server.error();
+  co_return ConnectedPair{std::move(*client), std::move(*server)};
+}
+
+// Reads `size` bytes from `stream` with borrowed reads, appending them to `into`.
+Task<Result<void>> read_borrowed_exactly(TcpStream& stream, std::size_t size, std::vector<unsigned char>* into) {
+  while (into->size() < size) {
+    auto chunk = co_await stream.read_borrowed();
+    if (!chunk) co_return chunk.error();
+    if (chunk->empty()) co_return Error(ENODATA, "end of stream too early");
+    const auto* bytes = reinterpret_cast<const unsigned char*>(chunk->data());
+    into->insert(into->end(), bytes, bytes + chunk->size());
+  }
+  co_return ok();
+}
+
+TEST_P(BorrowedReadTest, BorrowedEchoReturnsOneMebibyteIntact) {
+  EXPECT_TRUE(run([]() -> Task<void> {
+    auto listener = TcpListener::bind(SocketAddress::ipv4_loopback(0));
+    const SocketAddress address = *listener->local_addr();
+    (void)Worker::current()->spawn(examples::serve_echo(std::move(*listener), {.borrowed_reads = true}));
+    auto stream = co_await TcpStream::connect(address);
+    EXPECT_TRUE(stream) << stream.error().message();
+    if (!stream) co_return;
+    const auto sent = random_bytes(1 << 20, 7);
+    auto writer = Worker::current()->spawn([](TcpStream& s, const std::vector<unsigned char>& data) -> Task<Result<void>> {
+      co_return co_await s.write_all(data);
+    }(*stream, sent));
+    std::vector<unsigned char> echoed(sent.size());
+    auto received = co_await stream->read_exact(echoed);
+    EXPECT_TRUE(received) << received.error().message();
+    EXPECT_TRUE(co_await std::move(writer));
+    EXPECT_TRUE(echoed == sent) << "the echo differs";
+  }()));
+}
+
+TEST_P(BorrowedReadTest, EndOfStreamIsAnEmptyBuffer) {
+  EXPECT_TRUE(run([]() -> Task<void> {
+    auto pair = co_await connected_pair();
+    EXPECT_TRUE(pair) << pair.error().message();
+    if (!pair) co_return;
+    EXPECT_TRUE(co_await pair->client.write_all("last words"));
+    EXPECT_TRUE(pair->client.shutdown(Shutdown::kWrite));
+    std::vector<unsigned char> got;
+    EXPECT_TRUE(co_await read_borrowed_exactly(pair->server, 10, &got));
+    EXPECT_EQ(std::string(got.begin(), got.end()), "last words");
+    auto end = co_await pair->server.read_borrowed();
+    EXPECT_TRUE(end) << end.error().message();
+    if (end) EXPECT_TRUE(end->empty());
+  }()));
+}
+
+// Four small buffers for 64 KiB: the reader holds all four, so the backend runs dry (io_uring: the
+// multishot recv ends with ENOBUFS) and must resume when they come back, with every byte in order.
+TEST_P(BorrowedReadTest, RunningOutOfBuffersLosesNoBytes) {
+  create_worker({.lent_buffers = 4, .lent_buffer_size = 1024});
+  EXPECT_TRUE(run([this]() -> Task<void> {
+    auto pair = co_await connected_pair();
+    EXPECT_TRUE(pair) << pair.error().message();
+    if (!pair) co_return;
+    const auto sent = random_bytes(64 * 1024, 11);
+    EXPECT_TRUE(co_await pair->client.write_all(sent));  // fits the socket buffers: no reader needed
+    std::vector<unsigned char> got;
+    std::vector<BorrowedBuffer> held;
+    for (int i = 0; i < 4; ++i) {
+      auto chunk = co_await pair->server.read_borrowed();
+      EXPECT_TRUE(chunk) << chunk.error().message();
+      if (!chunk) co_return;
+      const auto* bytes = reinterpret_cast<const unsigned char*>(chunk->data());
+      got.insert(got.end(), bytes, bytes + chunk->size());
+      held.push_back(std::move(*chunk));
+    }
+    // All four lent: the next read must wait, not fail.
+    auto starved = co_await timeout(milliseconds(30), pair->server.read_borrowed());
+    EXPECT_FALSE(starved);
+    if (!starved) EXPECT_TRUE(starved.error().is_timed_out()) << starved.error().message();
+    held.clear();  // give them back
+    EXPECT_TRUE(co_await read_borrowed_exactly(pair->server, sent.size(), &got));
+    EXPECT_TRUE(got == sent) << "bytes lost or reordered across the shortage";
+    EXPECT_GE(worker_->backend().counters().buffer_ring_exhausted, 1u);
+  }()));
+}
+
+// A reader that keeps a buffer from one connection while another connection streams through the rest:
+// the kept bytes must stay as they were, and the other connection's bytes must be right.
+TEST_P(BorrowedReadTest, HeldBufferIsNotOverwrittenByOtherConnections) {
+  create_worker({.lent_buffers = 8, .lent_buffer_size = 2048});
+  EXPECT_TRUE(run([]() -> Task<void> {
+    auto first = co_await connected_pair();
+    auto second = co_await connected_pair();
+    EXPECT_TRUE(first && second);
+    if (!first || !second) co_return;
+    EXPECT_TRUE(co_await first->client.write_all("keep me exactly as I am"));
+    auto kept = co_await first->server.read_borrowed();
+    EXPECT_TRUE(kept) << kept.error().message();
+    if (!kept) co_return;
+    const std::string before_text(reinterpret_cast<const char*>(kept->data()), kept->size());
+    EXPECT_EQ(before_text, "keep me exactly as I am");
+
+    const BackendCounters before = Worker::current()->backend().counters();
+    const auto sent = random_bytes(256 * 1024, 13);  // 128 times the buffer size, through 7 buffers
+    auto writer = Worker::current()->spawn([](TcpStream& s, const std::vector<unsigned char>& data) -> Task<Result<void>> {
+      co_return co_await s.write_all(data);
+    }(second->client, sent));
+    std::vector<unsigned char> got;
+    EXPECT_TRUE(co_await read_borrowed_exactly(second->server, sent.size(), &got));
+    EXPECT_TRUE(co_await std::move(writer));
+    EXPECT_TRUE(got == sent);
+    if (Worker::current()->backend().features().uses_buffer_ring) {
+      // One multishot request posts many chunks: far more completions than submissions.
+      const BackendCounters after = Worker::current()->backend().counters();
+      EXPECT_GT((after.cqes_reaped - before.cqes_reaped) - (after.sqes_submitted - before.sqes_submitted), 100u);
+    }
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(kept->data()), kept->size()), before_text)
+        << "a held buffer was reused while lent";
+  }()));
+}
+
+TEST_P(BorrowedReadTest, CancelledBorrowedReadLeavesTheStreamUsable) {
+  EXPECT_TRUE(run([]() -> Task<void> {
+    auto pair = co_await connected_pair();
+    if (!pair) co_return;
+    auto nothing = co_await timeout(milliseconds(20), pair->server.read_borrowed());
+    EXPECT_FALSE(nothing);
+    if (!nothing) EXPECT_TRUE(nothing.error().is_timed_out()) << nothing.error().message();
+    EXPECT_TRUE(co_await pair->client.write_all("after"));
+    std::vector<unsigned char> got;
+    EXPECT_TRUE(co_await read_borrowed_exactly(pair->server, 5, &got));
+    EXPECT_EQ(std::string(got.begin(), got.end()), "after");
+  }()));
+}
+
+// Closing a stream with received chunks nobody claimed gives their buffers back: with only two buffers,
+// a later stream can still borrow both.
+TEST_P(BorrowedReadTest, ClosingAStreamReturnsItsUnclaimedBuffers) {
+  create_worker({.lent_buffers = 2, .lent_buffer_size = 1024});
+  EXPECT_TRUE(run([]() -> Task<void> {
+    {
+      auto pair = co_await connected_pair();
+      if (!pair) co_return;
+      EXPECT_TRUE(co_await pair->client.write_all(random_bytes(4096, 3)));
+      auto one = co_await pair->server.read_borrowed();  // io_uring: the request now holds the other one
+      EXPECT_TRUE(one);
+      (void)co_await sleep_for(milliseconds(10));
+    }  // both streams closed, `one` released
+    (void)co_await sleep_for(milliseconds(10));
+    auto pair = co_await connected_pair();
+    if (!pair) co_return;
+    EXPECT_TRUE(co_await pair->client.write_all(random_bytes(4096, 5)));
+    auto a = co_await timeout(milliseconds(2000), pair->server.read_borrowed());
+    auto b = co_await timeout(milliseconds(2000), pair->server.read_borrowed());
+    EXPECT_TRUE(a) << a.error().message();
+    EXPECT_TRUE(b) << b.error().message() << ": a closed stream kept a buffer";
+  }()));
+}
+
+SURGE_INSTANTIATE_FOR_EACH_BACKEND(BorrowedReadTest);
+
+}  // namespace
+}  // namespace surge
