@@ -7,7 +7,8 @@
 // stretch of this noisy 2-core machine hits every server alike and ratios can be taken pair by pair.
 //
 //   bazel run //bench:echo_compare -- [--rounds=5] [--window_ms=1000] [--warmup_ms=200]
-//       [--servers=surge_io_uring,surge_epoll,raw_uring,asio_epoll,asio_io_uring,libuv,tokio]
+//       [--servers=surge_io_uring,surge_epoll,raw_uring,asio_epoll,asio_io_uring,libuv,tokio,
+//                  surge_io_uring+borrowed,surge_io_uring-defer,...]
 //       [--workloads=echo,stream,idle] [--connections=1,64,512] [--sizes=64,4096]
 //       [--idle_connections=10000] [--tokio_server=PATH] [--benchmark_out=results.json ...]
 //
@@ -81,13 +82,32 @@ std::vector<int> split_numbers(std::string_view text, const char* flag_name) {
 Result<std::vector<std::string>> server_command(const std::string& server, int buffer_size) {
   const std::string& dir = settings.servers_directory;
   std::vector<std::string> command;
-  if (server == "surge_io_uring") command = {dir + "/surge_echo_server", "--backend=io_uring"};
-  else if (server == "surge_epoll") command = {dir + "/surge_echo_server", "--backend=epoll"};
-  else if (server == "raw_uring") command = {dir + "/raw_uring_echo_server"};
-  else if (server == "asio_epoll") command = {dir + "/asio_epoll_echo_server"};
-  else if (server == "asio_io_uring") command = {dir + "/asio_io_uring_echo_server"};
-  else if (server == "libuv") command = {dir + "/libuv_echo_server"};
-  else if (server == "tokio") {
+  if (server.rfind("surge_", 0) == 0) {
+    // surge_io_uring, surge_epoll, and variants that switch one feature: surge_io_uring+borrowed
+    // (multishot recv into the buffer ring), surge_io_uring-defer (no DEFER_TASKRUN), ...
+    static const std::map<std::string, std::vector<std::string>> kVariants = {
+        {"surge_io_uring", {"--backend=io_uring"}},
+        {"surge_epoll", {"--backend=epoll"}},
+        {"surge_io_uring+borrowed", {"--backend=io_uring", "--borrowed_reads=1"}},
+        {"surge_io_uring+borrowed-ring", {"--backend=io_uring", "--borrowed_reads=1", "--buffer_ring=0"}},
+        {"surge_io_uring+borrowed64k", {"--backend=io_uring", "--borrowed_reads=1", "--lent_buffer_size=65536"}},
+        {"surge_io_uring-defer", {"--backend=io_uring", "--defer_taskrun=0"}},
+        {"surge_io_uring-multishot_accept", {"--backend=io_uring", "--multishot_accept=0"}},
+        {"surge_epoll+borrowed", {"--backend=epoll", "--borrowed_reads=1"}},
+    };
+    auto variant = kVariants.find(server);
+    if (variant == kVariants.end()) return Error(EINVAL, "unknown surge variant (see kVariants in echo_compare.cc)");
+    command = {dir + "/surge_echo_server"};
+    command.insert(command.end(), variant->second.begin(), variant->second.end());
+  } else if (server == "raw_uring") {
+    command = {dir + "/raw_uring_echo_server"};
+  } else if (server == "asio_epoll") {
+    command = {dir + "/asio_epoll_echo_server"};
+  } else if (server == "asio_io_uring") {
+    command = {dir + "/asio_io_uring_echo_server"};
+  } else if (server == "libuv") {
+    command = {dir + "/libuv_echo_server"};
+  } else if (server == "tokio") {
     if (settings.tokio_server.empty()) {
       return Error(ENOENT, "no --tokio_server given (bench/build_tokio_server.sh builds it where cargo and "
                            "librust-tokio-dev are installed)");
@@ -305,7 +325,8 @@ int main_impl(int argc, char** argv) {
   settings.window = std::chrono::milliseconds(examples::integer_flag(argc, argv, "window_ms", 1000, 1, 600000));
   settings.warmup = std::chrono::milliseconds(examples::integer_flag(argc, argv, "warmup_ms", 200, 0, 600000));
   settings.servers = split(examples::flag(argc, argv, "servers",
-                                          "surge_io_uring,surge_epoll,raw_uring,asio_epoll,asio_io_uring,libuv,tokio"));
+                                          "surge_io_uring,surge_epoll,raw_uring,asio_epoll,asio_io_uring,libuv,tokio,"
+                                          "surge_io_uring+borrowed,surge_io_uring-defer"));
   settings.workloads = split(examples::flag(argc, argv, "workloads", "echo,stream,idle"));
   settings.connections = split_numbers(examples::flag(argc, argv, "connections", "1,64,512"), "connections");
   settings.sizes = split_numbers(examples::flag(argc, argv, "sizes", "64,4096"), "sizes");

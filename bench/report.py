@@ -19,7 +19,7 @@ import sys
 
 PEERS = ["asio_epoll", "asio_io_uring", "libuv", "tokio"]
 RAW = "raw_uring"
-OURS = ["surge_io_uring", "surge_epoll"]
+OURS = ["surge_io_uring", "surge_epoll"]  # variants (surge_io_uring+borrowed, ...) sort after the peers
 ORDER = OURS + [RAW] + PEERS
 
 
@@ -131,7 +131,7 @@ def echo_section(cells, errors, lines, goals):
             lines.append(
                 f"| {cell_label(cell)} | {server} | {fmt_rate(median_of(runs, 'rt_per_s'))} | "
                 f"±{fmt(spread_of(runs, 'rt_per_s'), 0)}% | {fmt(versus_raw)} | "
-                f"{fmt(versus_peer)} ({peer}) | {fmt(median_of(runs, 'p50_us'), 0)} | "
+                f"{fmt(versus_peer)}{f' ({peer})' if peer else ''} | {fmt(median_of(runs, 'p50_us'), 0)} | "
                 f"{fmt(median_of(runs, 'p99_us'), 0)} | {fmt(median_of(runs, 'server_cpu_us_per_rt'))} | "
                 f"{fmt(cpu_versus_raw)} | {fmt(user_share * 100 if user_share is not None else None, 1, '%')} | "
                 f"{fmt(median_of(runs, 'server_syscalls_per_rt'))} | {fmt(median_of(runs, 'server_allocs_per_rt'), 4)} |")
@@ -152,6 +152,42 @@ def echo_section(cells, errors, lines, goals):
     lines.append("")
 
 
+FEATURE_NOTES = {
+    "surge_io_uring+borrowed": "borrowed reads: multishot recv into the provided-buffer ring (on)",
+    "surge_io_uring+borrowed-ring": "borrowed reads from a pool with plain recv (no buffer ring)",
+    "surge_io_uring-defer": "without DEFER_TASKRUN (COOP_TASKRUN instead)",
+    "surge_io_uring-multishot_accept": "without multishot accept",
+    "surge_io_uring+borrowed64k": "borrowed reads with 64 KiB lent buffers (16 MiB per worker)",
+}
+
+
+def feature_section(cells, lines):
+    """Each surge_io_uring variant that switches one feature, against plain surge_io_uring, round by round."""
+    variants = sorted({server for (workload, _), servers in cells.items() if workload in ("echo", "stream")
+                       for server in servers if server.startswith("surge_io_uring") and server != "surge_io_uring"})
+    if not variants:
+        return
+    lines.append("## io_uring features: what each one changes (against surge_io_uring, same rounds)\n")
+    lines.append("Ratios are medians of round-by-round ratios to `surge_io_uring` (its defaults: DEFER_TASKRUN, "
+                 "multishot accept, reads into each session's own buffer). rt/s or bytes/s above 1 and CPU "
+                 "below 1 mean the variant is better.\n")
+    lines.append("| variant | what it changes | cell | rt/s or bytes/s × | server CPU × | syscalls/rt |")
+    lines.append("|---|---|---|---|---|---|")
+    for variant in variants:
+        for (workload, cell), servers in sorted(cells.items()):
+            if variant not in servers or "surge_io_uring" not in servers:
+                continue
+            base = servers["surge_io_uring"]
+            runs = servers[variant]
+            rate = "rt_per_s" if workload == "echo" else "bytes_per_s"
+            cpu = "server_cpu_us_per_rt" if workload == "echo" else "server_cpu_us_per_mib"
+            syscalls = "server_syscalls_per_rt" if workload == "echo" else "server_syscalls_per_mib"
+            lines.append(f"| {variant} | {FEATURE_NOTES.get(variant, '')} | {workload} {cell_label(cell)} | "
+                         f"{fmt(ratio_of(runs, base, rate))} | {fmt(ratio_of(runs, base, cpu))} | "
+                         f"{fmt(median_of(runs, syscalls))} |")
+    lines.append("")
+
+
 def stream_section(cells, errors, lines):
     rows = [(cell, servers) for (workload, cell), servers in sorted(cells.items()) if workload == "stream"]
     if not rows:
@@ -167,7 +203,7 @@ def stream_section(cells, errors, lines):
             lines.append(
                 f"| {cell_label(cell)} | {server} | {fmt_rate(median_of(runs, 'bytes_per_s'))}B/s | "
                 f"±{fmt(spread_of(runs, 'bytes_per_s'), 0)}% | {fmt(ratio_of(runs, raw, 'bytes_per_s') if raw else None)} | "
-                f"{fmt(ratio_of(runs, servers[peer], 'bytes_per_s') if peer else None)} ({peer}) | "
+                f"{fmt(ratio_of(runs, servers[peer], 'bytes_per_s') if peer else None)}{f' ({peer})' if peer else ''} | "
                 f"{fmt(median_of(runs, 'server_cpu_us_per_mib'), 0)} | {fmt(median_of(runs, 'server_syscalls_per_mib'), 1)} |")
     lines.append("")
 
@@ -291,6 +327,7 @@ def main():
              f"Client: {context.get('client', '?')}. {rounds} interleaved round(s) per cell.\n"]
     goals = []
     echo_section(cells, errors, lines, goals)
+    feature_section(cells, lines)
     stream_section(cells, errors, lines)
     idle_section(cells, errors, lines, goals)
     if args.runtime:

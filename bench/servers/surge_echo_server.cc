@@ -3,6 +3,10 @@
 // operator-new calls, so the harness can report syscalls and allocations per round trip.
 //
 //   surge_echo_server --backend=io_uring|epoll [--port=0] [--cpu=0] [--buffer=65536]
+//       [--borrowed_reads=0|1] [--defer_taskrun=1|0] [--multishot_accept=1|0] [--buffer_ring=1|0]
+//       [--lent_buffers=256] [--lent_buffer_size=16384]
+//
+// The switches turn single io_uring features off or on, so that the comparison can show what each buys.
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -24,7 +28,15 @@ int main_impl(int argc, char** argv) {
   const ServerFlags flags = parse_server_flags(argc, argv, kProgram);
   const BackendChoice choice = examples::backend_flag(argc, argv, kProgram);
   pin_current_thread(flags.cpu);
-  auto worker = Worker::create({.backend = choice});
+  auto on = [&](const char* name, long long fallback) { return examples::integer_flag(argc, argv, name, fallback, 0, 1) == 1; };
+  BackendOptions backend_options;
+  backend_options.allow_defer_taskrun = on("defer_taskrun", 1);
+  backend_options.allow_multishot_accept = on("multishot_accept", 1);
+  backend_options.allow_buffer_ring = on("buffer_ring", 1);
+  backend_options.lent_buffers = static_cast<unsigned>(examples::integer_flag(argc, argv, "lent_buffers", 256, 1, 1 << 15));
+  backend_options.lent_buffer_size =
+      static_cast<unsigned>(examples::integer_flag(argc, argv, "lent_buffer_size", 16 * 1024, 64, 1 << 20));
+  auto worker = Worker::create({.backend = choice, .backend_options = backend_options});
   if (!worker) {
     std::fprintf(stderr, "%s: %s\n", kProgram, worker.error().message().c_str());
     return 1;
@@ -43,8 +55,7 @@ int main_impl(int argc, char** argv) {
            " allocs=" + std::to_string(allocations);
   });
   announce_port(listener->local_addr()->port());
-  const examples::EchoOptions echo{.buffer_size = flags.buffer_size,
-                                   .borrowed_reads = examples::integer_flag(argc, argv, "borrowed_reads", 0, 0, 1) == 1};
+  const examples::EchoOptions echo{.buffer_size = flags.buffer_size, .borrowed_reads = on("borrowed_reads", 0)};
   auto outcome = (*worker)->block_on(examples::serve_echo(std::move(*listener), echo));
   std::fprintf(stderr, "%s: %s\n", kProgram, outcome ? "accept loop ended" : outcome.error().message().c_str());
   return 1;
