@@ -5,8 +5,10 @@
 //
 // Cells run interleaved: round 1 of every cell for every server, then round 2, ..., so that a slow
 // stretch of this noisy 2-core machine hits every server alike and ratios can be taken pair by pair.
+// Within a round the servers' order is shuffled (seeded, so a run can be repeated): a slow stretch that
+// lasts a few cells then lands on different servers in different rounds instead of the same ones.
 //
-//   bazel run //bench:echo_compare -- [--rounds=5] [--window_ms=1000] [--warmup_ms=200]
+//   bazel run //bench:echo_compare -- [--rounds=7] [--window_ms=700] [--warmup_ms=200]
 //       [--servers=surge_io_uring,surge_epoll,raw_uring,asio_epoll,asio_io_uring,libuv,tokio,
 //                  surge_io_uring+borrowed,surge_io_uring-defer,...]
 //       [--workloads=echo,stream,idle] [--connections=1,64,512] [--sizes=64,4096]
@@ -25,6 +27,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -275,11 +278,14 @@ void register_benchmarks() {
   auto has = [](const std::vector<std::string>& list, const std::string& item) {
     return std::find(list.begin(), list.end(), item) != list.end();
   };
+  std::mt19937 shuffle_seed(20261124);
   for (int round = 1; round <= settings.rounds; ++round) {
     if (has(settings.workloads, "echo")) {
       for (int connections : settings.connections) {
         for (int size : settings.sizes) {
-          for (const auto& server : settings.servers) {
+          std::vector<std::string> servers = settings.servers;
+          std::shuffle(servers.begin(), servers.end(), shuffle_seed);
+          for (const auto& server : servers) {
             const std::string name = "echo/" + server + "/conns:" + std::to_string(connections) +
                                      "/bytes:" + std::to_string(size) + "/round:" + std::to_string(round);
             benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& state) {
@@ -291,7 +297,9 @@ void register_benchmarks() {
     }
     if (has(settings.workloads, "stream")) {
       for (int size : settings.stream_sizes) {
-        for (const auto& server : settings.servers) {
+        std::vector<std::string> servers = settings.servers;
+        std::shuffle(servers.begin(), servers.end(), shuffle_seed);
+        for (const auto& server : servers) {
           const std::string name = "stream/" + server + "/bytes:" + std::to_string(size) + "/round:" + std::to_string(round);
           benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& state) {
             run_window(state, server, 1, size, true);
@@ -321,8 +329,8 @@ std::string find_servers_directory(const char* argv0) {
 
 int main_impl(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);  // a server that died must show up as an error, not kill the harness
-  settings.rounds = static_cast<int>(examples::integer_flag(argc, argv, "rounds", 5, 1, 1000));
-  settings.window = std::chrono::milliseconds(examples::integer_flag(argc, argv, "window_ms", 1000, 1, 600000));
+  settings.rounds = static_cast<int>(examples::integer_flag(argc, argv, "rounds", 7, 1, 1000));
+  settings.window = std::chrono::milliseconds(examples::integer_flag(argc, argv, "window_ms", 700, 1, 600000));
   settings.warmup = std::chrono::milliseconds(examples::integer_flag(argc, argv, "warmup_ms", 200, 0, 600000));
   settings.servers = split(examples::flag(argc, argv, "servers",
                                           "surge_io_uring,surge_epoll,raw_uring,asio_epoll,asio_io_uring,libuv,tokio,"

@@ -175,7 +175,7 @@ def feature_section(cells, lines):
     lines.append("|---|---|---|---|---|---|")
     for variant in variants:
         for (workload, cell), servers in sorted(cells.items()):
-            if variant not in servers or "surge_io_uring" not in servers:
+            if workload not in ("echo", "stream") or variant not in servers or "surge_io_uring" not in servers:
                 continue
             base = servers["surge_io_uring"]
             runs = servers[variant]
