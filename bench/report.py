@@ -158,6 +158,8 @@ FEATURE_NOTES = {
     "surge_io_uring-defer": "without DEFER_TASKRUN (COOP_TASKRUN instead)",
     "surge_io_uring-multishot_accept": "without multishot accept",
     "surge_io_uring+borrowed64k": "borrowed reads with 64 KiB lent buffers (16 MiB per worker)",
+    "surge_io_uring-fixed_files": "without registered (fixed) files",
+    "surge_io_uring+send_zc": "sends of 16 KiB or more as SEND_ZC",
 }
 
 

@@ -59,6 +59,7 @@ class TcpListener {
 class TcpListener::AcceptAwaitable : public IoAwaitable {
  public:
   AcceptAwaitable(Worker& worker, int fd) noexcept : IoAwaitable(worker, OpCode::kAccept, fd) {
+    owned_fd = true;
     // The peer address is not kept: TcpStream::peer_addr() asks the kernel when someone wants it.
   }
   // An accept that completed while its task was being destroyed (worker shutdown, or a cancel that lost

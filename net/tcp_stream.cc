@@ -18,6 +18,7 @@ class ConnectAwaitable : public IoAwaitable {
       : IoAwaitable(worker, OpCode::kConnect, fd), address_(target) {
     buffer = const_cast<sockaddr*>(address_.data());
     address_length = address_.size();
+    owned_fd = true;
   }
   Result<void> await_resume() const noexcept {
     if (result < 0) return error_for(result, "connect");

@@ -95,6 +95,7 @@ class TcpStream {
 class TcpStream::ReadAwaitable : public IoAwaitable {
  public:
   ReadAwaitable(Worker& worker, int fd, MutableBuffer target) noexcept : IoAwaitable(worker, OpCode::kRecv, fd) {
+    owned_fd = true;
     buffer = target.data;
     length = target.size;
   }
@@ -103,7 +104,9 @@ class TcpStream::ReadAwaitable : public IoAwaitable {
 
 class TcpStream::ReadBorrowedAwaitable : public IoAwaitable {
  public:
-  ReadBorrowedAwaitable(Worker& worker, int fd) noexcept : IoAwaitable(worker, OpCode::kRecvBorrowed, fd) {}
+  ReadBorrowedAwaitable(Worker& worker, int fd) noexcept : IoAwaitable(worker, OpCode::kRecvBorrowed, fd) {
+    owned_fd = true;
+  }
   // A receive that completed while its task was being destroyed (worker shutdown) holds a buffer
   // nobody took: give it back.
   ~ReadBorrowedAwaitable() {
@@ -124,6 +127,7 @@ class TcpStream::ReadBorrowedAwaitable : public IoAwaitable {
 class TcpStream::WriteAwaitable : public IoAwaitable {
  public:
   WriteAwaitable(Worker& worker, int fd, ConstBuffer source) noexcept : IoAwaitable(worker, OpCode::kSend, fd) {
+    owned_fd = true;
     buffer = const_cast<void*>(source.data);  // send only reads it
     length = source.size;
   }
@@ -141,6 +145,7 @@ class TransferAllAwaitable : public IoAwaitable {
     buffer = data;
     length = size;
     complete = &on_chunk;
+    owned_fd = true;
     set_multi_step();
   }
 

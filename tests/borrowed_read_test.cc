@@ -118,7 +118,9 @@ TEST_P(BorrowedReadTest, RunningOutOfBuffersLosesNoBytes) {
     // All four lent: the next read must wait, not fail.
     auto starved = co_await timeout(milliseconds(30), pair->server.read_borrowed());
     EXPECT_FALSE(starved);
-    if (!starved) EXPECT_TRUE(starved.error().is_timed_out()) << starved.error().message();
+    if (!starved) {
+      EXPECT_TRUE(starved.error().is_timed_out()) << starved.error().message();
+    }
     held.clear();  // give them back
     EXPECT_TRUE(co_await read_borrowed_exactly(pair->server, sent.size(), &got));
     EXPECT_TRUE(got == sent) << "bytes lost or reordered across the shortage";
@@ -167,7 +169,9 @@ TEST_P(BorrowedReadTest, CancelledBorrowedReadLeavesTheStreamUsable) {
     if (!pair) co_return;
     auto nothing = co_await timeout(milliseconds(20), pair->server.read_borrowed());
     EXPECT_FALSE(nothing);
-    if (!nothing) EXPECT_TRUE(nothing.error().is_timed_out()) << nothing.error().message();
+    if (!nothing) {
+      EXPECT_TRUE(nothing.error().is_timed_out()) << nothing.error().message();
+    }
     EXPECT_TRUE(co_await pair->client.write_all("after"));
     std::vector<unsigned char> got;
     EXPECT_TRUE(co_await read_borrowed_exactly(pair->server, 5, &got));

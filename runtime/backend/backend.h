@@ -65,6 +65,16 @@ struct BackendOptions {
   unsigned lent_buffers = 256;             // a power of two (io_uring's ring needs one)
   unsigned lent_buffer_size = 16 * 1024;
   bool allow_buffer_ring = true;           // io_uring: else kRecvBorrowed uses a pool and plain recv
+  // io_uring: put the fds operations use in a sparse registered-file table of this many slots (5.19+),
+  // so that SQEs carry IOSQE_FIXED_FILE. Costs an io_uring_register call when an fd is first used and
+  // when it is forgotten; a full table means plain fds for the rest.
+  bool allow_fixed_files = true;
+  unsigned fixed_file_slots = 1024;
+  // io_uring: sends of at least this many bytes use IORING_OP_SEND_ZC (6.0+): the kernel sends from the
+  // caller's pages instead of copying them, and the operation completes only when it has let go of them
+  // (the notification CQE). 0 = never. Off by default: on loopback the kernel copies anyway and zero-copy
+  // measured slower here (see the README's fast-path table).
+  std::size_t send_zero_copy_threshold = 0;
   // For tests: io_uring set-up treats these IORING_SETUP_* flags as if the kernel had refused them
   // (EINVAL), so the fallback ladder can be exercised on a kernel that has every flag.
   unsigned refuse_setup_flags_for_testing = 0;
@@ -82,6 +92,8 @@ struct BackendFeatures {
   bool linked_timeouts = false;     // io_uring: deadlines as IORING_OP_LINK_TIMEOUT (when enabled)
   bool uses_multishot_accept = false;  // io_uring: accepts served by one multishot request per listener
   bool uses_buffer_ring = false;       // io_uring: borrowed receives from a provided-buffer ring + multishot recv
+  bool uses_fixed_files = false;       // io_uring: operations name their fds through a registered file table
+  bool uses_send_zc = false;           // io_uring: large sends are IORING_OP_SEND_ZC
   // Offered by the kernel (probed opcodes; where a facility has no opcode of its own, the opcode that
   // arrived in the same release stands for it, as the comments in io_uring_backend.cc say).
   bool multishot_accept = false;    // 5.19
@@ -101,10 +113,11 @@ struct BackendCounters {
   std::uint64_t operations_submitted = 0;
   std::uint64_t operations_completed = 0;
   std::uint64_t wait_syscalls = 0;  // io_uring_enter / epoll_wait calls
-  std::uint64_t io_syscalls = 0;    // epoll only: accept4/connect/recv/send/read/write attempts
+  std::uint64_t io_syscalls = 0;    // epoll: accept4/connect/recv/send/read/write; io_uring: file registrations
   std::uint64_t sqes_submitted = 0;  // io_uring only: SQEs queued (operations, polls, cancels, wake-ups)
   std::uint64_t cqes_reaped = 0;     // io_uring only: CQEs taken off the completion queue
-  std::uint64_t buffer_ring_exhausted = 0;  // io_uring only: receives that found no provided buffer (ENOBUFS)
+  std::uint64_t buffer_ring_exhausted = 0;  // receives that found no lent buffer free (io_uring: ENOBUFS)
+  std::uint64_t fixed_table_full = 0;       // io_uring only: fds used unregistered, the file table being full
 };
 
 // One counter that only its backend's thread writes and any thread may read (a server's monitoring
@@ -132,10 +145,12 @@ struct BackendCounterCells {
   OwnedCounter sqes_submitted;
   OwnedCounter cqes_reaped;
   OwnedCounter buffer_ring_exhausted;
+  OwnedCounter fixed_table_full;
 
   BackendCounters snapshot() const noexcept {
-    return {operations_submitted.get(), operations_completed.get(), wait_syscalls.get(), io_syscalls.get(),
-            sqes_submitted.get(),       cqes_reaped.get(),          buffer_ring_exhausted.get()};
+    return {operations_submitted.get(), operations_completed.get(), wait_syscalls.get(),
+            io_syscalls.get(),          sqes_submitted.get(),       cqes_reaped.get(),
+            buffer_ring_exhausted.get(), fixed_table_full.get()};
   }
 };
 

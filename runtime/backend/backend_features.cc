@@ -37,7 +37,9 @@ std::string BackendFeatures::describe() const {
                  {msg_ring, "MSG_RING"},
                  {linked_timeouts, "linked timeouts"},
                  {uses_multishot_accept, "multishot accept"},
-                 {uses_buffer_ring, "buffer ring + multishot recv"}},
+                 {uses_buffer_ring, "buffer ring + multishot recv"},
+                 {uses_fixed_files, "fixed files"},
+                 {uses_send_zc, "SEND_ZC"}},
                 ", ") +
          "; kernel offers " +
          joined({{multishot_accept, "multishot accept"},

@@ -102,7 +102,12 @@ Result<std::unique_ptr<IoUringBackend>> IoUringBackend::create(const BackendOpti
   // then passes IORING_ENTER_REGISTERED_RING by itself. Optional: failure only costs that lookup.
   // Other rings still address this one (MSG_RING) through ring_.ring_fd, which stays open.
   features.registered_ring_fd = io_uring_register_ring_fd(&backend->ring_) == 1;
-  log_features_once(features);
+  if (options.allow_fixed_files) backend->set_up_fixed_files(options.fixed_file_slots);
+  if (features.send_zc && options.send_zero_copy_threshold > 0) {
+    backend->send_zero_copy_threshold_ = options.send_zero_copy_threshold;
+    backend->features_.uses_send_zc = true;
+  }
+  log_features_once(backend->features_);
 
   backend->wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (backend->wake_fd_ < 0) return Error(errno, "eventfd");
@@ -191,6 +196,11 @@ void IoUringBackend::prepare(Operation& operation) noexcept {
       io_uring_prep_recv(sqe, operation.fd, operation.buffer, length, operation.message_flags);
       break;
     case OpCode::kSend:
+      if (send_zero_copy_threshold_ > 0 && length >= send_zero_copy_threshold_) {
+        io_uring_prep_send_zc(sqe, operation.fd, operation.buffer, length, operation.message_flags | MSG_NOSIGNAL, 0);
+        operation.backend_state = (operation.backend_state | kStateZeroCopy) & ~kStateZeroCopyResult;
+        break;
+      }
       io_uring_prep_send(sqe, operation.fd, operation.buffer, length, operation.message_flags | MSG_NOSIGNAL);
       break;
     case OpCode::kRead:
@@ -201,6 +211,7 @@ void IoUringBackend::prepare(Operation& operation) noexcept {
       io_uring_prep_write(sqe, operation.fd, operation.buffer, length, static_cast<std::uint64_t>(-1));
       break;
     case OpCode::kClose:
+      forget_fixed_file(operation.fd);  // the slot must not outlive the fd
       io_uring_prep_close(sqe, operation.fd);
       break;
     case OpCode::kRecvBorrowed:
@@ -213,6 +224,7 @@ void IoUringBackend::prepare(Operation& operation) noexcept {
       }
       break;
   }
+  if (operation.opcode != OpCode::kClose) use_fixed_file(sqe, operation);
   io_uring_sqe_set_data64(sqe, user_data_for(operation, kTagOperation));
   operation.backend_state = (operation.backend_state & ~kStateTagMask) | kTagOperation;
   if (linked_timeout) {
@@ -229,6 +241,7 @@ void IoUringBackend::prepare(Operation& operation) noexcept {
 void IoUringBackend::arm_readiness_poll(Operation& operation) noexcept {
   io_uring_sqe* sqe = next_sqe();
   io_uring_prep_poll_add(sqe, operation.fd, waits_for_input(operation.opcode) ? POLLIN : POLLOUT);
+  use_fixed_file(sqe, operation);
   io_uring_sqe_set_data64(sqe, user_data_for(operation, kTagReadinessPoll));
   operation.backend_state = (operation.backend_state & ~kStateTagMask) | kTagReadinessPoll;
 }
@@ -355,6 +368,18 @@ void IoUringBackend::dispatch(std::uint64_t user_data, std::int32_t result, std:
   }
   Operation& operation = *reinterpret_cast<Operation*>(user_data & ~kTagMask);
   if (tag == kTagOperation) operation.completion_flags = flags;
+  if (tag == kTagOperation && (operation.backend_state & kStateZeroCopy) != 0) {
+    if ((flags & IORING_CQE_F_NOTIF) != 0) {
+      finish(operation, operation.result);  // the kernel has let go of the buffer: now it is done
+      return;
+    }
+    if ((flags & IORING_CQE_F_MORE) != 0) {
+      operation.result = result;  // the send's result; its notification follows
+      operation.backend_state |= kStateZeroCopyResult;
+      return;
+    }
+    // No notification follows (the send failed before using the buffer): done now, below.
+  }
   if (tag == kTagOperation && (flags & IORING_CQE_F_MORE) != 0) {
     // One of many completions of a multishot request: it stays in flight.
     operation.result = result;

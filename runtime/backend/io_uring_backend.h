@@ -86,6 +86,11 @@ class IoUringBackend final : public Backend {
   void return_to_ring(std::uint32_t buffer_id) noexcept;
   void forget_receiver(int fd) noexcept;
   void retire(MultishotRecv& receiver) noexcept;
+  // Fixed files (io_uring_fixed_files.cc).
+  void set_up_fixed_files(unsigned slots) noexcept;
+  int fixed_slot_for(int fd) noexcept;  // the fd's table slot, registering it first; -1: use the fd
+  void use_fixed_file(io_uring_sqe* sqe, const Operation& operation) noexcept;
+  void forget_fixed_file(int fd) noexcept;
   // Delivers `result` to `operation` at the next dispatch, never inside the submit()/cancel() call.
   void complete_soon(Operation& operation, std::int32_t result) noexcept;
   void prepare(Operation& operation) noexcept;
@@ -129,6 +134,11 @@ class IoUringBackend final : public Backend {
   std::vector<std::unique_ptr<MultishotRecv>> retiring_;   // closed streams whose request is ending
   std::vector<int> starved_;                               // fds whose request ended with ENOBUFS
   std::deque<Operation*> buffer_waiters_;                  // pool mode: receives waiting for a buffer
+  // Fixed files: fd -> slot in the ring's sparse file table (-1: not registered), and the free slots.
+  std::size_t send_zero_copy_threshold_ = 0;  // 0: never (also where the kernel lacks SEND_ZC)
+  bool use_fixed_files_ = false;
+  std::vector<int> fixed_slot_of_fd_;
+  std::vector<int> free_fixed_slots_;
 };
 
 }  // namespace surge

@@ -43,6 +43,10 @@ inline constexpr std::uint32_t kStateRecvWaiter = 32;
 inline constexpr std::uint32_t kStateBufferWaiter = 64;
 // A borrowed receive in the kernel as a plain recv into a pool buffer it holds (no buffer ring).
 inline constexpr std::uint32_t kStateHoldsBuffer = 128;
+// A send in the kernel as IORING_OP_SEND_ZC: its result arrives first (with F_MORE), the completion only
+// with the notification (F_NOTIF) that the kernel no longer reads the buffer.
+inline constexpr std::uint32_t kStateZeroCopy = 256;
+inline constexpr std::uint32_t kStateZeroCopyResult = 512;  // the result CQE has been seen
 
 }  // namespace surge::io_uring_internal
 

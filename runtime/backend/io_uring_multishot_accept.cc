@@ -47,6 +47,7 @@ void IoUringBackend::accept_from_multishot(Operation& operation) noexcept {
     created->opcode = OpCode::kAccept;
     created->fd = operation.fd;
     created->multishot = true;
+    created->owned_fd = operation.owned_fd;
     created->complete = &on_accept_request;
     listener = created.get();
     listeners_.push_back(std::move(created));
@@ -121,6 +122,7 @@ void IoUringBackend::release(MultishotAccept& listener) noexcept {
 }
 
 void IoUringBackend::forget_fd(int fd) noexcept {
+  forget_fixed_file(fd);
   forget_receiver(fd);
   MultishotAccept* listener = listener_for(fd);
   if (listener == nullptr) return;

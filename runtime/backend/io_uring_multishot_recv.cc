@@ -81,6 +81,7 @@ void IoUringBackend::recv_from_multishot(Operation& operation) noexcept {
     created->opcode = OpCode::kRecvBorrowed;
     created->fd = operation.fd;
     created->multishot = true;
+    created->owned_fd = operation.owned_fd;
     created->complete = &on_recv_request;
     receivers_[fd] = std::move(created);
   }

@@ -52,6 +52,10 @@ struct Operation {
   // accept: capacity of `buffer` in, address size out. connect: size of the address in `buffer`.
   socklen_t address_length = 0;
   int message_flags = 0;  // recv/send only
+  // The fd belongs to a runtime socket, which calls Backend::forget_fd before it closes the fd, so a
+  // backend may keep per-fd state for it across operations (io_uring: a registered-file slot). Left
+  // false for fds the caller may close on its own (pipes, eventfds in tests).
+  bool owned_fd = false;
   // > 0: ask the backend to fail the operation with -ECANCELED after this long, if it supports linked
   // timeouts (Backend::supports_linked_timeouts()). Backend-held storage for it below.
   std::int64_t link_timeout_ns = 0;
