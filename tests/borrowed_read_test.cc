@@ -91,7 +91,9 @@ TEST_P(BorrowedReadTest, EndOfStreamIsAnEmptyBuffer) {
     EXPECT_EQ(std::string(got.begin(), got.end()), "last words");
     auto end = co_await pair->server.read_borrowed();
     EXPECT_TRUE(end) << end.error().message();
-    if (end) EXPECT_TRUE(end->empty());
+    if (end) {
+      EXPECT_TRUE(end->empty());
+    }
   }()));
 }
 

@@ -50,7 +50,9 @@ TEST_P(SendZeroCopyTest, OneMebibyteEchoesIntactAndTheBufferIsReusable) {
     }
     auto echoed = co_await std::move(reader);
     EXPECT_TRUE(echoed) << echoed.error().message();
-    if (echoed) EXPECT_TRUE(*echoed == expected) << "bytes differ";
+    if (echoed) {
+      EXPECT_TRUE(*echoed == expected) << "bytes differ";
+    }
     if (worker_->backend().features().uses_send_zc) {
       // Each zero-copy send posts two completions (result, then notification).
       const BackendCounters after = worker_->backend().counters();
