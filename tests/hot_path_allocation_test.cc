@@ -24,14 +24,23 @@ using testing::BackendTest;
 class HotPathAllocationTest : public BackendTest {};
 
 enum class Deadline { kNone, kOnEachRead };
+enum class Reads { kOwnBuffer, kBorrowed };
 
 // `count` round trips of `size` bytes on `stream` (an echo server answers), each byte checked.
 Task<Result<void>> round_trips(TcpStream& stream, int count, std::vector<unsigned char>& message,
-                               std::vector<unsigned char>& echoed, Deadline deadline) {
+                               std::vector<unsigned char>& echoed, Deadline deadline, Reads reads) {
   for (int i = 0; i < count; ++i) {
     message[0] = static_cast<unsigned char>(i);
     if (auto sent = co_await stream.write_all(message); !sent) co_return sent.error();
-    if (deadline == Deadline::kNone) {
+    if (reads == Reads::kBorrowed) {
+      for (std::size_t got = 0; got < echoed.size();) {
+        auto chunk = co_await stream.read_borrowed();
+        if (!chunk) co_return chunk.error();
+        if (chunk->empty()) co_return Error(ECONNRESET, "echo closed");
+        std::memcpy(echoed.data() + got, chunk->data(), chunk->size());
+        got += chunk->size();
+      }
+    } else if (deadline == Deadline::kNone) {
       if (auto got = co_await stream.read_exact(echoed); !got) co_return got.error();
     } else {
       for (std::size_t got = 0; got < echoed.size();) {
@@ -47,22 +56,23 @@ Task<Result<void>> round_trips(TcpStream& stream, int count, std::vector<unsigne
   co_return ok();
 }
 
-Task<void> expect_no_allocations(std::size_t size, Deadline deadline) {
+Task<void> expect_no_allocations(std::size_t size, Deadline deadline, Reads reads = Reads::kOwnBuffer) {
   auto listener = TcpListener::bind(SocketAddress::ipv4_loopback(0));
   EXPECT_TRUE(listener) << listener.error().message();
   if (!listener) co_return;
   const SocketAddress address = *listener->local_addr();
-  (void)Worker::current()->spawn(examples::serve_echo(std::move(*listener)));
+  (void)Worker::current()->spawn(
+      examples::serve_echo(std::move(*listener), {.borrowed_reads = reads == Reads::kBorrowed}));
   auto stream = co_await TcpStream::connect(address);
   EXPECT_TRUE(stream) << stream.error().message();
   if (!stream) co_return;
   std::vector<unsigned char> message(size, 0x42);
   std::vector<unsigned char> echoed(size);
   // Warm-up: the server accepts, spawns its session and allocates its buffer; timer wheel slots fill.
-  auto warm = co_await round_trips(*stream, 100, message, echoed, deadline);
+  auto warm = co_await round_trips(*stream, 100, message, echoed, deadline, reads);
   EXPECT_TRUE(warm) << warm.error().message();
   // The Task's own frame is allocated when it is created: do that before counting.
-  Task<Result<void>> measured_round_trips = round_trips(*stream, 1000, message, echoed, deadline);
+  Task<Result<void>> measured_round_trips = round_trips(*stream, 1000, message, echoed, deadline, reads);
   const std::uint64_t before = surge::testing::allocation_count();
   auto measured = co_await std::move(measured_round_trips);
   const std::uint64_t allocations = surge::testing::allocation_count() - before;
@@ -93,6 +103,13 @@ TEST_P(HotPathAllocationTest, LargeEchoRoundTripsAllocateNothing) {
 TEST_P(HotPathAllocationTest, ReadsWithDeadlinesAllocateNothing) {
   SKIP_UNLESS_COUNTING();
   EXPECT_TRUE(run(expect_no_allocations(64, Deadline::kOnEachRead)));
+}
+
+// Borrowed reads on both sides: the server's echo sessions and this client (io_uring: multishot recv
+// into the provided-buffer ring; the per-stream queues must not allocate as they cycle).
+TEST_P(HotPathAllocationTest, BorrowedReadsAllocateNothing) {
+  SKIP_UNLESS_COUNTING();
+  EXPECT_TRUE(run(expect_no_allocations(64, Deadline::kNone, Reads::kBorrowed)));
 }
 
 // The counter itself must be able to fail the tests above.

@@ -20,13 +20,13 @@
 
 #include <liburing.h>
 
-#include <deque>
 #include <memory>
 #include <thread>
 #include <vector>
 
 #include "runtime/backend/backend.h"
 #include "runtime/backend/in_flight_list.h"
+#include "runtime/backend/ring_queue.h"
 #include "runtime/result.h"
 
 namespace surge {
@@ -133,7 +133,7 @@ class IoUringBackend final : public Backend {
   std::vector<std::unique_ptr<MultishotRecv>> receivers_;  // by fd
   std::vector<std::unique_ptr<MultishotRecv>> retiring_;   // closed streams whose request is ending
   std::vector<int> starved_;                               // fds whose request ended with ENOBUFS
-  std::deque<Operation*> buffer_waiters_;                  // pool mode: receives waiting for a buffer
+  RingQueue<Operation*> buffer_waiters_;                  // pool mode: receives waiting for a buffer
   // Fixed files: fd -> slot in the ring's sparse file table (-1: not registered), and the free slots.
   std::size_t send_zero_copy_threshold_ = 0;  // 0: never (also where the kernel lacks SEND_ZC)
   bool use_fixed_files_ = false;

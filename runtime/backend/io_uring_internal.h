@@ -6,10 +6,10 @@
 #include <liburing.h>
 
 #include <cstdint>
-#include <deque>
 
 #include "runtime/backend/io_uring_backend.h"
 #include "runtime/backend/lent_buffers.h"
+#include "runtime/backend/ring_queue.h"
 #include "runtime/backend/operation.h"
 
 namespace surge::io_uring_internal {
@@ -58,8 +58,8 @@ struct IoUringBackend::MultishotAccept : Operation {
   IoUringBackend* backend = nullptr;
   bool armed = false;
   bool forgotten = false;         // the listener was closed: go away once the kernel lets go
-  std::deque<std::int32_t> ready; // accepted fds, or a final error (< 0), not yet claimed
-  std::deque<Operation*> waiters; // accept Operations in submission order
+  RingQueue<std::int32_t> ready; // accepted fds, or a final error (< 0), not yet claimed
+  RingQueue<Operation*> waiters; // accept Operations in submission order
 };
 
 // One stream's multishot recv with buffer selection (io_uring_multishot_recv.cc).
@@ -72,8 +72,8 @@ struct IoUringBackend::MultishotRecv : Operation {
     std::int32_t result;  // bytes, 0 at end of stream, or -errno
     std::uint32_t buffer_id;
   };
-  std::deque<Received> ready;      // received and not yet claimed (each positive one holds a buffer)
-  std::deque<Operation*> waiters;  // borrowed receives in submission order
+  RingQueue<Received> ready;      // received and not yet claimed (each positive one holds a buffer)
+  RingQueue<Operation*> waiters;  // borrowed receives in submission order
 };
 
 // The provided-buffer ring all of a backend's streams receive into (group 0).

@@ -68,7 +68,7 @@ bool IoUringBackend::cancel_accept_waiter(Operation& operation) noexcept {
   MultishotAccept* listener = listener_for(operation.fd);
   if (listener != nullptr) {
     auto& waiters = listener->waiters;
-    waiters.erase(std::remove(waiters.begin(), waiters.end(), &operation), waiters.end());
+    waiters.erase(&operation);
   }
   operation.backend_state &= ~kStateAcceptWaiter;
   complete_soon(operation, -ECANCELED);
@@ -113,9 +113,9 @@ void IoUringBackend::on_accept_request(Operation& request) noexcept {
 }
 
 void IoUringBackend::release(MultishotAccept& listener) noexcept {
-  for (std::int32_t result : listener.ready) {
+  listener.ready.for_each([](std::int32_t result) {
     if (result >= 0) ::close(result);
-  }
+  });
   listener.ready.clear();
   auto it = std::find_if(listeners_.begin(), listeners_.end(), [&](const auto& each) { return each.get() == &listener; });
   if (it != listeners_.end()) listeners_.erase(it);  // destroys `listener`
@@ -127,15 +127,15 @@ void IoUringBackend::forget_fd(int fd) noexcept {
   MultishotAccept* listener = listener_for(fd);
   if (listener == nullptr) return;
   // Contract: nothing is in flight on a closing fd. If accepts are, fail them rather than strand them.
-  for (Operation* waiter : listener->waiters) {
+  listener->waiters.for_each([this](Operation* waiter) {
     waiter->backend_state &= ~kStateAcceptWaiter;
     complete_soon(*waiter, -ECANCELED);
-  }
+  });
   listener->waiters.clear();
   listener->forgotten = true;
-  for (std::int32_t result : listener->ready) {
+  listener->ready.for_each([](std::int32_t result) {
     if (result >= 0) ::close(result);
-  }
+  });
   listener->ready.clear();
   if (listener->armed) {
     cancel(*listener);  // its final completion releases it; the kernel holds the socket until then

@@ -158,15 +158,14 @@ bool IoUringBackend::cancel_recv_waiter(Operation& operation) noexcept {
     const auto fd = static_cast<std::size_t>(operation.fd);
     if (fd < receivers_.size() && receivers_[fd]) {
       auto& waiters = receivers_[fd]->waiters;
-      waiters.erase(std::remove(waiters.begin(), waiters.end(), &operation), waiters.end());
+      waiters.erase(&operation);
     }
     operation.backend_state &= ~kStateRecvWaiter;
     complete_soon(operation, -ECANCELED);
     return true;
   }
   if ((operation.backend_state & kStateBufferWaiter) != 0) {
-    buffer_waiters_.erase(std::remove(buffer_waiters_.begin(), buffer_waiters_.end(), &operation),
-                          buffer_waiters_.end());
+    buffer_waiters_.erase(&operation);
     operation.backend_state &= ~kStateBufferWaiter;
     complete_soon(operation, -ECANCELED);
     return true;
@@ -179,14 +178,14 @@ void IoUringBackend::forget_receiver(int fd) noexcept {
   if (fd < 0 || index >= receivers_.size() || !receivers_[index]) return;
   MultishotRecv& receiver = *receivers_[index];
   // Contract: nothing is in flight on a closing fd. If receives are, fail them rather than strand them.
-  for (Operation* waiter : receiver.waiters) {
+  receiver.waiters.for_each([this](Operation* waiter) {
     waiter->backend_state &= ~kStateRecvWaiter;
     complete_soon(*waiter, -ECANCELED);
-  }
+  });
   receiver.waiters.clear();
-  for (const auto& received : receiver.ready) {
+  receiver.ready.for_each([this](const MultishotRecv::Received& received) {
     if (received.result > 0) return_to_ring(received.buffer_id);
-  }
+  });
   receiver.ready.clear();
   receiver.forgotten = true;
   if (receiver.armed) {
