@@ -216,13 +216,18 @@ def idle_section(cells, errors, lines, goals):
         return
     lines.append("## Idle connections (memory per connection; lower is better)\n")
     lines.append("Fresh server process, 4 KiB buffer per connection (not zeroed). Runtime state = growth of "
-                 "malloc's bytes in use per connection minus that buffer; RSS = growth of the resident set.\n")
+                 "malloc's bytes in use per connection minus that buffer (borrowed-read servers have none: "
+                 "all of their growth counts, their lent buffers included); RSS = growth of the resident set.\n")
     lines.append("| connections | server | runtime state B/conn | heap B/conn | RSS B/conn |")
     lines.append("|---|---|---|---|---|")
     for cell, servers in rows:
         for server in ordered(servers):
             runs = servers[server]
             runtime_bytes = median_of(runs, "runtime_bytes_per_conn")
+            if "+borrowed" in server:
+                # No buffer of its own per connection to subtract: its heap growth is all runtime state
+                # (including its share of the worker's lent buffers, allocated on first use).
+                runtime_bytes = median_of(runs, "heap_bytes_per_conn")
             lines.append(f"| {cell_label(cell)} | {server} | {fmt(runtime_bytes, 0)} | "
                          f"{fmt(median_of(runs, 'heap_bytes_per_conn'), 0)} | {fmt(median_of(runs, 'rss_bytes_per_conn'), 0)} |")
             if server == "surge_io_uring":
