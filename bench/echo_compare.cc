@@ -98,6 +98,7 @@ Result<std::vector<std::string>> server_command(const std::string& server, int b
         {"surge_io_uring-multishot_accept", {"--backend=io_uring", "--multishot_accept=0"}},
         {"surge_io_uring-fixed_files", {"--backend=io_uring", "--fixed_files=0"}},
         {"surge_io_uring+send_zc", {"--backend=io_uring", "--send_zc_threshold=16384"}},
+        {"surge_io_uring+sqpoll", {"--backend=io_uring", "--sqpoll=1"}},
         {"surge_epoll+borrowed", {"--backend=epoll", "--borrowed_reads=1"}},
     };
     auto variant = kVariants.find(server);

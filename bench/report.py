@@ -160,6 +160,7 @@ FEATURE_NOTES = {
     "surge_io_uring+borrowed64k": "borrowed reads with 64 KiB lent buffers (16 MiB per worker)",
     "surge_io_uring-fixed_files": "without registered (fixed) files",
     "surge_io_uring+send_zc": "sends of 16 KiB or more as SEND_ZC",
+    "surge_io_uring+sqpoll": "SQPOLL: a kernel thread submits (no DEFER_TASKRUN)",
 }
 
 

@@ -4,7 +4,7 @@
 //
 //   surge_echo_server --backend=io_uring|epoll [--port=0] [--cpu=0] [--buffer=65536]
 //       [--borrowed_reads=0|1] [--defer_taskrun=1|0] [--multishot_accept=1|0] [--buffer_ring=1|0]
-//       [--fixed_files=1|0] [--send_zc_threshold=0]
+//       [--fixed_files=1|0] [--send_zc_threshold=0] [--sqpoll=0|1]
 //       [--lent_buffers=256] [--lent_buffer_size=16384]
 //
 // The switches turn single io_uring features off or on, so that the comparison can show what each buys.
@@ -35,6 +35,7 @@ int main_impl(int argc, char** argv) {
   backend_options.allow_multishot_accept = on("multishot_accept", 1);
   backend_options.allow_buffer_ring = on("buffer_ring", 1);
   backend_options.allow_fixed_files = on("fixed_files", 1);
+  backend_options.sqpoll = on("sqpoll", 0);
   backend_options.send_zero_copy_threshold =
       static_cast<std::size_t>(examples::integer_flag(argc, argv, "send_zc_threshold", 0, 0, 1 << 30));
   backend_options.lent_buffers = static_cast<unsigned>(examples::integer_flag(argc, argv, "lent_buffers", 256, 1, 1 << 15));

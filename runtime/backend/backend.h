@@ -75,6 +75,12 @@ struct BackendOptions {
   // (the notification CQE). 0 = never. Off by default: on loopback the kernel copies anyway and zero-copy
   // measured slower here (see the README's fast-path table).
   std::size_t send_zero_copy_threshold = 0;
+  // io_uring: a kernel thread polls the submission queue (IORING_SETUP_SQPOLL), so submitting costs no
+  // syscall while it is awake; it sleeps after `sqpoll_idle_ms` without work. It needs a spare core: on
+  // these 2-core machines it competes with the worker and the peer (see the README's fast-path table).
+  // It excludes DEFER_TASKRUN and COOP_TASKRUN. Off by default.
+  bool sqpoll = false;
+  unsigned sqpoll_idle_ms = 50;
   // For tests: io_uring set-up treats these IORING_SETUP_* flags as if the kernel had refused them
   // (EINVAL), so the fallback ladder can be exercised on a kernel that has every flag.
   unsigned refuse_setup_flags_for_testing = 0;

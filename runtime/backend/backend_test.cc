@@ -7,7 +7,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <cstdio>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -376,6 +378,43 @@ TEST(IoUringSetupTest, LadderStepsDownWhenTheKernelRefusesAFlag) {
     EXPECT_TRUE(recv.done);
     EXPECT_EQ(recv.result, 1);
   }
+}
+
+// SQPOLL where the kernel allows it (else the ordinary ladder): either way the ring must work.
+TEST(IoUringSetupTest, SqpollRingWorksOrFallsBack) {
+  BackendOptions options;
+  options.sqpoll = true;
+  options.submission_queue_entries = 4;  // 64 operations below: the SQ fills, and the worker must wait
+  auto backend = IoUringBackend::create(options);
+  if (!backend && (backend.error().code() == EPERM || backend.error().code() == ENOSYS)) {
+    GTEST_SKIP() << "io_uring unavailable: " << backend.error().message();
+  }
+  ASSERT_TRUE(backend) << backend.error().message();
+  if (((*backend)->setup_flags() & IORING_SETUP_SQPOLL) == 0) {
+    std::printf("SQPOLL refused here; fell back to setup flags 0x%x\n", (*backend)->setup_flags());
+  }
+  EXPECT_EQ((*backend)->setup_flags() & IORING_SETUP_DEFER_TASKRUN, 0u) << "SQPOLL excludes DEFER_TASKRUN";
+  for (int round = 0; round < 20; ++round) {
+    SocketPair pair;
+    char byte = 0;
+    TestOperation recv = make_op(OpCode::kRecv, pair.fds[0], &byte, 1);
+    (*backend)->submit(recv);
+    ASSERT_EQ(write(pair.fds[1], "q", 1), 1);
+    for (int i = 0; i < 50 && !recv.done; ++i) (*backend)->poll(milliseconds(100));
+    ASSERT_TRUE(recv.done);
+    EXPECT_EQ(recv.result, 1);
+    EXPECT_EQ(byte, 'q');
+  }
+  ManyRecvs recvs(64);
+  for (auto& recv : recvs.operations) (*backend)->submit(recv);
+  for (auto& pair : recvs.pairs) ASSERT_EQ(write(pair.fds[1], "s", 1), 1);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  auto all_done = [&] {
+    return std::all_of(recvs.operations.begin(), recvs.operations.end(), [](const TestOperation& op) { return op.done; });
+  };
+  while (!all_done() && std::chrono::steady_clock::now() < deadline) (*backend)->poll(milliseconds(50));
+  EXPECT_TRUE(all_done()) << "an operation was lost while the SQ was full";
+  for (const auto& recv : recvs.operations) EXPECT_EQ(recv.result, 1);
 }
 
 // A ring is driven only by its creating thread; any other thread is stopped loudly rather than getting

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <chrono>
 #include <climits>
+#include <iterator>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -27,6 +28,12 @@ constexpr unsigned kSetupLadder[] = {
     IORING_SETUP_COOP_TASKRUN,
     0,
 };
+// With BackendOptions::sqpoll, tried before the ladder above (SQPOLL combines with neither DEFER_TASKRUN
+// nor COOP_TASKRUN); where the kernel refuses both, the ordinary ladder follows.
+constexpr unsigned kSqpollLadder[] = {
+    IORING_SETUP_SQPOLL | IORING_SETUP_SINGLE_ISSUER,
+    IORING_SETUP_SQPOLL,
+};
 
 constexpr int kRequiredOpcodes[] = {
     IORING_OP_ACCEPT, IORING_OP_CONNECT, IORING_OP_RECV,       IORING_OP_SEND,
@@ -45,7 +52,10 @@ void log_features_once(const BackendFeatures& features) {
 Result<std::unique_ptr<IoUringBackend>> IoUringBackend::create(const BackendOptions& options) {
   std::unique_ptr<IoUringBackend> backend(new IoUringBackend());
   int status = -EINVAL;
-  for (unsigned flags : kSetupLadder) {
+  std::vector<unsigned> ladder;
+  if (options.sqpoll) ladder.assign(std::begin(kSqpollLadder), std::end(kSqpollLadder));
+  ladder.insert(ladder.end(), std::begin(kSetupLadder), std::end(kSetupLadder));
+  for (unsigned flags : ladder) {
     if ((flags & IORING_SETUP_DEFER_TASKRUN) != 0 && !options.allow_defer_taskrun) continue;
     if ((flags & options.refuse_setup_flags_for_testing) != 0) {
       status = -EINVAL;  // as a kernel without these flags would answer
@@ -54,6 +64,7 @@ Result<std::unique_ptr<IoUringBackend>> IoUringBackend::create(const BackendOpti
     io_uring_params params{};
     params.flags = flags | IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
     params.cq_entries = options.completion_queue_entries;
+    params.sq_thread_idle = options.sqpoll_idle_ms;
     status = io_uring_queue_init_params(options.submission_queue_entries, &backend->ring_, &params);
     if (status == 0) {
       backend->setup_flags_ = params.flags;
@@ -61,7 +72,9 @@ Result<std::unique_ptr<IoUringBackend>> IoUringBackend::create(const BackendOpti
       backend->features_.kernel_features = params.features;
       break;
     }
-    if (status != -EINVAL) break;  // EPERM, ENOSYS, ENOMEM: io_uring itself is unavailable
+    // EPERM, ENOSYS, ENOMEM: io_uring itself is unavailable. (An SQPOLL ring that is refused for want of
+    // privilege still leaves the ordinary ladder to try.)
+    if (status != -EINVAL && !((flags & IORING_SETUP_SQPOLL) != 0 && status == -EPERM)) break;
   }
   if (status != 0) return Error::from_result(status, "io_uring_setup");
   backend->ring_initialised_ = true;
@@ -143,6 +156,13 @@ io_uring_sqe* IoUringBackend::next_sqe() noexcept {
     }
     // The SQ is full: hand what is queued to the kernel and retry. Never drop the operation.
     ++counters_.wait_syscalls;
+    if ((setup_flags_ & IORING_SETUP_SQPOLL) != 0) {
+      // Publish the queued SQEs (and wake the kernel's thread if it sleeps); it empties the SQ by itself.
+      // Then sleep until it has made room: spinning here would keep it from running on a small machine.
+      io_uring_submit(&ring_);
+      if (io_uring_sq_space_left(&ring_) == 0) io_uring_sqring_wait(&ring_);
+      continue;
+    }
     const int submitted = io_uring_submit(&ring_);
     if (submitted == -EBUSY || submitted == -EAGAIN) {
       // The kernel wants room in the CQ first. Move CQEs out (dispatching happens later in poll(),

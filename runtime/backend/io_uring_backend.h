@@ -48,7 +48,11 @@ class IoUringBackend final : public Backend {
   void forget_fd(int fd) noexcept override;
   void release_buffer(std::uint32_t buffer_id) noexcept override;
   std::size_t in_flight() const noexcept override { return in_flight_.size(); }
-  bool has_unsubmitted() const noexcept override { return io_uring_sq_ready(&ring_) > 0; }
+  // Under SQPOLL the kernel's thread takes SQEs by itself: nothing waits for this worker to submit (and
+  // polling for it would spin the worker against that thread).
+  bool has_unsubmitted() const noexcept override {
+    return (setup_flags_ & IORING_SETUP_SQPOLL) == 0 && io_uring_sq_ready(&ring_) > 0;
+  }
   bool supports_linked_timeouts() const noexcept override { return has_link_timeout_; }
   BackendCounters counters() const noexcept override { return counters_.snapshot(); }
   BackendFeatures features() const override { return features_; }
