@@ -185,6 +185,15 @@ TEST_P(AcceptTest, ConcurrentAcceptsEachGetOneConnection) {
   }()));
 }
 
+// Where the kernel has multishot accept, io_uring must use it (the tests above then cover that path);
+// where it does not, say so with a skip rather than pass on the single-shot path unnoticed.
+TEST_P(AcceptTest, MultishotAcceptIsUsedWhereTheKernelHasIt) {
+  const BackendFeatures features = worker_->backend().features();
+  if (features.kind != BackendKind::kIoUring) GTEST_SKIP() << "epoll has no multishot accept";
+  if (!features.multishot_accept) GTEST_SKIP() << "this kernel lacks multishot accept (5.19)";
+  EXPECT_TRUE(features.uses_multishot_accept);
+}
+
 SURGE_INSTANTIATE_FOR_EACH_BACKEND(AcceptTest);
 
 }  // namespace

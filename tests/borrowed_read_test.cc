@@ -205,6 +205,17 @@ TEST_P(BorrowedReadTest, ClosingAStreamReturnsItsUnclaimedBuffers) {
   }()));
 }
 
+// Where the kernel has buffer rings and multishot recv, io_uring must use them for borrowed reads (the
+// tests above then cover that path); elsewhere a skip says the pool path was what ran.
+TEST_P(BorrowedReadTest, BufferRingIsUsedWhereTheKernelHasIt) {
+  const BackendFeatures features = worker_->backend().features();
+  if (features.kind != BackendKind::kIoUring) GTEST_SKIP() << "epoll lends from a pool";
+  if (!features.buffer_rings || !features.multishot_recv) {
+    GTEST_SKIP() << "this kernel lacks buffer rings or multishot recv (6.0): the pool path ran";
+  }
+  EXPECT_TRUE(features.uses_buffer_ring);
+}
+
 SURGE_INSTANTIATE_FOR_EACH_BACKEND(BorrowedReadTest);
 
 }  // namespace

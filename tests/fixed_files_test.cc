@@ -78,6 +78,13 @@ TEST_P(FixedFilesTest, SlotsComeBackWhenSocketsClose) {
   }()));
 }
 
+TEST_P(FixedFilesTest, FixedFilesAreUsedWhereTheKernelHasThem) {
+  const BackendFeatures features = worker_->backend().features();
+  if (features.kind != BackendKind::kIoUring) GTEST_SKIP() << "epoll has no registered files";
+  if (!features.sparse_fixed_files) GTEST_SKIP() << "this kernel lacks sparse file tables (5.19)";
+  EXPECT_TRUE(features.uses_fixed_files);
+}
+
 SURGE_INSTANTIATE_FOR_EACH_BACKEND(FixedFilesTest);
 
 }  // namespace

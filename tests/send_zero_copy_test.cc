@@ -61,6 +61,13 @@ TEST_P(SendZeroCopyTest, OneMebibyteEchoesIntactAndTheBufferIsReusable) {
   }()));
 }
 
+TEST_P(SendZeroCopyTest, SendZeroCopyIsUsedWhereTheKernelHasIt) {
+  const BackendFeatures features = worker_->backend().features();
+  if (features.kind != BackendKind::kIoUring) GTEST_SKIP() << "epoll has no zero-copy send";
+  if (!features.send_zc) GTEST_SKIP() << "this kernel lacks IORING_OP_SEND_ZC (6.0)";
+  EXPECT_TRUE(features.uses_send_zc);
+}
+
 SURGE_INSTANTIATE_FOR_EACH_BACKEND(SendZeroCopyTest);
 
 }  // namespace
