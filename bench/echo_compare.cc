@@ -240,9 +240,11 @@ void run_window(benchmark::State& state, const std::string& server, int connecti
 }
 
 // Memory per idle connection, on a fresh server process (so that memory freed by earlier cells does not
-// hide the growth). heap: malloc's bytes in use, minus the server's per-connection buffer.
+// hide the growth). Runtime state: malloc's bytes in use, minus the server's per-connection buffer (a
+// server that reads into lent buffers has none: all of its growth counts, its lent buffers included).
 void run_idle(benchmark::State& state, const std::string& server, int connections) {
   constexpr int kBufferSize = 4096;
+  const int buffer_per_connection = server.find("+borrowed") == std::string::npos ? kBufferSize : 0;
   auto command = server_command(server, kBufferSize);
   auto process = command ? ServerProcess::start(*command) : Result<std::unique_ptr<ServerProcess>>(command.error());
   if (!process) {
@@ -268,8 +270,8 @@ void run_idle(benchmark::State& state, const std::string& server, int connection
     const double count = static_cast<double>(connections);
     state.counters["rss_bytes_per_conn"] = (after->at("rss_bytes") - before->at("rss_bytes")) / count;
     state.counters["heap_bytes_per_conn"] = (after->at("heap_bytes") - before->at("heap_bytes")) / count;
-    state.counters["runtime_bytes_per_conn"] = state.counters["heap_bytes_per_conn"] - kBufferSize;
-    state.counters["buffer_bytes"] = kBufferSize;
+    state.counters["runtime_bytes_per_conn"] = state.counters["heap_bytes_per_conn"] - buffer_per_connection;
+    state.counters["buffer_bytes"] = buffer_per_connection;
     client_worker().block_on([](std::vector<TcpStream> open) -> Task<void> {
       for (auto& stream : open) (void)stream.close();
       co_return;

@@ -225,10 +225,6 @@ def idle_section(cells, errors, lines, goals):
         for server in ordered(servers):
             runs = servers[server]
             runtime_bytes = median_of(runs, "runtime_bytes_per_conn")
-            if "+borrowed" in server:
-                # No buffer of its own per connection to subtract: its heap growth is all runtime state
-                # (including its share of the worker's lent buffers, allocated on first use).
-                runtime_bytes = median_of(runs, "heap_bytes_per_conn")
             lines.append(f"| {cell_label(cell)} | {server} | {fmt(runtime_bytes, 0)} | "
                          f"{fmt(median_of(runs, 'heap_bytes_per_conn'), 0)} | {fmt(median_of(runs, 'rss_bytes_per_conn'), 0)} |")
             if server == "surge_io_uring":

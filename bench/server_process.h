@@ -32,7 +32,6 @@ class ServerProcess {
   ~ServerProcess();
 
   std::uint16_t port() const noexcept { return port_; }
-  const std::string& name() const noexcept { return name_; }
 
   // Asks for and parses one stats line (waits up to 5 s).
   Result<ServerStats> stats();

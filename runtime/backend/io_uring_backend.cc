@@ -286,6 +286,14 @@ void IoUringBackend::cancel_all() noexcept {
   in_flight_.for_each([this](Operation& operation) { cancel(operation); });
 }
 
+void IoUringBackend::forget_fd(int fd) noexcept {
+  // The per-fd state the fast paths keep: a registered-file slot, a stream's multishot recv, a listener's
+  // multishot accept.
+  forget_fixed_file(fd);
+  forget_receiver(fd);
+  forget_listener(fd);
+}
+
 void IoUringBackend::wake() noexcept {
   const std::uint64_t one = 1;
   // EAGAIN means the counter is saturated: a wake-up is pending anyway.

@@ -76,11 +76,13 @@ class IoUringBackend final : public Backend {
   void arm(MultishotAccept& listener) noexcept;
   static void on_accept_request(Operation& request) noexcept;
   void release(MultishotAccept& listener) noexcept;
+  bool give_to_first_waiter(MultishotAccept& listener, std::int32_t result) noexcept;  // false: none waits
+  void forget_listener(int fd) noexcept;
   // Borrowed receives (io_uring_multishot_recv.cc).
   struct MultishotRecv;
   struct BufferRing;
   void recv_borrowed(Operation& operation) noexcept;
-  bool set_up_lent_buffers() noexcept;  // false: borrowed receives cannot work (out of memory)
+  void set_up_lent_buffers() noexcept;  // on first use: the ring where the kernel has one, else a pool
   void recv_from_multishot(Operation& operation) noexcept;
   void recv_into_pool_buffer(Operation& operation) noexcept;
   bool cancel_recv_waiter(Operation& operation) noexcept;

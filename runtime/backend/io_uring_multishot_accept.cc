@@ -75,6 +75,14 @@ bool IoUringBackend::cancel_accept_waiter(Operation& operation) noexcept {
   return true;
 }
 
+bool IoUringBackend::give_to_first_waiter(MultishotAccept& listener, std::int32_t result) noexcept {
+  if (listener.waiters.empty()) return false;
+  Operation& waiter = *listener.waiters.front();
+  listener.waiters.pop_front();
+  finish(waiter, result);  // clears its waiter state with the rest
+  return true;
+}
+
 void IoUringBackend::on_accept_request(Operation& request) noexcept {
   auto& listener = static_cast<MultishotAccept&>(request);
   IoUringBackend& backend = *listener.backend;
@@ -83,12 +91,7 @@ void IoUringBackend::on_accept_request(Operation& request) noexcept {
   if (result >= 0) {
     if (listener.forgotten) {
       ::close(result);  // nobody will claim it
-    } else if (!listener.waiters.empty()) {
-      Operation& waiter = *listener.waiters.front();
-      listener.waiters.pop_front();
-      waiter.backend_state &= ~kStateAcceptWaiter;
-      backend.finish(waiter, result);
-    } else {
+    } else if (!backend.give_to_first_waiter(listener, result)) {
       listener.ready.push_back(result);
       const bool stopping = (listener.backend_state & kStateCancelRequested) != 0;
       if (more && !stopping && listener.ready.size() >= backend.multishot_accept_backlog_) backend.cancel(listener);
@@ -99,15 +102,8 @@ void IoUringBackend::on_accept_request(Operation& request) noexcept {
   listener.armed = false;
   if (listener.forgotten) return backend.release(listener);
   const bool failed = result < 0 && result != -ECANCELED && result != -EAGAIN && result != -EINTR;
-  if (failed) {
-    if (!listener.waiters.empty()) {
-      Operation& waiter = *listener.waiters.front();
-      listener.waiters.pop_front();
-      waiter.backend_state &= ~kStateAcceptWaiter;
-      backend.finish(waiter, result);
-    } else {
-      listener.ready.push_back(result);  // the next accept reports it, as a single-shot one would
-    }
+  if (failed && !backend.give_to_first_waiter(listener, result)) {
+    listener.ready.push_back(result);  // the next accept reports it, as a single-shot one would
   }
   if (!listener.waiters.empty()) backend.arm(listener);
 }
@@ -121,9 +117,7 @@ void IoUringBackend::release(MultishotAccept& listener) noexcept {
   if (it != listeners_.end()) listeners_.erase(it);  // destroys `listener`
 }
 
-void IoUringBackend::forget_fd(int fd) noexcept {
-  forget_fixed_file(fd);
-  forget_receiver(fd);
+void IoUringBackend::forget_listener(int fd) noexcept {
   MultishotAccept* listener = listener_for(fd);
   if (listener == nullptr) return;
   // Contract: nothing is in flight on a closing fd. If accepts are, fail them rather than strand them.

@@ -26,8 +26,8 @@ namespace {
 constexpr unsigned short kBufferGroup = 0;
 }  // namespace
 
-bool IoUringBackend::set_up_lent_buffers() noexcept {
-  if (buffer_ring_) return true;
+void IoUringBackend::set_up_lent_buffers() noexcept {
+  if (buffer_ring_) return;
   unsigned count = lent_buffer_count_;
   while ((count & (count - 1)) != 0) count &= count - 1;  // the ring needs a power of two: round down
   auto lent = std::make_unique<BufferRing>(count, lent_buffer_size_);
@@ -58,7 +58,6 @@ bool IoUringBackend::set_up_lent_buffers() noexcept {
   }
   features_.uses_buffer_ring = use_buffer_ring_;
   buffer_ring_ = std::move(lent);
-  return true;
 }
 
 void IoUringBackend::recv_borrowed(Operation& operation) noexcept {
@@ -105,10 +104,9 @@ void IoUringBackend::arm(MultishotRecv& receiver) noexcept {
 }
 
 void IoUringBackend::hand_over(Operation& waiter, std::int32_t result, std::uint32_t buffer_id) noexcept {
-  waiter.backend_state &= ~kStateRecvWaiter;
   waiter.buffer = result > 0 ? buffer_ring_->buffers.data(buffer_id) : nullptr;
   waiter.buffer_id = buffer_id;
-  finish(waiter, result);
+  finish(waiter, result);  // clears its waiter state with the rest
 }
 
 void IoUringBackend::on_recv_request(Operation& request) noexcept {
