@@ -62,6 +62,7 @@ Task<Result<TcpStream>> TcpStream::connect(std::string_view address) {
 
 void TransferAllAwaitable::on_chunk(Operation& operation) noexcept {
   auto& self = static_cast<TransferAllAwaitable&>(operation);
+  note_linked_timeout(self);
   if (is_transient(self.result)) {
     self.resubmit();
     return;
@@ -71,7 +72,7 @@ void TransferAllAwaitable::on_chunk(Operation& operation) noexcept {
     if (self.transferred_ < self.total_) {
       self.buffer = self.base_ + self.transferred_;
       self.length = self.total_ - self.transferred_;
-      self.resubmit();
+      self.resubmit();  // stops here instead if the deadline passed or cancellation was requested
       return;
     }
   }
@@ -79,16 +80,16 @@ void TransferAllAwaitable::on_chunk(Operation& operation) noexcept {
   self.resume_awaiter();
 }
 
-Result<void> TcpStream::ReadExactAwaitable::await_resume() const noexcept {
-  if (transferred() == total()) return ok();
-  if (last_result() < 0) return error_for(last_result(), "recv");
-  return Error(ENODATA, "read_exact: stream ended before the buffer was full");
+TransferResult TcpStream::ReadExactAwaitable::await_resume() const noexcept {
+  if (transferred() == total()) return TransferResult(total());
+  if (last_result() < 0) return TransferResult(error_for(last_result(), "recv"), transferred());
+  return TransferResult(Error(ENODATA, "read_exact: stream ended before the buffer was full"), transferred());
 }
 
-Result<void> TcpStream::WriteAllAwaitable::await_resume() const noexcept {
-  if (transferred() == total()) return ok();
-  if (last_result() < 0) return error_for(last_result(), "send");
-  return Error(EIO, "write_all: send made no progress");
+TransferResult TcpStream::WriteAllAwaitable::await_resume() const noexcept {
+  if (transferred() == total()) return TransferResult(total());
+  if (last_result() < 0) return TransferResult(error_for(last_result(), "send"), transferred());
+  return TransferResult(Error(EIO, "write_all: send made no progress"), transferred());
 }
 
 Result<void> TcpStream::shutdown(Shutdown how) noexcept {

@@ -38,9 +38,11 @@ class TcpStream {
   class ReadAwaitable;
   // Awaitable of one send(2): Result<size_t>, possibly fewer bytes than asked (a short write).
   class WriteAwaitable;
-  // Awaitable that fills the whole buffer: Result<void>; ENODATA (is_unexpected_eof) if the stream ends first.
+  // Awaitable that fills the whole buffer: TransferResult (a Result<void> that says how many bytes
+  // arrived); ENODATA (is_unexpected_eof) if the stream ends first.
   class ReadExactAwaitable;
-  // Awaitable that sends the whole buffer, however many send(2) calls it takes: Result<void>.
+  // Awaitable that sends the whole buffer, however many send(2) calls it takes: TransferResult (a
+  // Result<void> that says how many bytes were sent, also when it failed, timed out or was cancelled).
   class WriteAllAwaitable;
   // Awaitable of one receive into a buffer the runtime lends: Result<BorrowedBuffer>, empty at end of
   // stream (see borrowed_buffer.h).
@@ -165,14 +167,14 @@ class TcpStream::ReadExactAwaitable : public TransferAllAwaitable {
  public:
   ReadExactAwaitable(Worker& worker, int fd, MutableBuffer target) noexcept
       : TransferAllAwaitable(worker, OpCode::kRecv, fd, target.data, target.size) {}
-  Result<void> await_resume() const noexcept;
+  TransferResult await_resume() const noexcept;
 };
 
 class TcpStream::WriteAllAwaitable : public TransferAllAwaitable {
  public:
   WriteAllAwaitable(Worker& worker, int fd, ConstBuffer source) noexcept
       : TransferAllAwaitable(worker, OpCode::kSend, fd, const_cast<void*>(source.data), source.size) {}
-  Result<void> await_resume() const noexcept;
+  TransferResult await_resume() const noexcept;
 };
 
 inline TcpStream::ReadAwaitable TcpStream::read(MutableBuffer buffer) noexcept {

@@ -101,8 +101,11 @@ class IoAwaitable : protected Operation {
   // For subclasses that install their own `complete` (operations that take several syscalls, like
   // write_all): submit the (updated) request again, or hand control back to the awaiting coroutine.
   // A multi-step operation stops between steps once cancellation was requested.
+  // A multi-step operation also stops once its deadline has passed, even if the deadline fired while no
+  // step was in the kernel (a step that had completed but was not delivered yet: over the backend's
+  // per-poll budget, or completed inline by epoll), so the deadline holds across steps.
   void resubmit() noexcept {
-    if (slot_ != nullptr && slot_->requested()) {
+    if (timed_out_ || (slot_ != nullptr && slot_->requested())) {
       result = -ECANCELED;
       resume_awaiter();
       return;
@@ -113,8 +116,6 @@ class IoAwaitable : protected Operation {
     completed_ = true;
     if (slot_ != nullptr) slot_->clear();
     if (deadline_timer_.valid()) worker_->timers().cancel(std::exchange(deadline_timer_, TimerId{}));
-    // A linked timeout that fired shows as -ECANCELED that nobody asked for.
-    if (link_timeout_ns > 0 && result == -ECANCELED && !cancel_requested_) timed_out_ = true;
     worker_->schedule(awaiter_);
   }
 
@@ -123,22 +124,33 @@ class IoAwaitable : protected Operation {
   // without resuming them, and a result that completed but was never taken must not leak.
   bool completed() const noexcept { return completed_; }
 
+  // A linked timeout that fired (-ETIME, see Operation::link_deadline_ns) ends the operation as a
+  // deadline does. Completion callbacks call this first.
+  static void note_linked_timeout(IoAwaitable& self) noexcept {
+    if (self.result == -ETIME && self.link_deadline_ns > 0) {
+      self.result = -ECANCELED;
+      self.timed_out_ = true;
+    }
+  }
+
   // EAGAIN and EINTR are not outcomes, only reasons to try again.
   static bool is_transient(std::int32_t result) noexcept { return result == -EAGAIN || result == -EINTR; }
 
  private:
   // Returns false (with the result set) if the deadline has already passed.
   bool arm_deadline() noexcept {
-    const auto remaining =
-        std::chrono::duration_cast<std::chrono::nanoseconds>(*deadline_ - Worker::Clock::now()).count();
-    if (remaining <= 0) {
+    if (*deadline_ <= Worker::Clock::now()) {
       result = -ECANCELED;
       timed_out_ = true;
       completed_ = true;
       return false;
     }
-    if (single_step_ && worker_->backend().supports_linked_timeouts()) {
-      link_timeout_ns = remaining;
+    // A borrowed receive may wait in the backend without an SQE of its own (for a chunk of its stream's
+    // multishot request, or for a lent buffer), where a linked timeout has nothing to link to.
+    if (single_step_ && opcode != OpCode::kRecvBorrowed && worker_->backend().supports_linked_timeouts()) {
+      // Absolute, on the clock the kernel's timeouts use (steady_clock is CLOCK_MONOTONIC).
+      link_deadline_ns =
+          std::chrono::duration_cast<std::chrono::nanoseconds>(deadline_->time_since_epoch()).count();
     } else {
       deadline_timer_ = worker_->timers().insert(worker_->tick_at_or_after(*deadline_), &on_deadline, this);
     }
@@ -160,6 +172,7 @@ class IoAwaitable : protected Operation {
 
   static void on_complete(Operation& operation) noexcept {
     auto& self = static_cast<IoAwaitable&>(operation);
+    note_linked_timeout(self);
     if (is_transient(operation.result)) {
       self.resubmit();
     } else {

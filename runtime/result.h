@@ -12,6 +12,7 @@
 #define SURGE_RUNTIME_RESULT_H_
 
 #include <cassert>
+#include <cstddef>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -64,6 +65,24 @@ class [[nodiscard]] Result<void> {
  private:
   Error error_{0, nullptr};
   bool failed_ = false;
+};
+
+// What an operation that moves a whole buffer in several steps (read_exact, write_all) returns: a
+// Result<void> that also says how many bytes had moved when it ended, all of them on success, fewer when
+// an error, a deadline or a cancellation stopped it midway, so that a caller can keep its framing.
+// Converts to Result<void> where only success matters.
+//
+//   auto sent = co_await stream.write_all(frame);
+//   if (!sent) log(sent.error().message(), " after ", sent.transferred(), " of ", frame.size(), " bytes");
+class [[nodiscard]] TransferResult : public Result<void> {
+ public:
+  explicit TransferResult(std::size_t transferred) noexcept : transferred_(transferred) {}
+  TransferResult(Error error, std::size_t transferred) noexcept : Result<void>(error), transferred_(transferred) {}
+
+  std::size_t transferred() const noexcept { return transferred_; }
+
+ private:
+  std::size_t transferred_;
 };
 
 // The success value of a Result<void>, for `co_return surge::ok();`.

@@ -204,7 +204,7 @@ class Backend {
   // Whether submit() queued work that only the next poll() hands to the kernel (io_uring's SQ).
   virtual bool has_unsubmitted() const noexcept { return false; }
 
-  // Whether submit() honours Operation::link_timeout_ns (io_uring: IORING_OP_LINK_TIMEOUT). Where it
+  // Whether submit() honours Operation::link_deadline_ns (io_uring: IORING_OP_LINK_TIMEOUT). Where it
   // does not, callers put deadlines on the worker's timer wheel and cancel() when they pass.
   virtual bool supports_linked_timeouts() const noexcept { return false; }
 

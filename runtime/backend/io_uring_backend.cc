@@ -155,20 +155,24 @@ io_uring_sqe* IoUringBackend::next_sqe() noexcept {
       return sqe;
     }
     // The SQ is full: hand what is queued to the kernel and retry. Never drop the operation.
-    ++counters_.wait_syscalls;
-    if ((setup_flags_ & IORING_SETUP_SQPOLL) != 0) {
-      // Publish the queued SQEs (and wake the kernel's thread if it sleeps); it empties the SQ by itself.
-      // Then sleep until it has made room: spinning here would keep it from running on a small machine.
-      io_uring_submit(&ring_);
-      if (io_uring_sq_space_left(&ring_) == 0) io_uring_sqring_wait(&ring_);
-      continue;
-    }
-    const int submitted = io_uring_submit(&ring_);
-    if (submitted == -EBUSY || submitted == -EAGAIN) {
-      // The kernel wants room in the CQ first. Move CQEs out (dispatching happens later in poll(),
-      // so no completion callback runs inside submit()).
-      collect_completions();
-    }
+    flush_for_room();
+  }
+}
+
+void IoUringBackend::flush_for_room() noexcept {
+  ++counters_.wait_syscalls;
+  if ((setup_flags_ & IORING_SETUP_SQPOLL) != 0) {
+    // Publish the queued SQEs (and wake the kernel's thread if it sleeps); it empties the SQ by itself.
+    // Then sleep until it has made room: spinning here would keep it from running on a small machine.
+    io_uring_submit(&ring_);
+    if (io_uring_sq_space_left(&ring_) == 0) io_uring_sqring_wait(&ring_);
+    return;
+  }
+  const int submitted = io_uring_submit(&ring_);
+  if (submitted == -EBUSY || submitted == -EAGAIN) {
+    // The kernel wants room in the CQ first. Move CQEs out (dispatching happens later in poll(),
+    // so no completion callback runs inside submit()).
+    collect_completions();
   }
 }
 
@@ -178,7 +182,7 @@ void IoUringBackend::submit(Operation& operation) noexcept {
   operation.backend_state = kStateInFlight;
   ++counters_.operations_submitted;
   if (operation.opcode == OpCode::kAccept && use_multishot_accept_ && !operation.multishot &&
-      operation.buffer == nullptr && operation.link_timeout_ns == 0) {
+      operation.buffer == nullptr && operation.link_deadline_ns == 0) {
     accept_from_multishot(operation);
     return;
   }
@@ -190,12 +194,10 @@ void IoUringBackend::submit(Operation& operation) noexcept {
 }
 
 void IoUringBackend::prepare(Operation& operation) noexcept {
-  const bool linked_timeout = has_link_timeout_ && operation.link_timeout_ns > 0;
-  // An operation and its linked timeout must reach the kernel in the same submission.
-  if (linked_timeout && io_uring_sq_space_left(&ring_) < 2) {
-    ++counters_.wait_syscalls;
-    io_uring_submit(&ring_);
-  }
+  const bool linked_timeout = has_link_timeout_ && operation.link_deadline_ns > 0;
+  // An operation and its linked timeout must reach the kernel in the same submission: make room for
+  // both first (next_sqe() flushes a full SQ, and would send the operation without its timeout).
+  while (linked_timeout && io_uring_sq_space_left(&ring_) < 2) flush_for_room();
   io_uring_sqe* sqe = next_sqe();
   const unsigned length = clamp_io_length(operation.length);
   switch (operation.opcode) {
@@ -247,23 +249,32 @@ void IoUringBackend::prepare(Operation& operation) noexcept {
   if (operation.opcode != OpCode::kClose) use_fixed_file(sqe, operation);
   io_uring_sqe_set_data64(sqe, user_data_for(operation, kTagOperation));
   operation.backend_state = (operation.backend_state & ~kStateTagMask) | kTagOperation;
-  if (linked_timeout) {
-    sqe->flags |= IOSQE_IO_LINK;
-    operation.link_timeout_spec.seconds = operation.link_timeout_ns / 1'000'000'000;
-    operation.link_timeout_spec.nanoseconds = operation.link_timeout_ns % 1'000'000'000;
-    io_uring_sqe* timeout_sqe = next_sqe();
-    // When it fires the operation completes with -ECANCELED; its own CQE (-ETIME or -ECANCELED) is ignored.
-    io_uring_prep_link_timeout(timeout_sqe, reinterpret_cast<__kernel_timespec*>(&operation.link_timeout_spec), 0);
-    io_uring_sqe_set_data64(timeout_sqe, kTagIgnore);
-  }
+  if (linked_timeout) link_deadline(sqe, operation);
+}
+
+void IoUringBackend::link_deadline(io_uring_sqe* sqe, Operation& operation) noexcept {
+  sqe->flags |= IOSQE_IO_LINK;
+  operation.link_timeout_spec.seconds = operation.link_deadline_ns / 1'000'000'000;
+  operation.link_timeout_spec.nanoseconds = operation.link_deadline_ns % 1'000'000'000;
+  io_uring_sqe* timeout_sqe = next_sqe();  // the caller made room for both
+  // Absolute on CLOCK_MONOTONIC (the kernel's default clock for timeouts), so a resubmission keeps the
+  // deadline. When it fires the operation completes with -ECANCELED, which finish() turns into -ETIME
+  // unless a cancel() was asked for; the timeout's own CQE (-ETIME or -ECANCELED) is ignored.
+  io_uring_prep_link_timeout(timeout_sqe, reinterpret_cast<__kernel_timespec*>(&operation.link_timeout_spec),
+                             IORING_TIMEOUT_ABS);
+  io_uring_sqe_set_data64(timeout_sqe, kTagIgnore);
 }
 
 void IoUringBackend::arm_readiness_poll(Operation& operation) noexcept {
+  // The wait for readiness carries the operation's deadline too, or it would wait past it.
+  const bool linked_timeout = has_link_timeout_ && operation.link_deadline_ns > 0;
+  while (linked_timeout && io_uring_sq_space_left(&ring_) < 2) flush_for_room();
   io_uring_sqe* sqe = next_sqe();
   io_uring_prep_poll_add(sqe, operation.fd, waits_for_input(operation.opcode) ? POLLIN : POLLOUT);
   use_fixed_file(sqe, operation);
   io_uring_sqe_set_data64(sqe, user_data_for(operation, kTagReadinessPoll));
   operation.backend_state = (operation.backend_state & ~kStateTagMask) | kTagReadinessPoll;
+  if (linked_timeout) link_deadline(sqe, operation);
 }
 
 void IoUringBackend::arm_wake_poll() noexcept {
@@ -438,6 +449,11 @@ void IoUringBackend::dispatch(std::uint64_t user_data, std::int32_t result, std:
 
 void IoUringBackend::finish(Operation& operation, std::int32_t result) noexcept {
   in_flight_.remove(operation);
+  // A linked timeout that fired shows as -ECANCELED that no cancel() asked for: report the deadline.
+  if (result == -ECANCELED && operation.link_deadline_ns > 0 &&
+      (operation.backend_state & kStateCancelRequested) == 0) {
+    result = -ETIME;
+  }
   if ((operation.backend_state & kStateHoldsBuffer) != 0 && result <= 0) {
     release_buffer(operation.buffer_id);  // nothing received into the pool buffer: it goes back
     operation.buffer = nullptr;

@@ -68,6 +68,7 @@ class IoUringBackend final : public Backend {
   // Aborts unless called on the thread that created the ring.
   void expect_owner_thread(const char* call) const noexcept;
   io_uring_sqe* next_sqe() noexcept;
+  void flush_for_room() noexcept;  // submits what the SQ holds (a full SQ), making room
   // Multishot accept (io_uring_multishot_accept.cc).
   struct MultishotAccept;
   void accept_from_multishot(Operation& operation) noexcept;
@@ -100,6 +101,8 @@ class IoUringBackend final : public Backend {
   // Delivers `result` to `operation` at the next dispatch, never inside the submit()/cancel() call.
   void complete_soon(Operation& operation, std::int32_t result) noexcept;
   void prepare(Operation& operation) noexcept;
+  // Links the operation's deadline (Operation::link_deadline_ns) to `sqe`, its latest SQE.
+  void link_deadline(io_uring_sqe* sqe, Operation& operation) noexcept;
   void arm_wake_poll() noexcept;
   void arm_readiness_poll(Operation& operation) noexcept;
   void collect_completions() noexcept;

@@ -56,9 +56,12 @@ struct Operation {
   // backend may keep per-fd state for it across operations (io_uring: a registered-file slot). Left
   // false for fds the caller may close on its own (pipes, eventfds in tests).
   bool owned_fd = false;
-  // > 0: ask the backend to fail the operation with -ECANCELED after this long, if it supports linked
-  // timeouts (Backend::supports_linked_timeouts()). Backend-held storage for it below.
-  std::int64_t link_timeout_ns = 0;
+  // > 0: a deadline, in nanoseconds on CLOCK_MONOTONIC (std::chrono::steady_clock), after which the
+  // backend fails the operation with -ETIME, if it supports linked timeouts
+  // (Backend::supports_linked_timeouts()). Absolute, so an operation submitted again (after EAGAIN) keeps
+  // its original deadline. -ECANCELED always means a cancel() (the caller's, or the backend's own when the
+  // fd is forgotten or the backend shuts down), never a deadline. Backend-held storage for it below.
+  std::int64_t link_deadline_ns = 0;
   // Called exactly once when the operation has finished. It may submit new operations.
   CompleteFn complete = nullptr;
 
