@@ -205,6 +205,78 @@ TEST_P(BorrowedReadTest, ClosingAStreamReturnsItsUnclaimedBuffers) {
   }()));
 }
 
+// A peer that keeps sending small segments to a stream nobody reads any more: that stream may hold at
+// most lent_buffers_per_stream of the worker's buffers (io_uring stops its multishot recv and lets TCP
+// push back), so another connection's borrowed read is served at once, and the ignored stream's bytes are
+// all still there, in order, when it is read again.
+TEST_P(BorrowedReadTest, APeerThatIsNeverReadCannotStarveOtherStreams) {
+  create_worker({.lent_buffers = 16, .lent_buffer_size = 1024, .lent_buffers_per_stream = 4});
+  EXPECT_TRUE(run([]() -> Task<void> {
+    auto hostile = co_await connected_pair();
+    auto other = co_await connected_pair();
+    EXPECT_TRUE(hostile && other);
+    if (!hostile || !other) co_return;
+    EXPECT_TRUE(hostile->client.set_nodelay(true));
+    EXPECT_TRUE(co_await hostile->client.write_all("hello"));
+    {
+      auto first = co_await hostile->server.read_borrowed();  // arms the stream's multishot request
+      EXPECT_TRUE(first) << first.error().message();
+    }
+    // 64 separate segments, each of which would pin a whole buffer.
+    std::string sent;
+    for (int i = 0; i < 64; ++i) {
+      const std::string segment = "segment" + std::to_string(100 + i) + ";";
+      EXPECT_TRUE(co_await hostile->client.write_all(segment));
+      sent += segment;
+      (void)co_await sleep_for(milliseconds(1));
+    }
+    EXPECT_TRUE(co_await other->client.write_all("other"));
+    auto chunk = co_await timeout(milliseconds(1000), other->server.read_borrowed());
+    EXPECT_TRUE(chunk) << chunk.error().message() << ": one unread stream holds every lent buffer";
+    if (chunk) {
+      EXPECT_EQ(std::string(reinterpret_cast<const char*>(chunk->data()), chunk->size()), "other");
+    }
+    std::vector<unsigned char> got;
+    EXPECT_TRUE(co_await read_borrowed_exactly(hostile->server, sent.size(), &got));
+    EXPECT_EQ(std::string(got.begin(), got.end()), sent);
+  }()));
+}
+
+// A reader that found the ring empty (io_uring: its request ended with ENOBUFS) must go on when buffers
+// come back by any path: here another stream closes with two received chunks nobody claimed.
+TEST_P(BorrowedReadTest, BuffersReturnedByAClosingStreamWakeAStarvedReader) {
+  create_worker({.lent_buffers = 2, .lent_buffer_size = 1024, .lent_buffers_per_stream = 2});
+  EXPECT_TRUE(run([]() -> Task<void> {
+    auto a = co_await connected_pair();
+    auto b = co_await connected_pair();
+    EXPECT_TRUE(a && b);
+    if (!a || !b) co_return;
+    EXPECT_TRUE(a->client.set_nodelay(true));
+    EXPECT_TRUE(co_await a->client.write_all("a1"));
+    {
+      auto first = co_await a->server.read_borrowed();  // arms a's multishot request
+      EXPECT_TRUE(first) << first.error().message();
+    }
+    for (const char* segment : {"a2", "a3"}) {  // two chunks queue on a: the ring is empty now (io_uring)
+      EXPECT_TRUE(co_await a->client.write_all(std::string_view(segment)));
+      (void)co_await sleep_for(milliseconds(5));
+    }
+    EXPECT_TRUE(co_await b->client.write_all("b"));
+    auto reader = Worker::current()->spawn([](TcpStream& s) -> Task<Result<std::string>> {
+      auto chunk = co_await timeout(milliseconds(2000), s.read_borrowed());
+      if (!chunk) co_return chunk.error();
+      co_return std::string(reinterpret_cast<const char*>(chunk->data()), chunk->size());
+    }(b->server));
+    (void)co_await sleep_for(milliseconds(10));  // b's reader finds no buffer
+    EXPECT_TRUE(a->server.close());              // a's two queued chunks go back to the ring
+    auto got = co_await std::move(reader);
+    EXPECT_TRUE(got) << got.error().message() << ": the starved reader was not woken";
+    if (got) {
+      EXPECT_EQ(*got, "b");
+    }
+  }()));
+}
+
 // Where the kernel has buffer rings and multishot recv, io_uring must use them for borrowed reads (the
 // tests above then cover that path); elsewhere a skip says the pool path was what ran.
 TEST_P(BorrowedReadTest, BufferRingIsUsedWhereTheKernelHasIt) {

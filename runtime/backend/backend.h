@@ -64,6 +64,12 @@ struct BackendOptions {
   // out, receives wait for one to come back (io_uring counts it in buffer_ring_exhausted).
   unsigned lent_buffers = 256;             // a power of two (io_uring's ring needs one)
   unsigned lent_buffer_size = 16 * 1024;
+  // io_uring with a buffer ring: at most this many received chunks wait unclaimed in one stream's queue
+  // (each holds a lent buffer, however small the chunk). At the bound the stream's multishot recv is
+  // stopped, so the data waits in the socket and TCP's receive window pushes back on the peer; it is
+  // armed again when the stream is read. A peer that sends and never gets read thus holds at most this
+  // many buffers, never the whole ring.
+  unsigned lent_buffers_per_stream = 8;
   bool allow_buffer_ring = true;           // io_uring: else kRecvBorrowed uses a pool and plain recv
   // io_uring: put the fds operations use in a sparse registered-file table of this many slots (5.19+),
   // so that SQEs carry IOSQE_FIXED_FILE. Costs an io_uring_register call when an fd is first used and

@@ -104,6 +104,7 @@ Result<std::unique_ptr<IoUringBackend>> IoUringBackend::create(const BackendOpti
   backend->multishot_accept_backlog_ = options.multishot_accept_backlog > 0 ? options.multishot_accept_backlog : 1;
   backend->lent_buffer_count_ = options.lent_buffers;
   backend->lent_buffer_size_ = options.lent_buffer_size;
+  backend->lent_buffers_per_stream_ = options.lent_buffers_per_stream > 0 ? options.lent_buffers_per_stream : 1;
   backend->allow_buffer_ring_ = options.allow_buffer_ring;
   // Set up on first use (a ring of lent buffers is memory a worker that never borrows should not pay),
   // so until then this says what would be used.

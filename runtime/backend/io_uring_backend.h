@@ -90,7 +90,9 @@ class IoUringBackend final : public Backend {
   void arm(MultishotRecv& receiver) noexcept;
   static void on_recv_request(Operation& request) noexcept;
   void hand_over(Operation& waiter, std::int32_t result, std::uint32_t buffer_id) noexcept;
+  // Publishes a buffer in the ring again, and lets streams that ran dry go on.
   void return_to_ring(std::uint32_t buffer_id) noexcept;
+  void wake_starved() noexcept;
   void forget_receiver(int fd) noexcept;
   void retire(MultishotRecv& receiver) noexcept;
   // Fixed files (io_uring_fixed_files.cc).
@@ -136,6 +138,8 @@ class IoUringBackend final : public Backend {
   // Borrowed receives: the lent buffers (created on first use), as a ring or as a pool.
   unsigned lent_buffer_count_ = 256;
   unsigned lent_buffer_size_ = 16 * 1024;
+  std::size_t lent_buffers_per_stream_ = 8;
+  std::size_t free_in_ring_ = 0;  // buffers published in the ring (not lent, not queued)
   bool allow_buffer_ring_ = true;
   bool use_buffer_ring_ = false;
   std::unique_ptr<BufferRing> buffer_ring_;

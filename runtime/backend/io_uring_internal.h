@@ -68,6 +68,7 @@ struct IoUringBackend::MultishotRecv : Operation {
   bool armed = false;
   bool forgotten = false;  // the stream was closed: go away once the kernel lets go
   bool starved = false;    // the last request ended with ENOBUFS: re-arm when a buffer comes back
+  bool stopping = false;   // its queue reached the per-stream bound: the request is being cancelled
   struct Received {
     std::int32_t result;  // bytes, 0 at end of stream, or -errno
     std::uint32_t buffer_id;

@@ -3,10 +3,13 @@
 // With a provided-buffer ring (5.19+; multishot recv 6.0+): the backend's lent buffers are published in
 // one ring (buffer group 0), and each stream that reads this way has one multishot recv request with
 // buffer selection: the kernel picks a buffer for every chunk that arrives and posts it, with no new
-// SQE. Chunks go to the stream's oldest waiting receive, else into the stream's queue (bounded overall:
-// each holds one of the ring's buffers). A request ends with ENOBUFS when the ring is empty: that is
-// counted, and the request is armed again once a buffer comes back, so no byte is lost (the data waits in
-// the socket). Buffers return to the ring when their borrower releases them.
+// SQE. Chunks go to the stream's oldest waiting receive, else into the stream's queue, which is bounded
+// per stream (BackendOptions::lent_buffers_per_stream): at the bound the request is cancelled, the data
+// waits in the socket and TCP flow control pushes back on the peer, until a read finds the queue empty
+// and arms it again. So one peer that sends and is never read cannot take the ring from the others.
+// A request ends with ENOBUFS when the ring is empty: that is counted, and the request is armed again as
+// soon as a buffer comes back, whichever way it comes back (released by its borrower, or returned from
+// the queue of a stream that closed), so no byte is lost (the data waits in the socket).
 //
 // Without one (older kernel, or allow_buffer_ring off): a receive takes a free buffer from the same pool
 // and is a plain recv into it; with none free it waits for one to come back.
@@ -50,6 +53,7 @@ void IoUringBackend::set_up_lent_buffers() noexcept {
                                 lent->mask, static_cast<int>(id));
         }
         io_uring_buf_ring_advance(ring, static_cast<int>(count));
+        free_in_ring_ = count;
         use_buffer_ring_ = true;
       } else {
         munmap(memory, bytes);  // refused (old kernel, or a group in use): the pool still works
@@ -116,11 +120,16 @@ void IoUringBackend::on_recv_request(Operation& request) noexcept {
   const bool more = request.more;
   const bool has_buffer = (request.completion_flags & IORING_CQE_F_BUFFER) != 0;
   const auto buffer_id = static_cast<std::uint32_t>(request.completion_flags >> IORING_CQE_BUFFER_SHIFT);
+  if (has_buffer) --backend.free_in_ring_;  // the kernel took it from the ring
   bool deliver = true;
   if (result == -ENOBUFS) {
     ++backend.counters_.buffer_ring_exhausted;
-    receiver.starved = true;
-    backend.starved_.push_back(receiver.fd);
+    // Buffers may have come back between the kernel finding the ring empty and now: then go on at once
+    // (below), else wait for the next one to come back.
+    if (backend.free_in_ring_ == 0 && !receiver.starved) {
+      receiver.starved = true;
+      backend.starved_.push_back(receiver.fd);
+    }
     deliver = false;
   } else if (result == -ECANCELED || result == -EAGAIN || result == -EINTR) {
     deliver = false;
@@ -134,12 +143,18 @@ void IoUringBackend::on_recv_request(Operation& request) noexcept {
       backend.hand_over(waiter, result, buffer_id);
     } else {
       receiver.ready.push_back({result, buffer_id});
+      if (more && !receiver.stopping && receiver.ready.size() >= backend.lent_buffers_per_stream_) {
+        // Nobody reads this stream for now: stop taking buffers for it (see the top of this file).
+        receiver.stopping = true;
+        backend.cancel(receiver);
+      }
     }
   } else if (has_buffer) {
     backend.return_to_ring(buffer_id);
   }
   if (more) return;
   receiver.armed = false;
+  receiver.stopping = false;
   if (receiver.forgotten) return backend.retire(receiver);
   if (!receiver.waiters.empty() && !receiver.starved) backend.arm(receiver);
 }
@@ -149,6 +164,24 @@ void IoUringBackend::return_to_ring(std::uint32_t buffer_id) noexcept {
   io_uring_buf_ring_add(lent.ring, lent.buffers.data(buffer_id), lent.buffers.size(),
                         static_cast<unsigned short>(buffer_id), lent.mask, 0);
   io_uring_buf_ring_advance(lent.ring, 1);
+  ++free_in_ring_;
+  if (!starved_.empty()) wake_starved();
+}
+
+void IoUringBackend::wake_starved() noexcept {
+  // Streams whose request ran dry can go on now. Each is listed once (its `starved` flag).
+  std::vector<int> starved;
+  starved.swap(starved_);
+  for (int fd : starved) {
+    const auto index = static_cast<std::size_t>(fd);
+    if (index >= receivers_.size() || !receivers_[index]) continue;
+    MultishotRecv& receiver = *receivers_[index];
+    if (!receiver.starved) continue;
+    receiver.starved = false;
+    if (!receiver.armed && !receiver.waiters.empty()) arm(receiver);
+  }
+  if (starved_.empty()) starved_.swap(starved);  // keep the capacity: no allocation next time
+  starved_.clear();
 }
 
 bool IoUringBackend::cancel_recv_waiter(Operation& operation) noexcept {
@@ -231,18 +264,6 @@ void IoUringBackend::release_buffer(std::uint32_t buffer_id) noexcept {
     return;
   }
   return_to_ring(buffer_id);
-  if (starved_.empty()) return;
-  // Streams whose request ran dry can go on now.
-  std::vector<int> starved;
-  starved.swap(starved_);
-  for (int fd : starved) {
-    const auto index = static_cast<std::size_t>(fd);
-    if (index >= receivers_.size() || !receivers_[index]) continue;
-    MultishotRecv& receiver = *receivers_[index];
-    if (!receiver.starved) continue;
-    receiver.starved = false;
-    if (!receiver.armed && !receiver.waiters.empty()) arm(receiver);
-  }
 }
 
 }  // namespace surge
