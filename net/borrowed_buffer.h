@@ -1,7 +1,9 @@
 // borrowed_buffer.h: BorrowedBuffer, bytes the runtime received into a buffer it lent, for readers that
 // look at data where it landed instead of having it copied into their own buffer
 // (TcpStream::read_borrowed). Move-only; the buffer goes back to its worker's set of lent buffers when
-// the BorrowedBuffer is destroyed or release()d, which must happen on that worker's thread.
+// the BorrowedBuffer is destroyed or release()d. That may happen on any thread (say, after the buffer
+// was returned through a JoinHandle to a task on another worker): off its worker's thread the release is
+// posted to that worker, which must still be alive.
 //
 //   auto chunk = co_await stream.read_borrowed();
 //   if (!chunk) co_return chunk.error();
@@ -18,7 +20,7 @@
 #include <span>
 #include <utility>
 
-#include "runtime/backend/backend.h"
+#include "runtime/worker.h"
 
 namespace surge {
 
@@ -26,7 +28,7 @@ class BorrowedBuffer {
  public:
   // Empty: what read_borrowed() returns at end of stream.
   BorrowedBuffer() noexcept = default;
-  BorrowedBuffer(Backend& lender, std::uint32_t id, const std::byte* data, std::size_t size) noexcept
+  BorrowedBuffer(Worker& lender, std::uint32_t id, const std::byte* data, std::size_t size) noexcept
       : lender_(&lender), id_(id), data_(data), size_(size) {}
 
   BorrowedBuffer(BorrowedBuffer&& other) noexcept
@@ -52,13 +54,17 @@ class BorrowedBuffer {
 
   // Gives the buffer back now; afterwards this is empty. Idempotent.
   void release() noexcept {
-    if (lender_ != nullptr) std::exchange(lender_, nullptr)->release_buffer(id_);
+    if (lender_ != nullptr) {
+      std::exchange(lender_, nullptr)->run_at_home(
+          [](Worker& worker, std::uint64_t id) noexcept { worker.backend().release_buffer(static_cast<std::uint32_t>(id)); },
+          id_);
+    }
     data_ = nullptr;
     size_ = 0;
   }
 
  private:
-  Backend* lender_ = nullptr;
+  Worker* lender_ = nullptr;
   std::uint32_t id_ = 0;
   const std::byte* data_ = nullptr;
   std::size_t size_ = 0;

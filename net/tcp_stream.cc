@@ -81,6 +81,7 @@ void TransferAllAwaitable::on_chunk(Operation& operation) noexcept {
 }
 
 TransferResult TcpStream::ReadExactAwaitable::await_resume() const noexcept {
+  if (refused()) return TransferResult(Error(EINVAL, kMixedReads), 0);
   if (transferred() == total()) return TransferResult(total());
   if (last_result() < 0) return TransferResult(error_for(last_result(), "recv"), transferred());
   return TransferResult(Error(ENODATA, "read_exact: stream ended before the buffer was full"), transferred());

@@ -62,8 +62,9 @@ class TcpStream {
   ReadAwaitable read(MutableBuffer buffer) noexcept;
   // Receives the next chunk without a buffer of the caller's: on io_uring the kernel picks one from the
   // worker's provided-buffer ring (one multishot recv per stream, no SQE per chunk); on epoll it comes
-  // from a pool. A stream read this way must not also be read with read()/read_exact(): the multishot
-  // request would race them for the data.
+  // from a pool. Once a stream has been read this way, read() and read_exact() on it fail at once with
+  // EINVAL, on every backend (the multishot request would race them for the data); move_to() lifts that.
+  // Start borrowed reads only with no read() in flight.
   ReadBorrowedAwaitable read_borrowed() noexcept;
   ReadExactAwaitable read_exact(MutableBuffer buffer) noexcept;
   WriteAwaitable write(ConstBuffer buffer) noexcept;
@@ -81,8 +82,15 @@ class TcpStream {
 
   // Hands the stream to another worker (to spread connections accepted on one worker, say). Call it on
   // the owning worker with nothing in flight on the stream; then use the result only on `target`, for
-  // example by moving it into a task spawned there.
-  TcpStream move_to(Worker& target) && noexcept { return TcpStream(std::move(socket_).move_to(target)); }
+  // example by moving it into a task spawned there. Never loses bytes: after borrowed reads it stops the
+  // stream's borrowed receiving first, and if bytes had already been received that nobody has read, the
+  // move fails with EBUSY and the stream stays here, intact (read them, then move). Also EBUSY with an
+  // operation in flight; EXDEV away from the owning worker's thread.
+  Result<TcpStream> move_to(Worker& target) && noexcept {
+    auto moved = std::move(socket_).move_to(target);
+    if (!moved) return moved.error();
+    return TcpStream(std::move(*moved));
+  }
 
   bool is_open() const noexcept { return socket_.is_open(); }
   int native_handle() const noexcept { return socket_.fd(); }
@@ -94,14 +102,23 @@ class TcpStream {
   internal::OwnedSocket socket_;
 };
 
+// The error of a read() or read_exact() on a stream read with read_borrowed().
+inline constexpr const char* kMixedReads = "read: the stream is read with read_borrowed() (see TcpStream::read_borrowed)";
+
 class TcpStream::ReadAwaitable : public IoAwaitable {
  public:
-  ReadAwaitable(Worker& worker, int fd, MutableBuffer target) noexcept : IoAwaitable(worker, OpCode::kRecv, fd) {
+  // `mixed`: the stream is read with read_borrowed(); the read fails at once (see read_borrowed()).
+  ReadAwaitable(Worker& worker, int fd, MutableBuffer target, bool mixed = false) noexcept
+      : IoAwaitable(worker, OpCode::kRecv, fd) {
     owned_fd = true;
     buffer = target.data;
     length = target.size;
+    if (mixed) refuse(-EINVAL);
   }
-  Result<std::size_t> await_resume() const noexcept { return to_size_result("recv"); }
+  Result<std::size_t> await_resume() const noexcept {
+    if (refused()) return Error(EINVAL, kMixedReads);
+    return to_size_result("recv");
+  }
 };
 
 class TcpStream::ReadBorrowedAwaitable : public IoAwaitable {
@@ -118,7 +135,7 @@ class TcpStream::ReadBorrowedAwaitable : public IoAwaitable {
     if (result < 0) return error_for(result, "recv");
     taken_ = true;
     if (result == 0) return BorrowedBuffer();
-    return BorrowedBuffer(worker().backend(), buffer_id, static_cast<const std::byte*>(buffer),
+    return BorrowedBuffer(worker(), buffer_id, static_cast<const std::byte*>(buffer),
                           static_cast<std::size_t>(result));
   }
 
@@ -139,7 +156,7 @@ class TcpStream::WriteAwaitable : public IoAwaitable {
 // Shared by read_exact and write_all: repeats one operation until `total` bytes have moved.
 class TransferAllAwaitable : public IoAwaitable {
  public:
-  bool await_ready() const noexcept { return total_ == 0; }
+  bool await_ready() const noexcept { return total_ == 0 || completed(); }
 
  protected:
   TransferAllAwaitable(Worker& worker, OpCode code, int fd, void* data, std::size_t size) noexcept
@@ -165,8 +182,10 @@ class TransferAllAwaitable : public IoAwaitable {
 
 class TcpStream::ReadExactAwaitable : public TransferAllAwaitable {
  public:
-  ReadExactAwaitable(Worker& worker, int fd, MutableBuffer target) noexcept
-      : TransferAllAwaitable(worker, OpCode::kRecv, fd, target.data, target.size) {}
+  ReadExactAwaitable(Worker& worker, int fd, MutableBuffer target, bool mixed = false) noexcept
+      : TransferAllAwaitable(worker, OpCode::kRecv, fd, target.data, target.size) {
+    if (mixed) refuse(-EINVAL);
+  }
   TransferResult await_resume() const noexcept;
 };
 
@@ -178,13 +197,14 @@ class TcpStream::WriteAllAwaitable : public TransferAllAwaitable {
 };
 
 inline TcpStream::ReadAwaitable TcpStream::read(MutableBuffer buffer) noexcept {
-  return ReadAwaitable(worker(), native_handle(), buffer);
+  return ReadAwaitable(worker(), native_handle(), buffer, socket_.borrowed_reads());
 }
 inline TcpStream::ReadBorrowedAwaitable TcpStream::read_borrowed() noexcept {
+  socket_.set_borrowed_reads();
   return ReadBorrowedAwaitable(worker(), native_handle());
 }
 inline TcpStream::ReadExactAwaitable TcpStream::read_exact(MutableBuffer buffer) noexcept {
-  return ReadExactAwaitable(worker(), native_handle(), buffer);
+  return ReadExactAwaitable(worker(), native_handle(), buffer, socket_.borrowed_reads());
 }
 inline TcpStream::WriteAwaitable TcpStream::write(ConstBuffer buffer) noexcept {
   return WriteAwaitable(worker(), native_handle(), buffer);

@@ -52,7 +52,8 @@ class IoAwaitable : protected Operation {
     if (deadline_timer_.valid()) worker_->timers().cancel(deadline_timer_);  // harmless if it fired
   }
 
-  bool await_ready() const noexcept { return false; }
+  // True only for an operation refused before it started (refuse()).
+  bool await_ready() const noexcept { return completed_; }
 
   template <typename Promise>
   bool await_suspend(std::coroutine_handle<Promise> awaiter) noexcept {
@@ -118,6 +119,15 @@ class IoAwaitable : protected Operation {
     if (deadline_timer_.valid()) worker_->timers().cancel(std::exchange(deadline_timer_, TimerId{}));
     worker_->schedule(awaiter_);
   }
+
+  // Makes the operation complete at once with `negative_errno`, without reaching the backend (a request
+  // the awaitable's maker knows to be invalid). Before it is awaited.
+  void refuse(std::int32_t negative_errno) noexcept {
+    result = negative_errno;
+    completed_ = true;
+    refused_ = true;
+  }
+  bool refused() const noexcept { return refused_; }
 
   // True once the operation's final completion has arrived. An awaitable whose result owns a resource
   // (an accepted fd) checks it in its destructor: when a worker shuts down it destroys suspended frames
@@ -189,6 +199,7 @@ class IoAwaitable : protected Operation {
   bool completed_ = false;
   bool timed_out_ = false;
   bool cancel_requested_ = false;
+  bool refused_ = false;
 };
 
 }  // namespace surge

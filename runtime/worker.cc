@@ -69,6 +69,29 @@ void Worker::post(RemoteWork& work) noexcept {
   posts_in_progress_.fetch_sub(1, std::memory_order_release);
 }
 
+namespace {
+struct HomeWork : RemoteWork {
+  Worker::HomeAction action = nullptr;
+  std::uint64_t argument = 0;
+};
+}  // namespace
+
+void Worker::run_at_home(HomeAction action, std::uint64_t argument) noexcept {
+  if (is_own_thread()) {
+    action(*this, argument);
+    return;
+  }
+  auto* work = new HomeWork();
+  work->action = action;
+  work->argument = argument;
+  work->run = [](RemoteWork& posted, Worker& worker) noexcept {
+    auto* home = static_cast<HomeWork*>(&posted);
+    home->action(worker, home->argument);
+    delete home;
+  };
+  post(*work);
+}
+
 bool Worker::spin_for_posted_work() const noexcept {
   if (spin_before_sleep_.count() <= 0 || backend_->in_flight() > 0) return false;
   const auto until = Clock::now() + spin_before_sleep_;

@@ -150,6 +150,15 @@ class Worker {
 
   // Makes the loop's wait return. Any thread.
   void wake() noexcept { backend_->wake(); }
+  // Whether the calling thread is this worker's own: the one that created it and runs its loop, the only
+  // one that may touch its backend.
+  bool is_own_thread() const noexcept { return std::this_thread::get_id() == owner_thread_; }
+  // Runs `action(*this, argument)` on this worker's thread: at once when called there, else at the start
+  // of the worker's next turn, through its inbox (one allocation). For clean-ups that must happen at home,
+  // like closing a socket whose owner was dropped on another worker. Any thread; the worker must still
+  // be alive (a Runtime's workers drain their inboxes as they shut down).
+  using HomeAction = void (*)(Worker& worker, std::uint64_t argument) noexcept;
+  void run_at_home(HomeAction action, std::uint64_t argument) noexcept;
 
   // Cancels every in-flight operation, waits for all their completions (and for blocking calls started
   // here), then destroys every task that has not finished (their JoinHandles report is_abandoned()).

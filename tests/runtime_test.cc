@@ -167,8 +167,10 @@ TEST_P(RuntimeTest, StreamMovedToAnotherWorker) {
     }(address));
     auto accepted = co_await listener->accept();
     if (!accepted) co_return false;
-    TcpStream moved = std::move(*accepted).move_to(runtime.worker(other));
-    (void)runtime.spawn_on(other, examples::echo_session(std::move(moved)));
+    auto moved = std::move(*accepted).move_to(runtime.worker(other));
+    EXPECT_TRUE(moved) << moved.error().message();
+    if (!moved) co_return false;
+    (void)runtime.spawn_on(other, examples::echo_session(std::move(*moved)));
     co_return co_await std::move(client);
   }(*runtime_));
   EXPECT_TRUE(ok);

@@ -10,10 +10,30 @@ namespace surge::internal {
 Result<void> OwnedSocket::close() noexcept {
   if (fd_ < 0) return ok();
   const int fd = std::exchange(fd_, -1);
+  borrowed_reads_ = false;
+  if (!worker_->is_own_thread()) {
+    // Dropped away from home (a stream returned through a JoinHandle, say): the backend belongs to its
+    // worker's thread, so the fd is forgotten and closed there.
+    worker_->run_at_home(
+        [](Worker& worker, std::uint64_t home_fd) noexcept {
+          worker.backend().forget_fd(static_cast<int>(home_fd));
+          ::close(static_cast<int>(home_fd));
+        },
+        static_cast<std::uint64_t>(fd));
+    return ok();
+  }
   worker_->backend().forget_fd(fd);
   // Linux releases the fd even when close(2) reports an error, so never retry it.
   if (::close(fd) < 0) return Error(errno, "close");
   return ok();
+}
+
+Result<OwnedSocket> OwnedSocket::move_to(Worker& target) && noexcept {
+  if (fd_ < 0) return OwnedSocket(target, -1);
+  if (!worker_->is_own_thread()) return Error(EXDEV, "move_to: called away from the socket's worker");
+  if (auto detached = worker_->backend().detach_fd(fd_); !detached) return detached.error();
+  borrowed_reads_ = false;  // detach_fd stopped them: the stream may be read either way on `target`
+  return OwnedSocket(target, std::exchange(fd_, -1));
 }
 
 Result<OwnedSocket> open_stream_socket(Worker& worker, int family) {

@@ -17,12 +17,14 @@ class OwnedSocket {
   OwnedSocket() noexcept = default;
   OwnedSocket(Worker& worker, int fd) noexcept : worker_(&worker), fd_(fd) {}
   OwnedSocket(OwnedSocket&& other) noexcept
-      : worker_(other.worker_), fd_(std::exchange(other.fd_, -1)) {}
+      : worker_(other.worker_), fd_(std::exchange(other.fd_, -1)),
+        borrowed_reads_(std::exchange(other.borrowed_reads_, false)) {}
   OwnedSocket& operator=(OwnedSocket&& other) noexcept {
     if (this != &other) {
       (void)close();
       worker_ = other.worker_;
       fd_ = std::exchange(other.fd_, -1);
+      borrowed_reads_ = std::exchange(other.borrowed_reads_, false);
     }
     return *this;
   }
@@ -35,18 +37,23 @@ class OwnedSocket {
   Worker& worker() const noexcept { return *worker_; }
 
   // Closes the fd; a second call is a no-op that succeeds. The fd is released even if close(2) fails.
+  // Any thread: away from the owning worker's thread the close is posted to that worker (and succeeds).
   Result<void> close() noexcept;
 
-  // The same fd, now owned by `target`: this worker's backend forgets it first. Precondition: no
-  // operation in flight on it. Call on the current owner's thread; use the result on `target`'s.
-  OwnedSocket move_to(Worker& target) && noexcept {
-    if (fd_ >= 0) worker_->backend().forget_fd(fd_);
-    return OwnedSocket(target, std::exchange(fd_, -1));
-  }
+  // The same fd, now owned by `target`: this worker's backend lets go of it first (Backend::detach_fd),
+  // and fails the move, keeping the socket here, if that would lose bytes already received for it.
+  // Precondition: no operation in flight on it. Call on the current owner's thread; use the result on
+  // `target`'s.
+  Result<OwnedSocket> move_to(Worker& target) && noexcept;
+
+  // Whether the socket has been read with borrowed reads (TcpStream::read_borrowed).
+  bool borrowed_reads() const noexcept { return borrowed_reads_; }
+  void set_borrowed_reads() noexcept { borrowed_reads_ = true; }
 
  private:
   Worker* worker_ = nullptr;
   int fd_ = -1;
+  bool borrowed_reads_ = false;  // in the padding after fd_: the socket stays 16 bytes
 };
 
 // socket(2) with SOCK_NONBLOCK | SOCK_CLOEXEC (both backends rely on non-blocking sockets).

@@ -23,6 +23,7 @@
 #include <string>
 
 #include "runtime/backend/operation.h"
+#include "runtime/result.h"
 
 namespace surge {
 
@@ -203,6 +204,15 @@ class Backend {
   // Must be called before `fd` is closed, with no operation in flight on it: a readiness backend keeps
   // per-fd state that would otherwise be mistaken for the next file that reuses the number.
   virtual void forget_fd(int fd) noexcept = 0;
+
+  // Like forget_fd, for an fd that stays open and moves to another worker's backend (TcpStream::move_to):
+  // nothing received for it may be lost. Fails with EBUSY, forgetting nothing, when an operation is in
+  // flight on it, or when bytes already received for it into lent buffers (borrowed reads) have not been
+  // read yet; they can then be read here as usual. Stops borrowed reads on it either way.
+  virtual Result<void> detach_fd(int fd) noexcept {
+    forget_fd(fd);
+    return ok();
+  }
 
   // Operations submitted whose completion has not been delivered yet.
   virtual std::size_t in_flight() const noexcept = 0;

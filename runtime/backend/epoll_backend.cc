@@ -225,6 +225,17 @@ void EpollBackend::forget_fd(int fd) noexcept {
   state.registered = false;
 }
 
+Result<void> EpollBackend::detach_fd(int fd) noexcept {
+  if (fd >= 0 && static_cast<std::size_t>(fd) < fds_.size()) {
+    const FdState& state = fds_[static_cast<std::size_t>(fd)];
+    if (!state.waiting_for_input.empty() || !state.waiting_for_output.empty()) {
+      return Error(EBUSY, "move_to: an operation is in flight on the socket");
+    }
+  }
+  forget_fd(fd);  // borrowed reads keep nothing between reads here: nothing received can be lost
+  return ok();
+}
+
 void EpollBackend::release_buffer(std::uint32_t buffer_id) noexcept {
   if (!lent_ || buffer_id >= lent_->count()) return;
   lent_->give_back(buffer_id);

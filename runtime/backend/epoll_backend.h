@@ -36,6 +36,7 @@ class EpollBackend final : public Backend {
   int poll(Timeout timeout) noexcept override;
   void wake() noexcept override;
   void forget_fd(int fd) noexcept override;
+  Result<void> detach_fd(int fd) noexcept override;
   std::size_t in_flight() const noexcept override { return in_flight_; }
   BackendCounters counters() const noexcept override { return counters_.snapshot(); }
   BackendFeatures features() const override { return BackendFeatures{.kind = BackendKind::kEpoll}; }

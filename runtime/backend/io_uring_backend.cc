@@ -299,6 +299,7 @@ void IoUringBackend::cancel_all() noexcept {
 }
 
 void IoUringBackend::forget_fd(int fd) noexcept {
+  expect_owner_thread("forget_fd");
   // The per-fd state the fast paths keep: a registered-file slot, a stream's multishot recv, a listener's
   // multishot accept.
   forget_fixed_file(fd);

@@ -46,6 +46,7 @@ class IoUringBackend final : public Backend {
   void wake() noexcept override;
   void wake_from(Backend& sender) noexcept override;
   void forget_fd(int fd) noexcept override;
+  Result<void> detach_fd(int fd) noexcept override;
   void release_buffer(std::uint32_t buffer_id) noexcept override;
   std::size_t in_flight() const noexcept override { return in_flight_.size(); }
   // Under SQPOLL the kernel's thread takes SQEs by itself: nothing waits for this worker to submit (and
@@ -94,6 +95,8 @@ class IoUringBackend final : public Backend {
   void return_to_ring(std::uint32_t buffer_id) noexcept;
   void wake_starved() noexcept;
   void forget_receiver(int fd) noexcept;
+  // Ends `receiver`'s multishot request before returning, keeping what it received (detach_fd).
+  void stop_receiver_now(MultishotRecv& receiver) noexcept;
   void retire(MultishotRecv& receiver) noexcept;
   // Fixed files (io_uring_fixed_files.cc).
   void set_up_fixed_files(unsigned slots) noexcept;

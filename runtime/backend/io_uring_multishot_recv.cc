@@ -227,6 +227,40 @@ void IoUringBackend::forget_receiver(int fd) noexcept {
   }
 }
 
+Result<void> IoUringBackend::detach_fd(int fd) noexcept {
+  expect_owner_thread("detach_fd");
+  const auto index = static_cast<std::size_t>(fd);
+  if (fd >= 0 && index < receivers_.size() && receivers_[index]) {
+    MultishotRecv& receiver = *receivers_[index];
+    if (!receiver.waiters.empty()) return Error(EBUSY, "move_to: a read_borrowed() is in flight on the stream");
+    if (receiver.armed) stop_receiver_now(receiver);
+    if (!receiver.ready.empty()) {
+      return Error(EBUSY, "move_to: bytes received by read_borrowed() have not been read yet (read them first)");
+    }
+  }
+  forget_fd(fd);
+  return ok();
+}
+
+void IoUringBackend::stop_receiver_now(MultishotRecv& receiver) noexcept {
+  // Waits in the kernel for the request's last completion (a cancelled multishot recv ends at once), and
+  // handles the receiver's completions out of turn as they come; everything else stays queued, in order,
+  // for the next dispatch. Chunks that arrived meanwhile join the receiver's queue: none is lost.
+  cancel(receiver);
+  const std::uint64_t request = user_data_for(receiver, kTagOperation);
+  while (receiver.armed) {
+    ++counters_.wait_syscalls;
+    io_uring_submit_and_wait(&ring_, 1);
+    collect_completions();
+    for (std::size_t i = pending_head_; i < pending_.size() && receiver.armed; ++i) {
+      if (pending_[i].user_data != request) continue;
+      const Completion completion = pending_[i];
+      pending_[i].user_data = kTagIgnore;
+      dispatch(completion.user_data, completion.result, completion.flags);
+    }
+  }
+}
+
 void IoUringBackend::retire(MultishotRecv& receiver) noexcept {
   auto it = std::find_if(retiring_.begin(), retiring_.end(), [&](const auto& each) { return each.get() == &receiver; });
   if (it != retiring_.end()) retiring_.erase(it);  // destroys `receiver`
@@ -252,6 +286,7 @@ void IoUringBackend::recv_into_pool_buffer(Operation& operation) noexcept {
 // ---- Both ----
 
 void IoUringBackend::release_buffer(std::uint32_t buffer_id) noexcept {
+  expect_owner_thread("release_buffer");
   if (!buffer_ring_ || buffer_id >= buffer_ring_->buffers.count()) return;
   if (!use_buffer_ring_) {
     buffer_ring_->buffers.give_back(buffer_id);
