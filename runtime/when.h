@@ -121,8 +121,12 @@ class BranchGroup {
     bool outer_cancelled;  // the awaiting task was cancelled while the branches ran
   };
 
-  BranchGroup(std::span<Branch> branches, bool cancel_rest_on_first) noexcept
-      : branches_(branches), remaining_(branches.size()), cancel_rest_on_first_(cancel_rest_on_first) {}
+  // `shield`: the awaiting task's cancellation does not reach the branches (see shielded()).
+  BranchGroup(std::span<Branch> branches, bool cancel_rest_on_first, bool shield = false) noexcept
+      : branches_(branches),
+        remaining_(branches.size()),
+        cancel_rest_on_first_(cancel_rest_on_first),
+        shield_(shield) {}
 
   bool await_ready() const noexcept { return branches_.empty(); }
 
@@ -130,7 +134,7 @@ class BranchGroup {
   void await_suspend(std::coroutine_handle<Promise> awaiter) noexcept {
     awaiter_ = awaiter;
     worker_ = Worker::current();
-    outer_slot_ = cancel_slot_of(awaiter);
+    outer_slot_ = shield_ ? nullptr : cancel_slot_of(awaiter);
     if (outer_slot_ != nullptr) {
       if (outer_slot_->requested()) {
         outer_cancelled_ = true;
@@ -180,6 +184,7 @@ class BranchGroup {
   std::span<Branch> branches_;
   std::size_t remaining_;
   bool cancel_rest_on_first_;
+  bool shield_;
   bool outer_cancelled_ = false;
   std::size_t first_ = kNone;
   Worker* worker_ = nullptr;
@@ -197,13 +202,19 @@ std::tuple<Rs...> take_all(std::tuple<std::optional<Rs>...>& results, std::index
 }
 
 template <typename... Awaitables, std::size_t... I>
-Task<std::pair<BranchGroup::Outcome, std::tuple<await_result_t<Awaitables>...>>> run_group(
-    bool cancel_rest_on_first, std::index_sequence<I...> indices, Awaitables&&... awaitables) {
+Task<std::pair<BranchGroup::Outcome, std::tuple<await_result_t<Awaitables>...>>> run_group_shielded(
+    bool cancel_rest_on_first, bool shield, std::index_sequence<I...> indices, Awaitables&&... awaitables) {
   std::tuple<std::optional<await_result_t<Awaitables>>...> results;
   std::array<Branch, sizeof...(Awaitables)> branches{
       run_branch(&awaitables, &std::get<I>(results))...};
-  const BranchGroup::Outcome outcome = co_await BranchGroup(branches, cancel_rest_on_first);
+  const BranchGroup::Outcome outcome = co_await BranchGroup(branches, cancel_rest_on_first, shield);
   co_return std::pair(outcome, take_all(results, indices));
+}
+
+template <typename... Awaitables, std::size_t... I>
+Task<std::pair<BranchGroup::Outcome, std::tuple<await_result_t<Awaitables>...>>> run_group(
+    bool cancel_rest_on_first, std::index_sequence<I...> indices, Awaitables&&... awaitables) {
+  return run_group_shielded(cancel_rest_on_first, false, indices, std::forward<Awaitables>(awaitables)...);
 }
 
 }  // namespace internal
@@ -275,6 +286,25 @@ WithDeadline<std::remove_cvref_t<Operation>> timeout(std::chrono::duration<Rep, 
                                                      Operation&& operation) noexcept {
   return WithDeadline<std::remove_cvref_t<Operation>>(
       operation, Worker::Clock::now() + std::chrono::ceil<Worker::Clock::duration>(limit));
+}
+
+// Awaits `awaitable` shielded from the calling task's cancellation, for at most `limit`: for clean-up
+// I/O that must still happen when the task is being cancelled (a goodbye message, TLS's close_notify,
+// HTTP's graceful close), which would otherwise fail at once with ECANCELED. The limit is what bounds
+// it instead: when it passes, the operation is cancelled and ETIMEDOUT returned (its real result if it
+// completed anyway), exactly as timeout() does. A cancellation requested before or during the shielded
+// wait still reaches the task's next unshielded await.
+//
+//   auto reply = co_await stream.read(buffer);
+//   if (!reply && reply.error().is_cancelled()) {
+//     (void)co_await surge::shielded(std::chrono::milliseconds(200), stream.write_all(goodbye));
+//     co_return reply.error();
+//   }
+template <typename Awaitable, typename Rep, typename Period>
+Task<internal::await_result_t<Awaitable>> shielded(std::chrono::duration<Rep, Period> limit, Awaitable&& awaitable) {
+  auto [outcome, results] =
+      co_await internal::run_group_shielded(false, true, std::index_sequence<0>{}, timeout(limit, std::forward<Awaitable>(awaitable)));
+  co_return std::move(std::get<0>(results));
 }
 
 }  // namespace surge
