@@ -129,8 +129,10 @@ class IoAwaitable : protected Operation {
  private:
   // Returns false (with the result set) if the deadline has already passed.
   bool arm_deadline() noexcept {
+    // Compared before subtracting: a saturated deadline (time_point::min() or max()) must not overflow.
+    const Worker::Clock::time_point now = Worker::Clock::now();
     const auto remaining =
-        std::chrono::duration_cast<std::chrono::nanoseconds>(*deadline_ - Worker::Clock::now()).count();
+        *deadline_ <= now ? 0 : std::chrono::duration_cast<std::chrono::nanoseconds>(*deadline_ - now).count();
     if (remaining <= 0) {
       result = -ECANCELED;
       timed_out_ = true;

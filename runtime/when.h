@@ -274,7 +274,7 @@ template <typename Operation, typename Rep, typename Period>
 WithDeadline<std::remove_cvref_t<Operation>> timeout(std::chrono::duration<Rep, Period> limit,
                                                      Operation&& operation) noexcept {
   return WithDeadline<std::remove_cvref_t<Operation>>(
-      operation, Worker::Clock::now() + std::chrono::ceil<Worker::Clock::duration>(limit));
+      operation, saturating_add(Worker::Clock::now(), limit));
 }
 
 }  // namespace surge

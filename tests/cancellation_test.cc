@@ -325,6 +325,63 @@ TEST_P(CancellationTest, DeadlinesAsLinkedTimeoutsWhereTheBackendHasThem) {
   EXPECT_TRUE(run(deadline_checks(a, b)));
 }
 
+// A limit too large for the clock to count is no limit: the operation completes when the data arrives
+// (30 ms later), not with ETIMEDOUT at once, and leaves no timer behind.
+Task<void> huge_timeout_checks(TcpStream& reader, TcpStream& writer) {
+  Worker& worker = *Worker::current();
+  const auto write_later = [](TcpStream& s, std::string_view text) -> Task<void> {
+    co_await sleep_for(milliseconds(30));
+    EXPECT_TRUE(co_await s.write_all(text));
+  };
+  char buffer[8];
+  (void)worker.spawn(write_later(writer, "one"));
+  auto single = co_await timeout(std::chrono::nanoseconds::max(), reader.read(buffer));
+  EXPECT_TRUE(single) << single.error().message();
+  if (single) {
+    EXPECT_EQ(*single, 3u);
+  }
+
+  (void)worker.spawn(write_later(writer, "two"));
+  auto multi = co_await timeout(std::chrono::hours::max(), reader.read_exact(MutableBuffer(buffer, 3)));
+  EXPECT_TRUE(multi) << multi.error().message();
+
+  // A Task races a sleep of that length, which must not win either.
+  (void)worker.spawn(write_later(writer, "six"));
+  auto task = co_await timeout(std::chrono::hours::max(), [](TcpStream& s) -> Task<Result<std::size_t>> {
+    char b[8];
+    co_return co_await s.read(b);
+  }(reader));
+  EXPECT_TRUE(task) << task.error().message();
+  if (task) {
+    EXPECT_EQ(*task, 3u);
+  }
+
+  // Hugely negative: passed already, the read does not start.
+  auto past = co_await timeout(std::chrono::hours::min(), reader.read(buffer));
+  EXPECT_FALSE(past);
+  if (!past) {
+    EXPECT_TRUE(past.error().is_timed_out()) << past.error().message();
+  }
+
+  co_await sleep_for(milliseconds(1));  // the writers' frames finish
+  EXPECT_TRUE(worker.timers().empty()) << "a huge deadline left its timer behind";
+  EXPECT_EQ(worker.backend().in_flight(), 0u);
+}
+
+TEST_P(CancellationTest, HugeTimeoutIsNoTimeout) {
+  auto [a, b] = stream_pair();
+  EXPECT_TRUE(run(huge_timeout_checks(a, b)));
+}
+
+TEST_P(CancellationTest, HugeTimeoutIsNoTimeoutAsALinkedTimeout) {
+  BackendOptions options;
+  options.allow_linked_timeouts = true;
+  create_worker(options);
+  if (!worker_) return;
+  auto [a, b] = stream_pair();
+  EXPECT_TRUE(run(huge_timeout_checks(a, b)));
+}
+
 TEST_P(CancellationTest, WhenAnyCancelsAndAwaitsTheLosers) {
   auto [a, b] = stream_pair();
   EXPECT_TRUE(run([](TcpStream& reader) -> Task<void> {
