@@ -382,6 +382,55 @@ TEST_P(CancellationTest, HugeTimeoutIsNoTimeoutAsALinkedTimeout) {
   EXPECT_TRUE(run(huge_timeout_checks(a, b)));
 }
 
+// Combinators that hold references to the awaitables they were given are awaited in the expression
+// that makes them: `auto t = timeout(d, s.read(b)); co_await t;` (a dead operation handed to the kernel)
+// must not compile. co_await cannot appear in a requires-expression, so these check what it would call.
+template <typename T>
+concept AwaitableAsLvalue = requires(T& t) { t.operator co_await(); } || requires(T& t) { t.await_ready(); };
+template <typename T>
+concept AwaitableAsRvalue = requires(T&& t) { std::move(t).operator co_await(); };
+using ReadWithDeadline = decltype(timeout(milliseconds(1), std::declval<TcpStream&>().read(std::declval<MutableBuffer>())));
+static_assert(AwaitableAsRvalue<ReadWithDeadline>);
+static_assert(!AwaitableAsLvalue<ReadWithDeadline>, "timeout(d, io) would be awaitable from a variable");
+static_assert(!std::is_copy_constructible_v<ReadWithDeadline>);
+static_assert(!std::is_move_constructible_v<ReadWithDeadline>);
+// when_all, when_any and timeout around a Task return Tasks, which are awaitable as rvalues only.
+using ReadsWhenAll = decltype(when_all(std::declval<TcpStream&>().read(std::declval<MutableBuffer>()), sleep_for(milliseconds(1))));
+using ReadsWhenAny = decltype(when_any(std::declval<TcpStream&>().read(std::declval<MutableBuffer>()), sleep_for(milliseconds(1))));
+using TaskWithDeadline = decltype(timeout(milliseconds(1), std::declval<Task<Result<int>>>()));
+static_assert(AwaitableAsRvalue<ReadsWhenAll> && !AwaitableAsLvalue<ReadsWhenAll>);
+static_assert(AwaitableAsRvalue<ReadsWhenAny> && !AwaitableAsLvalue<ReadsWhenAny>);
+static_assert(AwaitableAsRvalue<TaskWithDeadline> && !AwaitableAsLvalue<TaskWithDeadline>);
+static_assert(!AwaitableAsLvalue<Task<int>>);
+
+TEST_P(CancellationTest, TimeoutAwaitedWhereItIsMade) {
+  auto [a, b] = stream_pair();
+  EXPECT_TRUE(run([](TcpStream& reader, TcpStream& writer) -> Task<void> {
+    char buffer[8];
+    EXPECT_TRUE(co_await writer.write_all(std::string_view("abc")));
+    auto n = co_await timeout(milliseconds(2000), reader.read(buffer));
+    EXPECT_TRUE(n) << n.error().message();
+    if (n) {
+      EXPECT_EQ(*n, 3u);
+    }
+    auto late = co_await timeout(milliseconds(10), reader.read(buffer));
+    EXPECT_FALSE(late);
+    if (!late) {
+      EXPECT_TRUE(late.error().is_timed_out()) << late.error().message();
+    }
+    // As a branch of a combinator, moved into it as an rvalue.
+    EXPECT_TRUE(co_await writer.write_all(std::string_view("de")));
+    auto any = co_await when_any(timeout(milliseconds(2000), reader.read(buffer)), sleep_for(std::chrono::seconds(5)));
+    EXPECT_EQ(any.index, 0u);
+    auto& read = std::get<0>(any.results);
+    EXPECT_TRUE(read) << read.error().message();
+    if (read) {
+      EXPECT_EQ(*read, 2u);
+    }
+    EXPECT_EQ(Worker::current()->backend().in_flight(), 0u);
+  }(a, b)));
+}
+
 TEST_P(CancellationTest, WhenAnyCancelsAndAwaitsTheLosers) {
   auto [a, b] = stream_pair();
   EXPECT_TRUE(run([](TcpStream& reader) -> Task<void> {
