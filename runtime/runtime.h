@@ -33,6 +33,8 @@
 #include <optional>
 #include <thread>
 #include <type_traits>
+#include <utility>
+#include <variant>
 #include <vector>
 
 #include "runtime/blocking_pool.h"
@@ -87,12 +89,12 @@ class Runtime {
   template <typename T>
   T block_on(Task<T> task) {
     assert(Worker::current() == nullptr && "block_on from a worker would deadlock it");
-    std::promise<T> promise;
-    std::future<T> result = promise.get_future();
-    // The promise moves into the task's frame: however that frame ends (the task returns, the shutdown
-    // destroys it unfinished, or spawn refuses it), the promise is fulfilled or broken, never forgotten.
-    (void)spawn(deliver(std::move(task), std::move(promise)));
-    return result.get();
+    std::promise<std::optional<Delivered<T>>> promise;
+    std::future<std::optional<Delivered<T>>> result = promise.get_future();
+    (void)spawn(deliver(std::move(task), Delivery<T>(&promise)));
+    std::optional<Delivered<T>> delivered = result.get();  // rethrows what the task threw
+    if (!delivered) throw std::future_error(std::future_errc::broken_promise);
+    if constexpr (!std::is_void_v<T>) return std::move(*delivered);
   }
 
   // Stops and joins every worker (see the top of this file). Idempotent.
@@ -103,18 +105,49 @@ class Runtime {
  private:
   explicit Runtime(std::size_t blocking_threads) : blocking_pool_(blocking_threads) {}
 
-  // Holds `promise` in its frame: destroyed unfinished, it breaks the promise (std::promise's destructor).
   template <typename T>
-  static Task<void> deliver(Task<T> task, std::promise<T> promise) {
+  using Delivered = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
+
+  // block_on's promise, as the task's frame sees it. A parameter of deliver(), so it lives in the frame
+  // from the start: if the frame is destroyed before the task has delivered (the shutdown destroys it
+  // unfinished, or spawn refuses it unstarted), its destructor delivers nullopt, which block_on reports
+  // as std::future_error(broken_promise), on its own thread. The promise itself stays on block_on's
+  // stack: the caller, not the worker, drops the shared state last and frees what it holds.
+  template <typename T>
+  class Delivery {
+   public:
+    explicit Delivery(std::promise<std::optional<Delivered<T>>>* promise) noexcept : promise_(promise) {}
+    Delivery(Delivery&& other) noexcept : promise_(std::exchange(other.promise_, nullptr)) {}
+    Delivery(const Delivery&) = delete;
+    Delivery& operator=(const Delivery&) = delete;
+    ~Delivery() {
+      if (promise_ != nullptr) promise_->set_value(std::nullopt);
+    }
+    // Once either has returned, block_on may return and destroy the promise: no access after that.
+    void set_value(Delivered<T>&& value) {
+      promise_->set_value(std::optional<Delivered<T>>(std::move(value)));
+      promise_ = nullptr;
+    }
+    void set_exception(std::exception_ptr exception) {
+      promise_->set_exception(std::move(exception));
+      promise_ = nullptr;
+    }
+
+   private:
+    std::promise<std::optional<Delivered<T>>>* promise_;
+  };
+
+  template <typename T>
+  static Task<void> deliver(Task<T> task, Delivery<T> delivery) {
     try {
       if constexpr (std::is_void_v<T>) {
         co_await std::move(task);
-        promise.set_value();
+        delivery.set_value(std::monostate{});
       } else {
-        promise.set_value(co_await std::move(task));
+        delivery.set_value(co_await std::move(task));
       }
     } catch (...) {
-      promise.set_exception(std::current_exception());
+      delivery.set_exception(std::current_exception());
     }
   }
 
