@@ -149,6 +149,7 @@ class IoAwaitable : protected Operation {
  private:
   // Returns false (with the result set) if the deadline has already passed.
   bool arm_deadline() noexcept {
+    // No subtraction: a saturated deadline (time_point::max(), see saturating_add) must not overflow.
     if (*deadline_ <= Worker::Clock::now()) {
       result = -ECANCELED;
       timed_out_ = true;

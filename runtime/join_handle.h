@@ -6,7 +6,8 @@
 // Dropping a JoinHandle detaches the task: it keeps running and its result is discarded. cancel() asks
 // the task to stop; cancelling the task that awaits a handle cancels the awaited task too. The spawned
 // task's frame belongs to its worker, not to the handle. If the worker shuts down before the task
-// finishes, the task is destroyed and the handle reports is_abandoned(); awaiting it then is a bug.
+// finishes, the task is destroyed and the handle reports is_abandoned(); awaiting it then is a bug. A
+// Runtime that has begun to shut down refuses new tasks the same way: their handles are abandoned at once.
 //
 // Threading: the handle may be awaited, cancelled and dropped on any worker, not only the task's own
 // (a waiter on another worker is resumed through that worker's inbox). take_result() and is_finished()

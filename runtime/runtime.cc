@@ -82,8 +82,11 @@ void Runtime::run_worker(const RuntimeOptions& options, std::promise<Result<Work
 }
 
 void Runtime::shutdown() {
-  if (shut_down_.exchange(true)) return;
+  if (shut_down_.exchange(true, std::memory_order_seq_cst)) return;
   assert(Worker::current() == nullptr && "shutdown from inside a worker's loop would join its own thread");
+  // The shutdown half of SpawnGate's handshake (runtime.h): spawns admitted before shut_down_ was set
+  // finish posting their tasks first, so the workers adopt them (and destroy them when they drain).
+  while (spawns_in_progress_.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
   for (Worker* worker : workers_) worker->request_stop();
   for (std::thread& thread : threads_) thread.join();
   threads_.clear();

@@ -12,8 +12,14 @@
 //
 // Shutdown stops every worker's loop, then (on each worker's own thread) cancels its in-flight
 // operations, waits for them and for blocking calls, destroys unfinished tasks and closes their
-// sockets, and finally joins the threads. A second shutdown is harmless. spawn() must not race with
-// shutdown(); a Runtime must not be shut down from one of its own workers.
+// sockets, and finally joins the threads. A second shutdown is harmless. A Runtime must not be shut
+// down from one of its own workers.
+//
+// spawn(), spawn_on() and block_on() may race with shutdown() on another thread. Each task is either
+// started before the shutdown (and, if still unfinished, destroyed by it: its handle is_abandoned(),
+// block_on throws std::future_error with broken_promise) or refused: from the moment shutdown() has
+// begun, spawn() and spawn_on() destroy the task without running it and return a handle that is
+// already is_abandoned(), and block_on() throws std::future_error (broken_promise).
 #ifndef SURGE_RUNTIME_RUNTIME_H_
 #define SURGE_RUNTIME_RUNTIME_H_
 
@@ -27,6 +33,8 @@
 #include <optional>
 #include <thread>
 #include <type_traits>
+#include <utility>
+#include <variant>
 #include <vector>
 
 #include "runtime/blocking_pool.h"
@@ -52,31 +60,41 @@ class Runtime {
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
 
+  // The number of workers; 0 once shutdown() has run. Not concurrently with shutdown(), nor is worker().
   std::size_t size() const noexcept { return workers_.size(); }
   Worker& worker(std::size_t index) noexcept { return *workers_[index]; }
 
-  // Starts `task` on the next worker in round-robin order. Any thread.
+  // Starts `task` on the next worker in round-robin order. Any thread. After shutdown() has begun the
+  // task is destroyed unstarted and the handle is_abandoned() (see the top of this file).
   template <typename T>
   JoinHandle<T> spawn(Task<T> task) {
+    SpawnGate gate(*this);
+    if (!gate.open()) return refuse(std::move(task));
     const std::size_t index = next_worker_.fetch_add(1, std::memory_order_relaxed) % workers_.size();
     return workers_[index]->spawn(std::move(task));
   }
 
-  // Starts `task` on worker `index`. Any thread.
+  // Starts `task` on worker `index` (< size()). Any thread. After shutdown() as for spawn().
   template <typename T>
   JoinHandle<T> spawn_on(std::size_t index, Task<T> task) {
+    SpawnGate gate(*this);
+    if (!gate.open()) return refuse(std::move(task));
+    assert(index < workers_.size());
     return workers_[index]->spawn(std::move(task));
   }
 
   // Runs `task` on a worker and blocks the calling thread (which must not be a worker) until it returns.
-  // If the runtime shuts down first, throws std::future_error (broken promise).
+  // If the runtime shuts down before the task has returned (or had begun to shut down when block_on was
+  // called), throws std::future_error with std::future_errc::broken_promise.
   template <typename T>
   T block_on(Task<T> task) {
     assert(Worker::current() == nullptr && "block_on from a worker would deadlock it");
-    std::promise<T> promise;
-    std::future<T> result = promise.get_future();
-    (void)spawn(deliver(std::move(task), &promise));
-    return result.get();
+    std::promise<std::optional<Delivered<T>>> promise;
+    std::future<std::optional<Delivered<T>>> result = promise.get_future();
+    (void)spawn(deliver(std::move(task), Delivery<T>(&promise)));
+    std::optional<Delivered<T>> delivered = result.get();  // rethrows what the task threw
+    if (!delivered) throw std::future_error(std::future_errc::broken_promise);
+    if constexpr (!std::is_void_v<T>) return std::move(*delivered);
   }
 
   // Stops and joins every worker (see the top of this file). Idempotent.
@@ -88,17 +106,79 @@ class Runtime {
   explicit Runtime(std::size_t blocking_threads) : blocking_pool_(blocking_threads) {}
 
   template <typename T>
-  static Task<void> deliver(Task<T> task, std::promise<T>* promise) {
+  using Delivered = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
+
+  // block_on's promise, as the task's frame sees it. A parameter of deliver(), so it lives in the frame
+  // from the start: if the frame is destroyed before the task has delivered (the shutdown destroys it
+  // unfinished, or spawn refuses it unstarted), its destructor delivers nullopt, which block_on reports
+  // as std::future_error(broken_promise), on its own thread. The promise itself stays on block_on's
+  // stack: the caller, not the worker, drops the shared state last and frees what it holds.
+  template <typename T>
+  class Delivery {
+   public:
+    explicit Delivery(std::promise<std::optional<Delivered<T>>>* promise) noexcept : promise_(promise) {}
+    Delivery(Delivery&& other) noexcept : promise_(std::exchange(other.promise_, nullptr)) {}
+    Delivery(const Delivery&) = delete;
+    Delivery& operator=(const Delivery&) = delete;
+    ~Delivery() {
+      if (promise_ != nullptr) promise_->set_value(std::nullopt);
+    }
+    // Once either has returned, block_on may return and destroy the promise: no access after that.
+    void set_value(Delivered<T>&& value) {
+      promise_->set_value(std::optional<Delivered<T>>(std::move(value)));
+      promise_ = nullptr;
+    }
+    void set_exception(std::exception_ptr exception) {
+      promise_->set_exception(std::move(exception));
+      promise_ = nullptr;
+    }
+
+   private:
+    std::promise<std::optional<Delivered<T>>>* promise_;
+  };
+
+  template <typename T>
+  static Task<void> deliver(Task<T> task, Delivery<T> delivery) {
     try {
       if constexpr (std::is_void_v<T>) {
         co_await std::move(task);
-        promise->set_value();
+        delivery.set_value(std::monostate{});
       } else {
-        promise->set_value(co_await std::move(task));
+        delivery.set_value(co_await std::move(task));
       }
     } catch (...) {
-      promise->set_exception(std::current_exception());
+      delivery.set_exception(std::current_exception());
     }
+  }
+
+  // Admits a spawn unless shutdown() has begun; shutdown() waits for every admitted spawn to have handed
+  // its task to a worker before it stops them. The Dekker-style handshake (each side writes its own
+  // atomic, then reads the other's, all seq_cst) means that either the spawn sees shut_down_, or
+  // shutdown() sees it in spawns_in_progress_ and waits: a task is never posted to a stopped worker,
+  // and workers_ is never read while shutdown() clears it.
+  class SpawnGate {
+   public:
+    explicit SpawnGate(Runtime& runtime) noexcept : runtime_(runtime) {
+      runtime_.spawns_in_progress_.fetch_add(1, std::memory_order_seq_cst);
+      open_ = !runtime_.shut_down_.load(std::memory_order_seq_cst);
+    }
+    ~SpawnGate() { runtime_.spawns_in_progress_.fetch_sub(1, std::memory_order_release); }
+    SpawnGate(const SpawnGate&) = delete;
+    SpawnGate& operator=(const SpawnGate&) = delete;
+    bool open() const noexcept { return open_; }
+
+   private:
+    Runtime& runtime_;
+    bool open_;
+  };
+
+  // A spawn after shutdown: the task is destroyed here, unstarted, and its handle reports abandoned.
+  template <typename T>
+  static JoinHandle<T> refuse(Task<T> task) {
+    { Task<T> destroyed = std::move(task); }
+    auto* state = new internal::JoinState<T>();  // its one reference is the handle's
+    state->abandon();
+    return JoinHandle<T>(state);
   }
 
   // The body of worker thread: create the worker, run it, then take part in the shutdown phases.
@@ -109,6 +189,7 @@ class Runtime {
   std::vector<std::thread> threads_;
   std::atomic<std::size_t> next_worker_{0};
   std::atomic<bool> shut_down_{false};
+  std::atomic<std::size_t> spawns_in_progress_{0};  // see SpawnGate
   // Shutdown phases, so that no worker is destroyed while another could still post to it.
   std::unique_ptr<std::barrier<>> all_stopped_;
   std::unique_ptr<std::barrier<>> all_drained_;

@@ -8,11 +8,15 @@
 // its deadline (later if the worker is busy: the loop turns at least once per `WorkerOptions`' batch of
 // ready tasks). Timers fire on the worker whose task set them. Sleeps are cancellable (see CancelSlot):
 // a cancelled sleep resumes at once with ECANCELED. Awaitables must be awaited right away.
+// A duration too long for the clock to count (nanoseconds::max(), hours::max()) saturates to
+// time_point::max(): such a sleep (or timeout, when.h) never ends by itself, it is not wrapped into the
+// past.
 #ifndef SURGE_RUNTIME_TIME_H_
 #define SURGE_RUNTIME_TIME_H_
 
 #include <chrono>
 #include <coroutine>
+#include <type_traits>
 
 #include "runtime/cancel_slot.h"
 #include "runtime/result.h"
@@ -20,6 +24,33 @@
 #include "timer/timer_wheel.h"
 
 namespace surge {
+
+// `base + duration`, rounded up to the clock's resolution (a deadline is never earlier than asked), and
+// clamped to [time_point::min(), time_point::max()] where it would overflow: a deadline further away than
+// the clock can count is time_point::max(), "never". Any duration type, floating-point ones included.
+template <typename Rep, typename Period>
+Worker::Clock::time_point saturating_add(Worker::Clock::time_point base,
+                                         std::chrono::duration<Rep, Period> duration) noexcept {
+  using Point = Worker::Clock::time_point;
+  using Ticks = Worker::Clock::duration;
+  if constexpr (std::is_same_v<std::chrono::duration<Rep, Period>, Ticks>) {
+    typename Ticks::rep sum;
+    if (!__builtin_add_overflow(base.time_since_epoch().count(), duration.count(), &sum)) {
+      return Point(Ticks(sum));
+    }
+    return duration.count() > 0 ? Point::max() : Point::min();
+  } else {
+    // Decided in seconds as long double, whose range no duration type exceeds; within a second of the
+    // clock's end counts as its end, so that the precise sum below cannot overflow on a rounding error.
+    using Seconds = std::chrono::duration<long double>;
+    const long double limit = Seconds(Ticks::max()).count() - 1;
+    const long double step = Seconds(duration).count();
+    const long double from = Seconds(base.time_since_epoch()).count();
+    if (step >= limit || step + from >= limit) return Point::max();
+    if (step <= -limit || step + from <= -limit) return Point::min();
+    return base + std::chrono::ceil<Ticks>(duration);
+  }
+}
 
 class SleepAwaitable {
  public:
@@ -79,7 +110,7 @@ inline SleepAwaitable sleep_until(Worker::Clock::time_point deadline) noexcept {
 // Suspends the calling task for at least `duration`.
 template <typename Rep, typename Period>
 SleepAwaitable sleep_for(std::chrono::duration<Rep, Period> duration) noexcept {
-  return SleepAwaitable(Worker::Clock::now() + std::chrono::ceil<Worker::Clock::duration>(duration));
+  return SleepAwaitable(saturating_add(Worker::Clock::now(), duration));
 }
 
 // Fixed-rate ticks: the k-th tick is due at start + k * period, whatever the previous tick cost, so the
@@ -87,12 +118,12 @@ SleepAwaitable sleep_for(std::chrono::duration<Rep, Period> duration) noexcept {
 class Interval {
  public:
   explicit Interval(Worker::Clock::duration period, Worker::Clock::time_point start = Worker::Clock::now())
-      : period_(period), next_(start + period) {}
+      : period_(period), next_(saturating_add(start, period)) {}
 
   // Waits for the next tick; Result<void> as for sleeps.
   SleepAwaitable tick() noexcept {
     const auto due = next_;
-    next_ += period_;
+    next_ = saturating_add(next_, period_);
     return SleepAwaitable(due);
   }
 

@@ -7,7 +7,10 @@
 //   if (!n && n.error().is_timed_out()) ...                          // distinct from ECANCELED
 //
 // Arguments are awaitables (Tasks, socket operations, sleeps), taken by reference: await the combinator
-// in the same expression that creates it. Each argument runs as a branch on the current worker with its
+// in the same expression that creates it (`co_await when_all(s.read(a), s.read(b))`), because the
+// arguments are temporaries of that expression. What the combinators return can be awaited only as an
+// rvalue, so `auto t = when_all(s.read(a), s.read(b)); co_await t;` does not compile (and
+// `co_await std::move(t)` would await dead operations: don't). Each argument runs as a branch on the current worker with its
 // own CancelSlot. when_any cancels the losers once the first branch finishes, and returns only after
 // every branch has finished, so no operation outlives the call and no buffer is released early. A loser
 // that completed anyway keeps its real result (data that arrived is reported). Cancelling the task that
@@ -261,19 +264,34 @@ Task<internal::await_result_t<Awaitable>> timeout(std::chrono::duration<Rep, Per
 }
 
 // Awaits an IoAwaitable made in the same expression, with a deadline set just before it starts. Holds
-// a pointer (the operation itself cannot move): await it right away.
+// a pointer to the operation (which cannot move), a temporary of the expression that made both, so it
+// can only be awaited there: it is neither copyable nor movable, and only an rvalue has operator
+// co_await. `auto t = timeout(d, s.read(b)); co_await t;` does not compile.
 template <typename Operation>
-class WithDeadline {
+class [[nodiscard]] WithDeadline {
  public:
   WithDeadline(Operation& operation, Worker::Clock::time_point deadline) noexcept
       : operation_(&operation), deadline_(deadline) {}
-  bool await_ready() const noexcept { return operation_->await_ready(); }
-  template <typename Promise>
-  bool await_suspend(std::coroutine_handle<Promise> awaiter) noexcept {
-    operation_->set_deadline(deadline_);
-    return operation_->await_suspend(awaiter);
-  }
-  decltype(auto) await_resume() { return operation_->await_resume(); }
+  WithDeadline(const WithDeadline&) = delete;
+  WithDeadline& operator=(const WithDeadline&) = delete;
+
+  class Awaiter {
+   public:
+    Awaiter(Operation* operation, Worker::Clock::time_point deadline) noexcept
+        : operation_(operation), deadline_(deadline) {}
+    bool await_ready() const noexcept { return operation_->await_ready(); }
+    template <typename Promise>
+    bool await_suspend(std::coroutine_handle<Promise> awaiter) noexcept {
+      operation_->set_deadline(deadline_);
+      return operation_->await_suspend(awaiter);
+    }
+    decltype(auto) await_resume() { return operation_->await_resume(); }
+
+   private:
+    Operation* operation_;
+    Worker::Clock::time_point deadline_;
+  };
+  Awaiter operator co_await() && noexcept { return Awaiter(operation_, deadline_); }
 
  private:
   Operation* operation_;
@@ -285,7 +303,7 @@ template <typename Operation, typename Rep, typename Period>
 WithDeadline<std::remove_cvref_t<Operation>> timeout(std::chrono::duration<Rep, Period> limit,
                                                      Operation&& operation) noexcept {
   return WithDeadline<std::remove_cvref_t<Operation>>(
-      operation, Worker::Clock::now() + std::chrono::ceil<Worker::Clock::duration>(limit));
+      operation, saturating_add(Worker::Clock::now(), limit));
 }
 
 // Awaits `awaitable` shielded from the calling task's cancellation, for at most `limit`: for clean-up

@@ -168,8 +168,9 @@ Backend::Timeout Worker::wait_timeout(std::optional<Clock::time_point> deadline)
 
 std::uint64_t Worker::tick_at_or_after(Clock::time_point deadline) const noexcept {
   if (deadline <= origin_) return 0;
+  // Rounded up without adding first: deadline may be time_point::max() (a saturated "never").
   const auto since = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - origin_).count();
-  return static_cast<std::uint64_t>((since + 999'999) / 1'000'000);
+  return static_cast<std::uint64_t>(since / 1'000'000 + (since % 1'000'000 != 0 ? 1 : 0));
 }
 
 std::uint64_t Worker::current_tick() const noexcept {

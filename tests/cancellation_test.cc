@@ -325,6 +325,112 @@ TEST_P(CancellationTest, DeadlinesAsLinkedTimeoutsWhereTheBackendHasThem) {
   EXPECT_TRUE(run(deadline_checks(a, b)));
 }
 
+// A limit too large for the clock to count is no limit: the operation completes when the data arrives
+// (30 ms later), not with ETIMEDOUT at once, and leaves no timer behind.
+Task<void> huge_timeout_checks(TcpStream& reader, TcpStream& writer) {
+  Worker& worker = *Worker::current();
+  const auto write_later = [](TcpStream& s, std::string_view text) -> Task<void> {
+    co_await sleep_for(milliseconds(30));
+    EXPECT_TRUE(co_await s.write_all(text));
+  };
+  char buffer[8];
+  (void)worker.spawn(write_later(writer, "one"));
+  auto single = co_await timeout(std::chrono::nanoseconds::max(), reader.read(buffer));
+  EXPECT_TRUE(single) << single.error().message();
+  if (single) {
+    EXPECT_EQ(*single, 3u);
+  }
+
+  (void)worker.spawn(write_later(writer, "two"));
+  auto multi = co_await timeout(std::chrono::hours::max(), reader.read_exact(MutableBuffer(buffer, 3)));
+  EXPECT_TRUE(multi) << multi.error().message();
+
+  // A Task races a sleep of that length, which must not win either.
+  (void)worker.spawn(write_later(writer, "six"));
+  auto task = co_await timeout(std::chrono::hours::max(), [](TcpStream& s) -> Task<Result<std::size_t>> {
+    char b[8];
+    co_return co_await s.read(b);
+  }(reader));
+  EXPECT_TRUE(task) << task.error().message();
+  if (task) {
+    EXPECT_EQ(*task, 3u);
+  }
+
+  // Hugely negative: passed already, the read does not start.
+  auto past = co_await timeout(std::chrono::hours::min(), reader.read(buffer));
+  EXPECT_FALSE(past);
+  if (!past) {
+    EXPECT_TRUE(past.error().is_timed_out()) << past.error().message();
+  }
+
+  co_await sleep_for(milliseconds(1));  // the writers' frames finish
+  EXPECT_TRUE(worker.timers().empty()) << "a huge deadline left its timer behind";
+  EXPECT_EQ(worker.backend().in_flight(), 0u);
+}
+
+TEST_P(CancellationTest, HugeTimeoutIsNoTimeout) {
+  auto [a, b] = stream_pair();
+  EXPECT_TRUE(run(huge_timeout_checks(a, b)));
+}
+
+TEST_P(CancellationTest, HugeTimeoutIsNoTimeoutAsALinkedTimeout) {
+  BackendOptions options;
+  options.allow_linked_timeouts = true;
+  create_worker(options);
+  if (!worker_) return;
+  auto [a, b] = stream_pair();
+  EXPECT_TRUE(run(huge_timeout_checks(a, b)));
+}
+
+// Combinators that hold references to the awaitables they were given are awaited in the expression
+// that makes them: `auto t = timeout(d, s.read(b)); co_await t;` (a dead operation handed to the kernel)
+// must not compile. co_await cannot appear in a requires-expression, so these check what it would call.
+template <typename T>
+concept AwaitableAsLvalue = requires(T& t) { t.operator co_await(); } || requires(T& t) { t.await_ready(); };
+template <typename T>
+concept AwaitableAsRvalue = requires(T&& t) { std::move(t).operator co_await(); };
+using ReadWithDeadline = decltype(timeout(milliseconds(1), std::declval<TcpStream&>().read(std::declval<MutableBuffer>())));
+static_assert(AwaitableAsRvalue<ReadWithDeadline>);
+static_assert(!AwaitableAsLvalue<ReadWithDeadline>, "timeout(d, io) would be awaitable from a variable");
+static_assert(!std::is_copy_constructible_v<ReadWithDeadline>);
+static_assert(!std::is_move_constructible_v<ReadWithDeadline>);
+// when_all, when_any and timeout around a Task return Tasks, which are awaitable as rvalues only.
+using ReadsWhenAll = decltype(when_all(std::declval<TcpStream&>().read(std::declval<MutableBuffer>()), sleep_for(milliseconds(1))));
+using ReadsWhenAny = decltype(when_any(std::declval<TcpStream&>().read(std::declval<MutableBuffer>()), sleep_for(milliseconds(1))));
+using TaskWithDeadline = decltype(timeout(milliseconds(1), std::declval<Task<Result<int>>>()));
+static_assert(AwaitableAsRvalue<ReadsWhenAll> && !AwaitableAsLvalue<ReadsWhenAll>);
+static_assert(AwaitableAsRvalue<ReadsWhenAny> && !AwaitableAsLvalue<ReadsWhenAny>);
+static_assert(AwaitableAsRvalue<TaskWithDeadline> && !AwaitableAsLvalue<TaskWithDeadline>);
+static_assert(!AwaitableAsLvalue<Task<int>>);
+
+TEST_P(CancellationTest, TimeoutAwaitedWhereItIsMade) {
+  auto [a, b] = stream_pair();
+  EXPECT_TRUE(run([](TcpStream& reader, TcpStream& writer) -> Task<void> {
+    char buffer[8];
+    EXPECT_TRUE(co_await writer.write_all(std::string_view("abc")));
+    auto n = co_await timeout(milliseconds(2000), reader.read(buffer));
+    EXPECT_TRUE(n) << n.error().message();
+    if (n) {
+      EXPECT_EQ(*n, 3u);
+    }
+    auto late = co_await timeout(milliseconds(10), reader.read(buffer));
+    EXPECT_FALSE(late);
+    if (!late) {
+      EXPECT_TRUE(late.error().is_timed_out()) << late.error().message();
+    }
+    // As a branch of a combinator, moved into it as an rvalue.
+    EXPECT_TRUE(co_await writer.write_all(std::string_view("de")));
+    auto any = co_await when_any(timeout(milliseconds(2000), reader.read(buffer)), sleep_for(std::chrono::seconds(5)));
+    EXPECT_EQ(any.index, 0u);
+    auto& read = std::get<0>(any.results);
+    EXPECT_TRUE(read) << read.error().message();
+    if (read) {
+      EXPECT_EQ(*read, 2u);
+    }
+    EXPECT_EQ(Worker::current()->backend().in_flight(), 0u);
+  }(a, b)));
+}
+
 TEST_P(CancellationTest, WhenAnyCancelsAndAwaitsTheLosers) {
   auto [a, b] = stream_pair();
   EXPECT_TRUE(run([](TcpStream& reader) -> Task<void> {

@@ -7,6 +7,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <future>
+#include <memory>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -206,10 +208,98 @@ TEST_P(RuntimeTest, ShutdownWithConnectionsOpenOnSeveralWorkers) {
   EXPECT_EQ(testing::open_fd_count(), fds_before);
 }
 
-TEST_P(RuntimeTest, BlockOnAfterShutdownStartedReportsBrokenPromise) {
+TEST_P(RuntimeTest, ShutdownAbandonsUnfinishedTasks) {
   auto never = runtime_->spawn_on(1, []() -> Task<Result<void>> { co_return co_await sleep_for(std::chrono::hours(1)); }());
   runtime_->shutdown();
   EXPECT_TRUE(never.is_abandoned());
+}
+
+// A task whose frame holds `token`: the use count tells whether the frame still exists.
+Task<int> holding(std::shared_ptr<int> token) { co_return *token; }
+
+TEST_P(RuntimeTest, SpawnAfterShutdownReturnsAnAbandonedHandle) {
+  if (!runtime_) return;
+  runtime_->shutdown();
+  EXPECT_EQ(runtime_->size(), 0u);
+  auto token = std::make_shared<int>(7);
+  auto spawned = runtime_->spawn(holding(token));
+  EXPECT_TRUE(spawned.valid());
+  EXPECT_TRUE(spawned.is_abandoned());
+  EXPECT_FALSE(spawned.is_finished());
+  auto pinned = runtime_->spawn_on(1, holding(token));
+  EXPECT_TRUE(pinned.is_abandoned());
+  EXPECT_EQ(token.use_count(), 1) << "a task refused after shutdown was not destroyed";
+}
+
+TEST_P(RuntimeTest, BlockOnAfterShutdownThrowsFutureError) {
+  if (!runtime_) return;
+  runtime_->shutdown();
+  try {
+    (void)runtime_->block_on([]() -> Task<int> { co_return 1; }());
+    ADD_FAILURE() << "block_on after shutdown returned";
+  } catch (const std::future_error& error) {
+    EXPECT_EQ(error.code(), std::future_errc::broken_promise);
+  }
+}
+
+// What a block_on on another thread ended with.
+enum class BlockOnOutcome { kRunning, kBrokenPromise, kOtherError, kReturned };
+
+// Starts block_on(task that sleeps forever) on a detached thread: a block_on that hangs must fail the
+// test, not hang it, so nothing joins that thread.
+std::shared_ptr<std::atomic<BlockOnOutcome>> block_on_forever(Runtime& runtime,
+                                                              std::shared_ptr<std::atomic<bool>> started) {
+  auto outcome = std::make_shared<std::atomic<BlockOnOutcome>>(BlockOnOutcome::kRunning);
+  std::thread([&runtime, outcome, started] {
+    try {
+      (void)runtime.block_on([](std::shared_ptr<std::atomic<bool>> started) -> Task<Result<void>> {
+        started->store(true);
+        co_return co_await sleep_for(std::chrono::hours(1));
+      }(started));
+      outcome->store(BlockOnOutcome::kReturned);
+    } catch (const std::future_error& error) {
+      outcome->store(error.code() == std::future_errc::broken_promise ? BlockOnOutcome::kBrokenPromise
+                                                                      : BlockOnOutcome::kOtherError);
+    } catch (...) {
+      outcome->store(BlockOnOutcome::kOtherError);
+    }
+  }).detach();
+  return outcome;
+}
+
+bool wait_for_outcome(const std::atomic<BlockOnOutcome>& outcome, std::chrono::seconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (outcome.load() == BlockOnOutcome::kRunning) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  return true;
+}
+
+TEST_P(RuntimeTest, BlockOnThrowsWhenTheRuntimeShutsDownUnderIt) {
+  if (!runtime_) return;
+  auto started = std::make_shared<std::atomic<bool>>(false);
+  auto outcome = block_on_forever(*runtime_, started);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!started->load() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(milliseconds(1));
+  ASSERT_TRUE(started->load()) << "the task never started";
+  runtime_->shutdown();
+  ASSERT_TRUE(wait_for_outcome(*outcome, std::chrono::seconds(10))) << "block_on hangs after shutdown";
+  EXPECT_EQ(outcome->load(), BlockOnOutcome::kBrokenPromise);
+}
+
+// shutdown() on this thread races block_on on another: whichever wins, block_on ends with a broken
+// promise (the task is refused, or destroyed by the shutdown). Run under --config=tsan as well.
+TEST_P(RuntimeTest, ShutdownRacingBlockOnNeverHangs) {
+  for (int round = 0; round < 20; ++round) {
+    start(2);
+    if (!runtime_) return;
+    auto outcome = block_on_forever(*runtime_, std::make_shared<std::atomic<bool>>(false));
+    if (round % 2 == 1) std::this_thread::sleep_for(std::chrono::microseconds(50 * round));
+    runtime_->shutdown();
+    ASSERT_TRUE(wait_for_outcome(*outcome, std::chrono::seconds(10))) << "block_on hangs, round " << round;
+    EXPECT_EQ(outcome->load(), BlockOnOutcome::kBrokenPromise) << "round " << round;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, RuntimeTest, ::testing::Values(BackendChoice::kIoUring, BackendChoice::kEpoll),

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "runtime/time.h"
+#include "runtime/when.h"
 #include "tests/backend_param.h"
 
 namespace surge {
@@ -88,6 +89,53 @@ TEST_P(TimerTest, BusyYieldingTaskDoesNotStarveATimer) {
     EXPECT_LT(late, milliseconds(100)) << "the timer fired " << std::chrono::duration<double, std::milli>(late).count()
                                       << " ms late";
   }()));
+}
+
+// A duration beyond what the clock can count means "never", not a deadline wrapped into the past: each
+// huge sleep loses a race against a 50 ms one, and its timer goes with it.
+TEST_P(TimerTest, HugeSleepsDoNotEndEarly) {
+  EXPECT_TRUE(run([]() -> Task<void> {
+    Worker& worker = *Worker::current();
+    // `make` makes the huge sleep, inside the when_any that awaits it (awaitables do not move).
+    const auto race = [](auto make) -> Task<void> {
+      const auto start = Clock::now();
+      auto any = co_await when_any(make(), sleep_for(milliseconds(50)));
+      EXPECT_EQ(any.index, 1u) << "a huge sleep ended before a 50 ms one";
+      EXPECT_GE(Clock::now() - start, milliseconds(50));
+      auto& loser = std::get<0>(any.results);
+      EXPECT_FALSE(loser);
+      if (!loser) {
+        EXPECT_TRUE(loser.error().is_cancelled()) << loser.error().message();
+      }
+    };
+    co_await race([] { return sleep_for(std::chrono::nanoseconds::max()); });
+    co_await race([] { return sleep_for(std::chrono::hours::max()); });
+    co_await race([] { return sleep_for(std::chrono::duration<double>(1e30)); });
+    co_await race([] { return sleep_until(Clock::time_point::max()); });
+    EXPECT_TRUE(worker.timers().empty()) << "a huge sleep left its timer behind";
+    // Hugely negative: already due, at once.
+    const auto start = Clock::now();
+    EXPECT_TRUE(co_await sleep_for(std::chrono::hours::min()));
+    EXPECT_TRUE(co_await sleep_for(std::chrono::nanoseconds::min()));
+    EXPECT_LT(Clock::now() - start, milliseconds(1000));
+  }()));
+}
+
+TEST(SaturatingAddTest, ClampsAtTheEndsOfTheClock) {
+  using Point = Clock::time_point;
+  const Point now = Clock::now();
+  EXPECT_EQ(saturating_add(now, std::chrono::nanoseconds::max()), Point::max());
+  EXPECT_EQ(saturating_add(now, std::chrono::hours::max()), Point::max());
+  EXPECT_EQ(saturating_add(Point::max(), std::chrono::nanoseconds(1)), Point::max());
+  EXPECT_EQ(saturating_add(now, std::chrono::hours::min()), Point::min());
+  EXPECT_EQ(saturating_add(Point::min(), -std::chrono::nanoseconds(1)), Point::min());
+  EXPECT_EQ(saturating_add(now, milliseconds(5)), now + milliseconds(5));
+  EXPECT_EQ(saturating_add(now, -milliseconds(5)), now - milliseconds(5));
+  EXPECT_EQ(saturating_add(now, std::chrono::duration<double, std::micro>(1.5)), now + std::chrono::nanoseconds(1500));
+  // Rounded up: a deadline is never earlier than asked.
+  EXPECT_EQ(saturating_add(now, std::chrono::duration<double, std::nano>(0.25)), now + std::chrono::nanoseconds(1));
+  EXPECT_EQ(saturating_add(Point::max() - std::chrono::hours(1), std::chrono::minutes(59)),
+            Point::max() - std::chrono::minutes(1));
 }
 
 SURGE_INSTANTIATE_FOR_EACH_BACKEND(TimerTest);

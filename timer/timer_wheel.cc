@@ -18,7 +18,12 @@ TimerId TimerWheel::insert(std::uint64_t expiry_tick, Callback callback, void* c
   entry.expiry = expiry_tick;
   entry.callback = callback;
   entry.context = context;
-  link(index);
+  if (advancing_ && expiry_tick <= now_) {
+    entry.level = kInHeld;
+    push_back(held_, index);
+  } else {
+    link(index);
+  }
   ++size_;
   return TimerId{index, entry.generation};
 }
@@ -34,6 +39,12 @@ bool TimerWheel::cancel(TimerId id) noexcept {
 
 std::optional<std::uint64_t> TimerWheel::next_event_tick() const noexcept {
   if (size_ == 0) return std::nullopt;  // the common case for an I/O-bound worker: skip the level scan
+  if (held_.head != kNone) return now_;
+  return next_wheel_event_tick();
+}
+
+std::optional<std::uint64_t> TimerWheel::next_wheel_event_tick() const noexcept {
+  if (size_ == 0) return std::nullopt;
   if (due_.head != kNone) return now_;
   std::optional<std::uint64_t> earliest;
   for (int level = 0; level < kLevels; ++level) {
@@ -57,9 +68,10 @@ std::optional<std::uint64_t> TimerWheel::next_event_tick() const noexcept {
 std::size_t TimerWheel::advance(std::uint64_t now_tick) {
   std::size_t fired = 0;
   const std::uint64_t target = std::max(now_tick, now_);
+  advancing_ = true;
   fire_due(fired);
   for (;;) {
-    const std::optional<std::uint64_t> next = next_event_tick();
+    const std::optional<std::uint64_t> next = next_wheel_event_tick();
     if (!next || *next > target) break;
     // Nothing is pending before `next`, so jumping there skips no timer.
     now_ = *next;
@@ -73,15 +85,22 @@ std::size_t TimerWheel::advance(std::uint64_t now_tick) {
     fire_due(fired);
   }
   now_ = target;
+  advancing_ = false;
+  // What callbacks inserted for ticks already reached is due at the next advance(). Their order among
+  // themselves is kept; they all expire at or before now_, as does everything else on due_.
+  while (held_.head != kNone) {
+    const std::uint32_t index = held_.head;
+    unlink(index);
+    entries_[index].level = kInDue;
+    push_back(due_, index);
+  }
   return fired;
 }
 
 void TimerWheel::fire_due(std::size_t& fired) {
-  // Only what is due now: a callback that inserts a timer for the current tick must not make this
-  // loop endless. (A callback that cancels a due timer lets one newer timer through instead: harmless.)
-  std::size_t budget = 0;
-  for (std::uint32_t index = due_.head; index != kNone; index = entries_[index].next) ++budget;
-  while (budget-- > 0 && due_.head != kNone) {
+  // due_ only shrinks here: a callback's insertion for a tick already reached goes to held_, so this
+  // loop ends however often callbacks re-arm.
+  while (due_.head != kNone) {
     const std::uint32_t index = due_.head;
     const Callback callback = entries_[index].callback;
     void* const context = entries_[index].context;
@@ -94,6 +113,7 @@ void TimerWheel::fire_due(std::size_t& fired) {
 
 TimerWheel::List& TimerWheel::list_of(const Entry& entry) noexcept {
   if (entry.level < kLevels) return slots_[entry.level][entry.slot];
+  if (entry.level == kInHeld) return held_;
   return entry.level == kInDue ? due_ : overflow_;
 }
 

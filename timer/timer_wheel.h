@@ -14,7 +14,9 @@
 //
 // Callbacks run inside advance() and may insert and cancel timers. Timers are never early: a timer fires
 // during the first advance(t) with t >= its expiry tick. Timers fire in expiry order (ties in no
-// particular order). A timer inserted for a tick already reached fires at the next advance().
+// particular order). A timer inserted for a tick already reached fires at the next advance(), also when
+// a callback inserts it: so a timer that re-arms itself for "now" fires once per advance(), and
+// advance() always returns. Such a timer counts as due: next_event_tick() reports the current tick.
 // Not thread-safe: one wheel belongs to one worker.
 #ifndef SURGE_TIMER_TIMER_WHEEL_H_
 #define SURGE_TIMER_TIMER_WHEEL_H_
@@ -69,6 +71,7 @@ class TimerWheel {
   static constexpr std::uint8_t kInDue = kLevels;
   static constexpr std::uint8_t kInOverflow = kLevels + 1;
   static constexpr std::uint8_t kInFreeList = kLevels + 2;
+  static constexpr std::uint8_t kInHeld = kLevels + 3;
 
   struct Entry {
     std::uint64_t expiry = 0;
@@ -94,6 +97,8 @@ class TimerWheel {
   // Re-places every entry of `list` relative to now_ (they move to finer levels, or to the due list).
   void redistribute(List& list);
   void fire_due(std::size_t& fired);
+  // The earliest tick with work for advance(), not counting held_ (advance() does not fire those).
+  std::optional<std::uint64_t> next_wheel_event_tick() const noexcept;
 
   std::uint64_t now_;
   std::vector<Entry> entries_;
@@ -101,8 +106,12 @@ class TimerWheel {
   std::array<std::array<List, kSlots>, kLevels> slots_{};
   std::array<std::uint64_t, kLevels> occupied_{};  // bit s set: slots_[level][s] is not empty
   List due_;       // expiry <= now_: fire at the next advance()
+  // Inserted by a callback for a tick already reached: joins due_ when advance() returns, so that it
+  // fires at the next advance(), not in a loop inside this one.
+  List held_;
   List overflow_;  // beyond the wheel's range
   std::size_t size_ = 0;
+  bool advancing_ = false;  // advance() is running (so callbacks may be inserting)
 };
 
 }  // namespace surge

@@ -140,6 +140,89 @@ TEST_F(TimerWheelTest, CallbacksMayInsertAndCancel) {
   EXPECT_TRUE(fired_.log.empty());
 }
 
+// A timer that re-arms itself for the current tick from its own callback (a "run again soon" loop):
+// each advance() fires it once and returns; the new insertion waits for the next advance(). Bounded at
+// kLimit firings so that a wheel that keeps firing within one advance() fails instead of hanging.
+struct Rearmer {
+  static constexpr int kLimit = 1000;
+  TimerWheel* wheel;
+  int fired = 0;
+  std::uint64_t expiry_offset = 0;  // re-arm for current_tick() - offset (0: the current tick)
+};
+
+void rearm(void* context) noexcept {
+  auto* self = static_cast<Rearmer*>(context);
+  if (++self->fired < Rearmer::kLimit) {
+    self->wheel->insert(self->wheel->current_tick() - self->expiry_offset, &rearm, self);
+  }
+}
+
+TEST_F(TimerWheelTest, TimerRearmedForTheCurrentTickFiresOncePerAdvance) {
+  Rearmer state{&wheel_};
+  wheel_.insert(5, &rearm, &state);
+  EXPECT_EQ(wheel_.advance(5), 1u) << "a re-armed timer fired again within the same advance()";
+  EXPECT_EQ(state.fired, 1);
+  EXPECT_EQ(wheel_.size(), 1u);
+  // Due now, so the owner must not sleep before the next advance().
+  EXPECT_EQ(wheel_.next_event_tick(), std::optional<std::uint64_t>(5));
+  EXPECT_EQ(wheel_.advance(5), 1u);
+  EXPECT_EQ(state.fired, 2);
+  EXPECT_EQ(wheel_.advance(9), 1u);
+  EXPECT_EQ(state.fired, 3);
+  EXPECT_EQ(wheel_.next_event_tick(), std::optional<std::uint64_t>(9));
+}
+
+TEST_F(TimerWheelTest, TimerRearmedForAPastTickFiresAtTheNextAdvance) {
+  Rearmer state{&wheel_, 0, 3};
+  wheel_.insert(10, &rearm, &state);
+  EXPECT_EQ(wheel_.advance(100), 1u);
+  EXPECT_EQ(state.fired, 1);
+  EXPECT_EQ(wheel_.next_event_tick(), std::optional<std::uint64_t>(100));
+  EXPECT_EQ(wheel_.advance(100), 1u);
+  EXPECT_EQ(state.fired, 2);
+}
+
+TEST_F(TimerWheelTest, HeldTimerCanBeCancelledBeforeItFires) {
+  struct Inserter {
+    TimerWheel* wheel;
+    Tag* tag;
+    TimerId inserted;
+  };
+  tags_.push_back(std::make_unique<Tag>(Tag{&fired_, 7}));
+  Inserter inserter{&wheel_, tags_.back().get(), {}};
+  wheel_.insert(
+      3,
+      [](void* context) noexcept {
+        auto* self = static_cast<Inserter*>(context);
+        self->inserted = self->wheel->insert(self->wheel->current_tick(), &record, self->tag);
+      },
+      &inserter);
+  EXPECT_EQ(wheel_.advance(3), 1u);
+  EXPECT_TRUE(fired_.log.empty());
+  EXPECT_TRUE(wheel_.cancel(inserter.inserted));
+  EXPECT_TRUE(wheel_.empty());
+  EXPECT_FALSE(wheel_.next_event_tick().has_value());
+  EXPECT_EQ(wheel_.advance(4), 0u);
+  EXPECT_TRUE(fired_.log.empty());
+}
+
+TEST_F(TimerWheelTest, ExpiryAtTheEndOfTimeNeverFires) {
+  // What a deadline of time_point::max() becomes: far beyond the wheel's range, in the overflow list.
+  const TimerId never = add(UINT64_MAX, 1);
+  add(20, 2);
+  const auto next = wheel_.next_event_tick();
+  ASSERT_TRUE(next.has_value());
+  EXPECT_LE(*next, 20u);
+  wheel_.advance(std::uint64_t{1} << 50);
+  ASSERT_EQ(fired_.log.size(), 1u);
+  EXPECT_EQ(fired_.log[0].first, 2);
+  EXPECT_EQ(wheel_.size(), 1u);
+  ASSERT_TRUE(wheel_.next_event_tick().has_value());
+  EXPECT_GT(*wheel_.next_event_tick(), wheel_.current_tick());
+  EXPECT_TRUE(wheel_.cancel(never));
+  EXPECT_TRUE(wheel_.empty());
+}
+
 TEST_F(TimerWheelTest, IdleJumpOfMillenniaSkipsEmptyTicks) {
   // 2^50 ms is about 35,000 years: a wheel that stepped tick by tick would never finish (the test's
   // time limit would fail it); jumping between occupied slots takes a handful of steps.

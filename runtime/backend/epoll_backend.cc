@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <climits>
+#include <vector>
 
 #include "runtime/backend/syscall_limits.h"
 
@@ -167,9 +168,14 @@ int EpollBackend::attempt(Operation& operation) noexcept {
         if (!lent_) lent_ = std::make_unique<LentBuffers>(lent_buffer_count_, lent_buffer_size_);
         const std::optional<std::uint32_t> id = lent_->take();
         if (!id) {
-          // All lent out: wait for release_buffer(), which tries this fd's receives again.
+          // All lent out: wait for release_buffer(), which tries this fd's receives again. Listed once:
+          // every EPOLLIN edge retries, and a peer sending small segments makes many edges.
           ++counters_.buffer_ring_exhausted;
-          starved_fds_.push_back(operation.fd);
+          FdState& state = state_for(operation.fd);
+          if (!state.starved) {
+            state.starved = true;
+            starved_fds_.push_back(operation.fd);
+          }
           return -EAGAIN;
         }
         result = result_of(recv(operation.fd, lent_->data(*id), lent_->size(), 0));
@@ -223,6 +229,11 @@ void EpollBackend::forget_fd(int fd) noexcept {
   fail_waiting(state, -ECANCELED);
   if (state.registered) epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
   state.registered = false;
+  if (state.starved) {
+    // Not retried for a buffer any more; a new socket that gets this fd number is listed afresh.
+    state.starved = false;
+    std::erase(starved_fds_, fd);
+  }
 }
 
 Result<void> EpollBackend::detach_fd(int fd) noexcept {
@@ -242,7 +253,11 @@ void EpollBackend::release_buffer(std::uint32_t buffer_id) noexcept {
   if (starved_fds_.empty()) return;
   std::vector<int> starved;
   starved.swap(starved_fds_);
-  for (int fd : starved) retry_queue(state_for(fd).waiting_for_input);
+  for (int fd : starved) {
+    FdState& state = state_for(fd);
+    state.starved = false;  // a retry that finds no buffer again lists the fd again
+    retry_queue(state.waiting_for_input);
+  }
 }
 
 void EpollBackend::wake() noexcept {

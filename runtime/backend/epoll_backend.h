@@ -42,12 +42,16 @@ class EpollBackend final : public Backend {
   BackendFeatures features() const override { return BackendFeatures{.kind = BackendKind::kEpoll}; }
   void release_buffer(std::uint32_t buffer_id) noexcept override;
 
+  // Entries in the list of fds whose borrowed receive waits for a lent buffer (tests: it stays bounded).
+  std::size_t starved_fd_entries_for_testing() const noexcept { return starved_fds_.size(); }
+
  private:
   // What waits on one fd. Indexed by fd number: fds are small and dense.
   struct FdState {
     OperationQueue waiting_for_input;
     OperationQueue waiting_for_output;
     bool registered = false;
+    bool starved = false;  // listed in starved_fds_ (once, however often its receive finds no buffer)
   };
 
   EpollBackend() = default;
@@ -70,7 +74,8 @@ class EpollBackend final : public Backend {
   std::vector<epoll_event> events_;
   unsigned max_completions_per_poll_ = 256;
   BackendCounterCells counters_;
-  // Borrowed receives: a pool created on first use; fds whose receive waits for a buffer to come back.
+  // Borrowed receives: a pool created on first use; fds whose receive waits for a buffer to come back,
+  // each listed once (FdState::starved), so the list is bounded by the open fds whatever a peer sends.
   unsigned lent_buffer_count_ = 256;
   unsigned lent_buffer_size_ = 16 * 1024;
   std::unique_ptr<LentBuffers> lent_;
