@@ -165,9 +165,9 @@ io_uring_sqe* IoUringBackend::next_sqe() noexcept {
     }
     const int submitted = io_uring_submit(&ring_);
     if (submitted == -EBUSY || submitted == -EAGAIN) {
-      // The kernel wants room in the CQ first. Move CQEs out (dispatching happens later in poll(),
-      // so no completion callback runs inside submit()).
-      collect_completions();
+      // The kernel wants room in the CQ first. Move every CQE out, past the budget (dispatching happens
+      // later in poll(), so no completion callback runs inside submit()). Bounded by the CQ's size.
+      collect_completions(SIZE_MAX);
     }
   }
 }
@@ -319,7 +319,9 @@ void IoUringBackend::wake_from(Backend& sender) noexcept {
 int IoUringBackend::poll(Timeout timeout) noexcept {
   expect_owner_thread("poll");
   const std::uint64_t completed_before = counters_.operations_completed.get();
-  const bool must_not_block = !pending_.empty() || (timeout.has_value() && timeout->count() <= 0);
+  // CQEs the budget left in the ring are as good as pending ones: do not sleep on them.
+  const bool must_not_block = !pending_.empty() || io_uring_cq_ready(&ring_) > 0 ||
+                              (timeout.has_value() && timeout->count() <= 0);
   if (must_not_block && in_flight_.size() == 0 && pending_.empty() && io_uring_sq_ready(&ring_) == 0) {
     // Nothing could complete and nothing waits to be submitted: spare the syscall (a busy loop of
     // yields or spawns would otherwise pay one per turn). A pending wake-up is seen at the next wait.
@@ -355,15 +357,16 @@ int IoUringBackend::poll(Timeout timeout) noexcept {
       if (timeout.has_value()) timeout = deadline - std::chrono::steady_clock::now();
     }
   }
-  collect_completions();
+  collect_completions(max_completions_per_poll_);
   dispatch_pending();
   return static_cast<int>(counters_.operations_completed.get() - completed_before);
 }
 
-void IoUringBackend::collect_completions() noexcept {
+void IoUringBackend::collect_completions(std::size_t limit) noexcept {
   io_uring_cqe* batch[64];
-  for (;;) {
-    const unsigned count = io_uring_peek_batch_cqe(&ring_, batch, 64);
+  while (pending_.size() - pending_head_ < limit) {
+    const std::size_t room = limit - (pending_.size() - pending_head_);
+    const unsigned count = io_uring_peek_batch_cqe(&ring_, batch, room < 64 ? static_cast<unsigned>(room) : 64);
     if (count == 0) return;
     for (unsigned i = 0; i < count; ++i) pending_.push_back({batch[i]->user_data, batch[i]->res, batch[i]->flags});
     io_uring_cq_advance(&ring_, count);
@@ -379,10 +382,14 @@ void IoUringBackend::dispatch_pending() noexcept {
     const Completion completion = pending_[pending_head_++];
     dispatch(completion.user_data, completion.result, completion.flags);
   }
+  // Drop what was dispatched, so the backlog never holds more than what waits: the budget's worth copied
+  // from the ring plus completions queued by submit()/cancel() (each an operation in flight).
   if (pending_head_ == pending_.size()) {
     pending_.clear();
-    pending_head_ = 0;
+  } else {
+    pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(pending_head_));
   }
+  pending_head_ = 0;
 }
 
 void IoUringBackend::dispatch(std::uint64_t user_data, std::int32_t result, std::uint32_t flags) noexcept {

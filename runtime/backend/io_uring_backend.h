@@ -61,6 +61,8 @@ class IoUringBackend final : public Backend {
   unsigned setup_flags() const noexcept { return setup_flags_; }
   // Whether wake_from() can use IORING_OP_MSG_RING (probed at set-up; 5.18+).
   bool has_msg_ring() const noexcept { return has_msg_ring_; }
+  // For tests: the memory held for completions taken off the ring and not yet delivered, in entries.
+  std::size_t completion_backlog_capacity_for_testing() const noexcept { return pending_.capacity(); }
 
  private:
   IoUringBackend() = default;
@@ -102,7 +104,9 @@ class IoUringBackend final : public Backend {
   void prepare(Operation& operation) noexcept;
   void arm_wake_poll() noexcept;
   void arm_readiness_poll(Operation& operation) noexcept;
-  void collect_completions() noexcept;
+  // Copies CQEs out of the ring while fewer than `limit` completions are pending. The rest stay in the
+  // CQ (the kernel keeps what overflows it, IORING_FEAT_NODROP) until a poll has room for them.
+  void collect_completions(std::size_t limit) noexcept;
   void dispatch_pending() noexcept;
   void dispatch(std::uint64_t user_data, std::int32_t result, std::uint32_t flags) noexcept;
   void finish(Operation& operation, std::int32_t result) noexcept;
@@ -117,7 +121,8 @@ class IoUringBackend final : public Backend {
   int wake_fd_ = -1;
   InFlightList in_flight_;
   // CQEs copied out of the ring and not yet dispatched. Copying first means a callback that submits can
-  // never run while the CQ is half-consumed.
+  // never run while the CQ is half-consumed. Only a budget's worth is copied per poll (the rest waits in
+  // the CQ) and dispatched entries are dropped after each poll, so it stays O(budget + CQ size).
   struct Completion {
     std::uint64_t user_data;
     std::int32_t result;
