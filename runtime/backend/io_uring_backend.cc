@@ -287,11 +287,40 @@ void IoUringBackend::cancel_all() noexcept {
 }
 
 void IoUringBackend::forget_fd(int fd) noexcept {
-  // The per-fd state the fast paths keep: a registered-file slot, a stream's multishot recv, a listener's
-  // multishot accept.
-  forget_fixed_file(fd);
+  // The per-fd state the fast paths keep: a stream's multishot recv, a listener's multishot accept, a
+  // registered-file slot.
   forget_receiver(fd);
   forget_listener(fd);
+  // Contract: nothing is in flight on a closing fd. If something is (a caller closed with an operation
+  // queued), fail it rather than let it run on whatever file next gets this fd number or slot.
+  in_flight_.for_each([this, fd](Operation& operation) {
+    if (operation.fd != fd || operation.multishot) return;  // the requests above have their own forget
+    operation.backend_state |= kStateForgotten;
+    cancel(operation);
+  });
+  // An SQE still in the SQ looks its file up only when the kernel takes it: after the close, its fd
+  // number (or slot) could name the next connection's file. The kernel takes it now, while it is still
+  // this one's; the cancels above then find it there.
+  flush_sqes_naming(fd);
+  forget_fixed_file(fd);
+}
+
+void IoUringBackend::flush_sqes_naming(int fd) noexcept {
+  const auto index = static_cast<std::size_t>(fd);
+  const int slot = index < fixed_slot_of_fd_.size() ? fixed_slot_of_fd_[index] : -1;
+  const unsigned tail = ring_.sq.sqe_tail;
+  bool named = false;
+  for (unsigned position = io_uring_smp_load_acquire(ring_.sq.khead); position != tail && !named; ++position) {
+    const io_uring_sqe& sqe = ring_.sq.sqes[position & ring_.sq.ring_mask];  // liburing maps SQ slots 1:1
+    if (sqe.opcode == IORING_OP_ASYNC_CANCEL || sqe.opcode == IORING_OP_MSG_RING) continue;  // name no file
+    named = (sqe.flags & IOSQE_FIXED_FILE) != 0 ? slot >= 0 && sqe.fd == slot : sqe.fd == fd;
+  }
+  if (!named) return;
+  ++counters_.wait_syscalls;
+  io_uring_submit(&ring_);
+  if ((setup_flags_ & IORING_SETUP_SQPOLL) == 0) return;  // io_uring_enter has taken every SQE
+  // The kernel's thread takes them by itself (io_uring_submit woke it if it slept): wait until it has.
+  while (static_cast<int>(io_uring_smp_load_acquire(ring_.sq.khead) - tail) < 0) std::this_thread::yield();
 }
 
 void IoUringBackend::wake() noexcept {
@@ -435,6 +464,10 @@ void IoUringBackend::dispatch(std::uint64_t user_data, std::int32_t result, std:
   if (tag == kTagReadinessPoll) {
     if (result < 0) {
       finish(operation, result);  // e.g. -ECANCELED: the poll was cancelled
+    } else if ((operation.backend_state & kStateCancelRequested) != 0) {
+      // The cancel found only the finished poll: the operation itself was never issued, so nothing is
+      // lost by not issuing it now (and after forget_fd its fd may name another file).
+      finish(operation, -ECANCELED);
     } else {
       prepare(operation);
     }

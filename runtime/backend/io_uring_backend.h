@@ -99,6 +99,9 @@ class IoUringBackend final : public Backend {
   int fixed_slot_for(int fd) noexcept;  // the fd's table slot, registering it first; -1: use the fd
   void use_fixed_file(io_uring_sqe* sqe, const Operation& operation) noexcept;
   void forget_fixed_file(int fd) noexcept;
+  // Hands the SQ to the kernel now if an SQE in it names `fd` (or its slot), and returns once the kernel
+  // has taken it: after that the fd may close and its number and slot be reused.
+  void flush_sqes_naming(int fd) noexcept;
   // Delivers `result` to `operation` at the next dispatch, never inside the submit()/cancel() call.
   void complete_soon(Operation& operation, std::int32_t result) noexcept;
   void prepare(Operation& operation) noexcept;

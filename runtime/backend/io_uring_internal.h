@@ -47,6 +47,11 @@ inline constexpr std::uint32_t kStateHoldsBuffer = 128;
 // with the notification (F_NOTIF) that the kernel no longer reads the buffer.
 inline constexpr std::uint32_t kStateZeroCopy = 256;
 inline constexpr std::uint32_t kStateZeroCopyResult = 512;  // the result CQE has been seen
+// The operation's fd was forgotten (its socket closed) while it was in flight: the fd number, and its
+// registered-file slot, may name another file now. It is never prepared again (no re-issue after EAGAIN
+// or a readiness poll) and completes with -ECANCELED unless the kernel had already finished it. Set
+// together with kStateCancelRequested.
+inline constexpr std::uint32_t kStateForgotten = 1024;
 
 }  // namespace surge::io_uring_internal
 
