@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -216,7 +217,8 @@ void IoUringBackend::prepare(Operation& operation) noexcept {
       io_uring_prep_recv(sqe, operation.fd, operation.buffer, length, operation.message_flags);
       break;
     case OpCode::kSend:
-      if (send_zero_copy_threshold_ > 0 && length >= send_zero_copy_threshold_) {
+      if (send_zero_copy_threshold_ > 0 && length >= send_zero_copy_threshold_ &&
+          (operation.backend_state & kStatePlainSend) == 0) {
         io_uring_prep_send_zc(sqe, operation.fd, operation.buffer, length, operation.message_flags | MSG_NOSIGNAL, 0);
         operation.backend_state = (operation.backend_state | kStateZeroCopy) & ~kStateZeroCopyResult;
         break;
@@ -277,6 +279,11 @@ void IoUringBackend::cancel(Operation& operation) noexcept {
   if ((operation.backend_state & kStateInFlight) == 0) return;
   if (cancel_accept_waiter(operation) || cancel_recv_waiter(operation)) return;
   operation.backend_state |= kStateCancelRequested;
+  if ((operation.backend_state & kStateZeroCopyResult) != 0) {
+    // The send itself is over; only its notification is awaited, which a cancel SQE cannot hurry.
+    if (operation.result > 0) abort_zero_copy_send(operation);
+    return;
+  }
   io_uring_sqe* sqe = next_sqe();
   io_uring_prep_cancel64(sqe, user_data_for(operation, operation.backend_state & kStateTagMask), 0);
   io_uring_sqe_set_data64(sqe, kTagIgnore);
@@ -295,6 +302,9 @@ void IoUringBackend::forget_fd(int fd) noexcept {
   // queued), fail it rather than let it run on whatever file next gets this fd number or slot.
   in_flight_.for_each([this, fd](Operation& operation) {
     if (operation.fd != fd || operation.multishot) return;  // the requests above have their own forget
+    // A zero-copy send's bytes would otherwise stay pinned in the closed socket's queue for as long as
+    // the peer does not take them; reset it now, while the fd still names it.
+    if ((operation.backend_state & kStateZeroCopy) != 0) abort_zero_copy_send(operation);
     operation.backend_state |= kStateForgotten;
     cancel(operation);
   });
@@ -434,15 +444,27 @@ void IoUringBackend::dispatch(std::uint64_t user_data, std::int32_t result, std:
   if (tag == kTagOperation) operation.completion_flags = flags;
   if (tag == kTagOperation && (operation.backend_state & kStateZeroCopy) != 0) {
     if ((flags & IORING_CQE_F_NOTIF) != 0) {
-      finish(operation, operation.result);  // the kernel has let go of the buffer: now it is done
+      // The kernel has let go of the buffer: now it is done.
+      if (zero_copy_send_done(operation, operation.result)) {
+        finish(operation, (operation.backend_state & kStateZeroCopyAborted) != 0 ? -ECANCELED : operation.result);
+      }
       return;
     }
     if ((flags & IORING_CQE_F_MORE) != 0) {
       operation.result = result;  // the send's result; its notification follows
       operation.backend_state |= kStateZeroCopyResult;
+      // A cancel that came while the send was in the kernel found nothing left to cancel, or lost the
+      // race: the bytes are queued now, and only a reset makes the kernel let go of them in bounded time.
+      // (A forgotten operation's connection was reset when its fd was forgotten; the fd may be closed.)
+      const std::uint32_t state = operation.backend_state;
+      if ((state & kStateCancelRequested) != 0 && (state & kStateForgotten) == 0 && result > 0) {
+        abort_zero_copy_send(operation);
+      }
       return;
     }
-    // No notification follows (the send failed before using the buffer): done now, below.
+    // No notification follows (the send failed before using the buffer): done now.
+    if (zero_copy_send_done(operation, result)) finish(operation, result);
+    return;
   }
   if (tag == kTagOperation && (flags & IORING_CQE_F_MORE) != 0) {
     // One of many completions of a multishot request: it stays in flight.
@@ -474,6 +496,26 @@ void IoUringBackend::dispatch(std::uint64_t user_data, std::int32_t result, std:
     return;
   }
   finish(operation, result);
+}
+
+bool IoUringBackend::zero_copy_send_done(Operation& operation, std::int32_t result) noexcept {
+  if (result != -ENOMEM || (operation.backend_state & kStateCancelRequested) != 0) return true;
+  // The kernel could not pin the pages (RLIMIT_MEMLOCK counts them): send the same bytes by copying.
+  operation.backend_state = (operation.backend_state | kStatePlainSend) & ~(kStateZeroCopy | kStateZeroCopyResult);
+  prepare(operation);
+  return false;
+}
+
+void IoUringBackend::abort_zero_copy_send(Operation& operation) noexcept {
+  if ((operation.backend_state & kStateZeroCopyAborted) != 0) return;
+  operation.backend_state |= kStateZeroCopyAborted;
+  // connect(AF_UNSPEC) on a TCP socket is tcp_disconnect(): it sends a reset and purges the write and
+  // retransmit queues, dropping the skbs that hold the caller's pages, so the notification is posted.
+  // (shutdown() would keep them queued.) The connection is unusable afterwards; its fd stays open.
+  sockaddr unspecified{};
+  unspecified.sa_family = AF_UNSPEC;
+  ++counters_.io_syscalls;
+  [[maybe_unused]] const int disconnected = ::connect(operation.fd, &unspecified, sizeof(unspecified));
 }
 
 void IoUringBackend::finish(Operation& operation, std::int32_t result) noexcept {

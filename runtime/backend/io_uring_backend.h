@@ -102,6 +102,11 @@ class IoUringBackend final : public Backend {
   // Hands the SQ to the kernel now if an SQE in it names `fd` (or its slot), and returns once the kernel
   // has taken it: after that the fd may close and its number and slot be reused.
   void flush_sqes_naming(int fd) noexcept;
+  // Zero-copy sends: resets the connection of a cancelled send whose bytes the kernel holds, so that it
+  // lets go of them (see BackendOptions::send_zero_copy_threshold).
+  void abort_zero_copy_send(Operation& operation) noexcept;
+  // A SEND_ZC result (with its notification, if one followed): false if the send is issued again.
+  bool zero_copy_send_done(Operation& operation, std::int32_t result) noexcept;
   // Delivers `result` to `operation` at the next dispatch, never inside the submit()/cancel() call.
   void complete_soon(Operation& operation, std::int32_t result) noexcept;
   void prepare(Operation& operation) noexcept;

@@ -52,6 +52,13 @@ inline constexpr std::uint32_t kStateZeroCopyResult = 512;  // the result CQE ha
 // or a readiness poll) and completes with -ECANCELED unless the kernel had already finished it. Set
 // together with kStateCancelRequested.
 inline constexpr std::uint32_t kStateForgotten = 1024;
+// A zero-copy send cancelled after the kernel had taken its bytes: the connection was reset (connect
+// AF_UNSPEC, tcp_disconnect) so that the kernel drops them and posts the notification; it completes with
+// -ECANCELED.
+inline constexpr std::uint32_t kStateZeroCopyAborted = 2048;
+// A send whose SEND_ZC failed with ENOMEM (the kernel could not pin the pages): issued again as a plain
+// send of the same bytes.
+inline constexpr std::uint32_t kStatePlainSend = 4096;
 
 }  // namespace surge::io_uring_internal
 
