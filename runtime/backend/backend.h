@@ -81,6 +81,11 @@ struct BackendOptions {
   // caller's pages instead of copying them, and the operation completes only when it has let go of them
   // (the notification CQE). 0 = never. Off by default: on loopback the kernel copies anyway and zero-copy
   // measured slower here (see the README's fast-path table).
+  // Cancelling such a send (cancel(), a deadline, worker shutdown, or forget_fd with it in flight) after
+  // the kernel has queued its bytes RESETS THE CONNECTION (connect(AF_UNSPEC)): a queue the peer does not
+  // drain would otherwise keep the pages, and the operation, for as long as the peer likes. The send then
+  // completes with -ECANCELED once the kernel has let go. A send whose pages the kernel cannot pin
+  // (ENOMEM: they count against RLIMIT_MEMLOCK) is sent again by copying, unseen by the caller.
   std::size_t send_zero_copy_threshold = 0;
   // io_uring: a kernel thread polls the submission queue (IORING_SETUP_SQPOLL), so submitting costs no
   // syscall while it is awake; it sleeps after `sqpoll_idle_ms` without work. It needs a spare core: on

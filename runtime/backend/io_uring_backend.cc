@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -171,15 +172,16 @@ void IoUringBackend::flush_for_room() noexcept {
   }
   const int submitted = io_uring_submit(&ring_);
   if (submitted == -EBUSY || submitted == -EAGAIN) {
-    // The kernel wants room in the CQ first. Move CQEs out (dispatching happens later in poll(),
-    // so no completion callback runs inside submit()).
-    collect_completions();
+    // The kernel wants room in the CQ first. Move every CQE out, past the budget (dispatching happens
+    // later in poll(), so no completion callback runs inside submit()). Bounded by the CQ's size.
+    collect_completions(SIZE_MAX);
   }
 }
 
 void IoUringBackend::submit(Operation& operation) noexcept {
   expect_owner_thread("submit");
   in_flight_.push_front(operation);
+  count_on_fd(operation, +1);
   operation.backend_state = kStateInFlight;
   ++counters_.operations_submitted;
   if (operation.opcode == OpCode::kAccept && use_multishot_accept_ && !operation.multishot &&
@@ -219,7 +221,8 @@ void IoUringBackend::prepare(Operation& operation) noexcept {
       io_uring_prep_recv(sqe, operation.fd, operation.buffer, length, operation.message_flags);
       break;
     case OpCode::kSend:
-      if (send_zero_copy_threshold_ > 0 && length >= send_zero_copy_threshold_) {
+      if (send_zero_copy_threshold_ > 0 && length >= send_zero_copy_threshold_ &&
+          (operation.backend_state & kStatePlainSend) == 0) {
         io_uring_prep_send_zc(sqe, operation.fd, operation.buffer, length, operation.message_flags | MSG_NOSIGNAL, 0);
         operation.backend_state = (operation.backend_state | kStateZeroCopy) & ~kStateZeroCopyResult;
         break;
@@ -289,6 +292,11 @@ void IoUringBackend::cancel(Operation& operation) noexcept {
   if ((operation.backend_state & kStateInFlight) == 0) return;
   if (cancel_accept_waiter(operation) || cancel_recv_waiter(operation)) return;
   operation.backend_state |= kStateCancelRequested;
+  if ((operation.backend_state & kStateZeroCopyResult) != 0) {
+    // The send itself is over; only its notification is awaited, which a cancel SQE cannot hurry.
+    if (operation.result > 0) abort_zero_copy_send(operation);
+    return;
+  }
   io_uring_sqe* sqe = next_sqe();
   io_uring_prep_cancel64(sqe, user_data_for(operation, operation.backend_state & kStateTagMask), 0);
   io_uring_sqe_set_data64(sqe, kTagIgnore);
@@ -300,11 +308,45 @@ void IoUringBackend::cancel_all() noexcept {
 
 void IoUringBackend::forget_fd(int fd) noexcept {
   expect_owner_thread("forget_fd");
-  // The per-fd state the fast paths keep: a registered-file slot, a stream's multishot recv, a listener's
-  // multishot accept.
-  forget_fixed_file(fd);
+  // The per-fd state the fast paths keep: a stream's multishot recv, a listener's multishot accept, a
+  // registered-file slot.
   forget_receiver(fd);
   forget_listener(fd);
+  // Contract: nothing is in flight on a closing fd. If something is (a caller closed with an operation
+  // queued), fail it rather than let it run on whatever file next gets this fd number or slot.
+  const auto index = static_cast<std::size_t>(fd);
+  const bool any_in_flight = fd >= 0 && index < ops_on_fd_.size() && ops_on_fd_[index] > 0;
+  if (any_in_flight) in_flight_.for_each([this, fd](Operation& operation) {  // the usual close skips the walk
+    if (operation.fd != fd || operation.multishot) return;  // the requests above have their own forget
+    // A zero-copy send's bytes would otherwise stay pinned in the closed socket's queue for as long as
+    // the peer does not take them; reset it now, while the fd still names it.
+    if ((operation.backend_state & kStateZeroCopy) != 0) abort_zero_copy_send(operation);
+    operation.backend_state |= kStateForgotten;
+    cancel(operation);
+  });
+  // An SQE still in the SQ looks its file up only when the kernel takes it: after the close, its fd
+  // number (or slot) could name the next connection's file. The kernel takes it now, while it is still
+  // this one's; the cancels above then find it there.
+  flush_sqes_naming(fd);
+  forget_fixed_file(fd);
+}
+
+void IoUringBackend::flush_sqes_naming(int fd) noexcept {
+  const auto index = static_cast<std::size_t>(fd);
+  const int slot = index < fixed_slot_of_fd_.size() ? fixed_slot_of_fd_[index] : -1;
+  const unsigned tail = ring_.sq.sqe_tail;
+  bool named = false;
+  for (unsigned position = io_uring_smp_load_acquire(ring_.sq.khead); position != tail && !named; ++position) {
+    const io_uring_sqe& sqe = ring_.sq.sqes[position & ring_.sq.ring_mask];  // liburing maps SQ slots 1:1
+    if (sqe.opcode == IORING_OP_ASYNC_CANCEL || sqe.opcode == IORING_OP_MSG_RING) continue;  // name no file
+    named = (sqe.flags & IOSQE_FIXED_FILE) != 0 ? slot >= 0 && sqe.fd == slot : sqe.fd == fd;
+  }
+  if (!named) return;
+  ++counters_.wait_syscalls;
+  io_uring_submit(&ring_);
+  if ((setup_flags_ & IORING_SETUP_SQPOLL) == 0) return;  // io_uring_enter has taken every SQE
+  // The kernel's thread takes them by itself (io_uring_submit woke it if it slept): wait until it has.
+  while (static_cast<int>(io_uring_smp_load_acquire(ring_.sq.khead) - tail) < 0) std::this_thread::yield();
 }
 
 void IoUringBackend::wake() noexcept {
@@ -332,7 +374,9 @@ void IoUringBackend::wake_from(Backend& sender) noexcept {
 int IoUringBackend::poll(Timeout timeout) noexcept {
   expect_owner_thread("poll");
   const std::uint64_t completed_before = counters_.operations_completed.get();
-  const bool must_not_block = !pending_.empty() || (timeout.has_value() && timeout->count() <= 0);
+  // CQEs the budget left in the ring are as good as pending ones: do not sleep on them.
+  const bool must_not_block = !pending_.empty() || io_uring_cq_ready(&ring_) > 0 ||
+                              (timeout.has_value() && timeout->count() <= 0);
   if (must_not_block && in_flight_.size() == 0 && pending_.empty() && io_uring_sq_ready(&ring_) == 0) {
     // Nothing could complete and nothing waits to be submitted: spare the syscall (a busy loop of
     // yields or spawns would otherwise pay one per turn). A pending wake-up is seen at the next wait.
@@ -368,15 +412,16 @@ int IoUringBackend::poll(Timeout timeout) noexcept {
       if (timeout.has_value()) timeout = deadline - std::chrono::steady_clock::now();
     }
   }
-  collect_completions();
+  collect_completions(max_completions_per_poll_);
   dispatch_pending();
   return static_cast<int>(counters_.operations_completed.get() - completed_before);
 }
 
-void IoUringBackend::collect_completions() noexcept {
+void IoUringBackend::collect_completions(std::size_t limit) noexcept {
   io_uring_cqe* batch[64];
-  for (;;) {
-    const unsigned count = io_uring_peek_batch_cqe(&ring_, batch, 64);
+  while (pending_.size() - pending_head_ < limit) {
+    const std::size_t room = limit - (pending_.size() - pending_head_);
+    const unsigned count = io_uring_peek_batch_cqe(&ring_, batch, room < 64 ? static_cast<unsigned>(room) : 64);
     if (count == 0) return;
     for (unsigned i = 0; i < count; ++i) pending_.push_back({batch[i]->user_data, batch[i]->res, batch[i]->flags});
     io_uring_cq_advance(&ring_, count);
@@ -392,10 +437,14 @@ void IoUringBackend::dispatch_pending() noexcept {
     const Completion completion = pending_[pending_head_++];
     dispatch(completion.user_data, completion.result, completion.flags);
   }
+  // Drop what was dispatched, so the backlog never holds more than what waits: the budget's worth copied
+  // from the ring plus completions queued by submit()/cancel() (each an operation in flight).
   if (pending_head_ == pending_.size()) {
     pending_.clear();
-    pending_head_ = 0;
+  } else {
+    pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(pending_head_));
   }
+  pending_head_ = 0;
 }
 
 void IoUringBackend::dispatch(std::uint64_t user_data, std::int32_t result, std::uint32_t flags) noexcept {
@@ -411,15 +460,27 @@ void IoUringBackend::dispatch(std::uint64_t user_data, std::int32_t result, std:
   if (tag == kTagOperation) operation.completion_flags = flags;
   if (tag == kTagOperation && (operation.backend_state & kStateZeroCopy) != 0) {
     if ((flags & IORING_CQE_F_NOTIF) != 0) {
-      finish(operation, operation.result);  // the kernel has let go of the buffer: now it is done
+      // The kernel has let go of the buffer: now it is done.
+      if (zero_copy_send_done(operation, operation.result)) {
+        finish(operation, (operation.backend_state & kStateZeroCopyAborted) != 0 ? -ECANCELED : operation.result);
+      }
       return;
     }
     if ((flags & IORING_CQE_F_MORE) != 0) {
       operation.result = result;  // the send's result; its notification follows
       operation.backend_state |= kStateZeroCopyResult;
+      // A cancel that came while the send was in the kernel found nothing left to cancel, or lost the
+      // race: the bytes are queued now, and only a reset makes the kernel let go of them in bounded time.
+      // (A forgotten operation's connection was reset when its fd was forgotten; the fd may be closed.)
+      const std::uint32_t state = operation.backend_state;
+      if ((state & kStateCancelRequested) != 0 && (state & kStateForgotten) == 0 && result > 0) {
+        abort_zero_copy_send(operation);
+      }
       return;
     }
-    // No notification follows (the send failed before using the buffer): done now, below.
+    // No notification follows (the send failed before using the buffer): done now.
+    if (zero_copy_send_done(operation, result)) finish(operation, result);
+    return;
   }
   if (tag == kTagOperation && (flags & IORING_CQE_F_MORE) != 0) {
     // One of many completions of a multishot request: it stays in flight.
@@ -441,6 +502,10 @@ void IoUringBackend::dispatch(std::uint64_t user_data, std::int32_t result, std:
   if (tag == kTagReadinessPoll) {
     if (result < 0) {
       finish(operation, result);  // e.g. -ECANCELED: the poll was cancelled
+    } else if ((operation.backend_state & kStateCancelRequested) != 0) {
+      // The cancel found only the finished poll: the operation itself was never issued, so nothing is
+      // lost by not issuing it now (and after forget_fd its fd may name another file).
+      finish(operation, -ECANCELED);
     } else {
       prepare(operation);
     }
@@ -449,8 +514,37 @@ void IoUringBackend::dispatch(std::uint64_t user_data, std::int32_t result, std:
   finish(operation, result);
 }
 
+bool IoUringBackend::zero_copy_send_done(Operation& operation, std::int32_t result) noexcept {
+  if (result != -ENOMEM || (operation.backend_state & kStateCancelRequested) != 0) return true;
+  // The kernel could not pin the pages (RLIMIT_MEMLOCK counts them): send the same bytes by copying.
+  operation.backend_state = (operation.backend_state | kStatePlainSend) & ~(kStateZeroCopy | kStateZeroCopyResult);
+  prepare(operation);
+  return false;
+}
+
+void IoUringBackend::abort_zero_copy_send(Operation& operation) noexcept {
+  if ((operation.backend_state & kStateZeroCopyAborted) != 0) return;
+  operation.backend_state |= kStateZeroCopyAborted;
+  // connect(AF_UNSPEC) on a TCP socket is tcp_disconnect(): it sends a reset and purges the write and
+  // retransmit queues, dropping the skbs that hold the caller's pages, so the notification is posted.
+  // (shutdown() would keep them queued.) The connection is unusable afterwards; its fd stays open.
+  sockaddr unspecified{};
+  unspecified.sa_family = AF_UNSPEC;
+  ++counters_.io_syscalls;
+  [[maybe_unused]] const int disconnected = ::connect(operation.fd, &unspecified, sizeof(unspecified));
+}
+
+void IoUringBackend::count_on_fd(const Operation& operation, int change) noexcept {
+  // Callers' operations only: the multishot requests are found through their listener or stream.
+  if (operation.multishot || operation.fd < 0) return;
+  const auto index = static_cast<std::size_t>(operation.fd);
+  if (index >= ops_on_fd_.size()) ops_on_fd_.resize(index * 2 + 16, 0);
+  ops_on_fd_[index] += static_cast<std::uint32_t>(change);
+}
+
 void IoUringBackend::finish(Operation& operation, std::int32_t result) noexcept {
   in_flight_.remove(operation);
+  count_on_fd(operation, -1);
   // A linked timeout that fired shows as -ECANCELED that no cancel() asked for: report the deadline.
   if (result == -ECANCELED && operation.link_deadline_ns > 0 &&
       (operation.backend_state & kStateCancelRequested) == 0) {

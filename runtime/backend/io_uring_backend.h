@@ -62,6 +62,8 @@ class IoUringBackend final : public Backend {
   unsigned setup_flags() const noexcept { return setup_flags_; }
   // Whether wake_from() can use IORING_OP_MSG_RING (probed at set-up; 5.18+).
   bool has_msg_ring() const noexcept { return has_msg_ring_; }
+  // For tests: the memory held for completions taken off the ring and not yet delivered, in entries.
+  std::size_t completion_backlog_capacity_for_testing() const noexcept { return pending_.capacity(); }
 
  private:
   IoUringBackend() = default;
@@ -103,6 +105,14 @@ class IoUringBackend final : public Backend {
   int fixed_slot_for(int fd) noexcept;  // the fd's table slot, registering it first; -1: use the fd
   void use_fixed_file(io_uring_sqe* sqe, const Operation& operation) noexcept;
   void forget_fixed_file(int fd) noexcept;
+  // Hands the SQ to the kernel now if an SQE in it names `fd` (or its slot), and returns once the kernel
+  // has taken it: after that the fd may close and its number and slot be reused.
+  void flush_sqes_naming(int fd) noexcept;
+  // Zero-copy sends: resets the connection of a cancelled send whose bytes the kernel holds, so that it
+  // lets go of them (see BackendOptions::send_zero_copy_threshold).
+  void abort_zero_copy_send(Operation& operation) noexcept;
+  // A SEND_ZC result (with its notification, if one followed): false if the send is issued again.
+  bool zero_copy_send_done(Operation& operation, std::int32_t result) noexcept;
   // Delivers `result` to `operation` at the next dispatch, never inside the submit()/cancel() call.
   void complete_soon(Operation& operation, std::int32_t result) noexcept;
   void prepare(Operation& operation) noexcept;
@@ -110,10 +120,15 @@ class IoUringBackend final : public Backend {
   void link_deadline(io_uring_sqe* sqe, Operation& operation) noexcept;
   void arm_wake_poll() noexcept;
   void arm_readiness_poll(Operation& operation) noexcept;
-  void collect_completions() noexcept;
+  // Copies CQEs out of the ring while fewer than `limit` completions are pending. The rest stay in the
+  // CQ (the kernel keeps what overflows it, IORING_FEAT_NODROP) until a poll has room for them.
+  void collect_completions(std::size_t limit) noexcept;
   void dispatch_pending() noexcept;
   void dispatch(std::uint64_t user_data, std::int32_t result, std::uint32_t flags) noexcept;
   void finish(Operation& operation, std::int32_t result) noexcept;
+  // Keeps ops_on_fd_ (callers' operations in flight per fd), so that forget_fd() walks the in-flight list
+  // only when something is in flight on the closing fd, not on every close.
+  void count_on_fd(const Operation& operation, int change) noexcept;
 
   io_uring ring_{};
   std::thread::id owner_thread_ = std::this_thread::get_id();
@@ -125,7 +140,8 @@ class IoUringBackend final : public Backend {
   int wake_fd_ = -1;
   InFlightList in_flight_;
   // CQEs copied out of the ring and not yet dispatched. Copying first means a callback that submits can
-  // never run while the CQ is half-consumed.
+  // never run while the CQ is half-consumed. Only a budget's worth is copied per poll (the rest waits in
+  // the CQ) and dispatched entries are dropped after each poll, so it stays O(budget + CQ size).
   struct Completion {
     std::uint64_t user_data;
     std::int32_t result;
@@ -137,6 +153,7 @@ class IoUringBackend final : public Backend {
   BackendCounterCells counters_;
   bool use_multishot_accept_ = false;
   std::size_t multishot_accept_backlog_ = 64;
+  std::vector<std::uint32_t> ops_on_fd_;  // by fd: callers' operations in flight on it
   std::vector<std::unique_ptr<MultishotAccept>> listeners_;  // few: one per listening socket
   // Borrowed receives: the lent buffers (created on first use), as a ring or as a pool.
   unsigned lent_buffer_count_ = 256;

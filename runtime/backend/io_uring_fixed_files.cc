@@ -51,7 +51,9 @@ void IoUringBackend::forget_fixed_file(int fd) noexcept {
   if (fd < 0 || index >= fixed_slot_of_fd_.size() || fixed_slot_of_fd_[index] < 0) return;
   const int slot = fixed_slot_of_fd_[index];
   fixed_slot_of_fd_[index] = -1;
-  // Requests still in the kernel hold their own reference to the file; the slot is free at once.
+  // Requests already in the kernel hold their own reference to the file, so the slot is free at once.
+  // SQEs still in the SQ would look the slot up only when the kernel takes them: forget_fd() has handed
+  // any that name it to the kernel before calling this.
   int removed = -1;
   ++counters_.io_syscalls;
   io_uring_register_files_update(&ring_, static_cast<unsigned>(slot), &removed, 1);

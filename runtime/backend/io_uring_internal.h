@@ -47,6 +47,18 @@ inline constexpr std::uint32_t kStateHoldsBuffer = 128;
 // with the notification (F_NOTIF) that the kernel no longer reads the buffer.
 inline constexpr std::uint32_t kStateZeroCopy = 256;
 inline constexpr std::uint32_t kStateZeroCopyResult = 512;  // the result CQE has been seen
+// The operation's fd was forgotten (its socket closed) while it was in flight: the fd number, and its
+// registered-file slot, may name another file now. It is never prepared again (no re-issue after EAGAIN
+// or a readiness poll) and completes with -ECANCELED unless the kernel had already finished it. Set
+// together with kStateCancelRequested.
+inline constexpr std::uint32_t kStateForgotten = 1024;
+// A zero-copy send cancelled after the kernel had taken its bytes: the connection was reset (connect
+// AF_UNSPEC, tcp_disconnect) so that the kernel drops them and posts the notification; it completes with
+// -ECANCELED.
+inline constexpr std::uint32_t kStateZeroCopyAborted = 2048;
+// A send whose SEND_ZC failed with ENOMEM (the kernel could not pin the pages): issued again as a plain
+// send of the same bytes.
+inline constexpr std::uint32_t kStatePlainSend = 4096;
 
 }  // namespace surge::io_uring_internal
 

@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 
 #include "runtime/backend/io_uring_backend.h"
 #include "runtime/backend/io_uring_internal.h"
@@ -251,7 +252,7 @@ void IoUringBackend::stop_receiver_now(MultishotRecv& receiver) noexcept {
   while (receiver.armed) {
     ++counters_.wait_syscalls;
     io_uring_submit_and_wait(&ring_, 1);
-    collect_completions();
+    collect_completions(SIZE_MAX);  // all of them: the receiver's may be anywhere in the queue
     for (std::size_t i = pending_head_; i < pending_.size() && receiver.armed; ++i) {
       if (pending_[i].user_data != request) continue;
       const Completion completion = pending_[i];
