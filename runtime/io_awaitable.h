@@ -105,8 +105,10 @@ class IoAwaitable : protected Operation {
   // A multi-step operation also stops once its deadline has passed, even if the deadline fired while no
   // step was in the kernel (a step that had completed but was not delivered yet: over the backend's
   // per-poll budget, or completed inline by epoll), so the deadline holds across steps.
+  // It also stops when its fd was closed under it (Operation::fd_forgotten): the number may name
+  // another connection by now.
   void resubmit() noexcept {
-    if (timed_out_ || (slot_ != nullptr && slot_->requested())) {
+    if (timed_out_ || fd_forgotten || (slot_ != nullptr && slot_->requested())) {
       result = -ECANCELED;
       resume_awaiter();
       return;
@@ -156,9 +158,9 @@ class IoAwaitable : protected Operation {
       completed_ = true;
       return false;
     }
-    // A borrowed receive may wait in the backend without an SQE of its own (for a chunk of its stream's
-    // multishot request, or for a lent buffer), where a linked timeout has nothing to link to.
-    if (single_step_ && opcode != OpCode::kRecvBorrowed && worker_->backend().supports_linked_timeouts()) {
+    // Not every operation can carry a linked timeout (Backend::links_timeout_for): a borrowed receive
+    // may wait without an SQE of its own, a zero-copy send after its SQE has completed.
+    if (single_step_ && worker_->backend().links_timeout_for(*this)) {
       // Absolute, on the clock the kernel's timeouts use (steady_clock is CLOCK_MONOTONIC).
       link_deadline_ns =
           std::chrono::duration_cast<std::chrono::nanoseconds>(deadline_->time_since_epoch()).count();

@@ -84,6 +84,41 @@ TEST_P(CloseWithReadQueuedTest, WithoutFixedFilesTheOldFdNumberIsNotReused) {
   EXPECT_TRUE(run(close_then_reuse(*worker_, Timing::kSameTurn), std::chrono::seconds(5)));
 }
 
+// A read_exact whose first chunk has completed (five of its ten bytes) but has not been delivered when
+// its stream closes: it must stop there, reporting those five bytes, and never submit its next chunk on
+// the fd number (or slot) the next connection gets.
+TEST_P(CloseWithReadQueuedTest, PartialReadExactStopsWhenItsStreamCloses) {
+  EXPECT_TRUE(run(
+      [](Worker& worker) -> Task<void> {
+        auto [a, a_peer] = testing::stream_pair(worker);
+        const int a_fd = a.native_handle();
+        EXPECT_EQ(::send(a_peer.native_handle(), "12345", 5, MSG_NOSIGNAL), 5);
+        auto stale = worker.spawn([](TcpStream& s) -> Task<std::pair<TransferResult, std::string>> {
+          char buffer[10] = {};
+          auto got = co_await s.read_exact(buffer);
+          co_return std::pair(got, std::string(buffer, got.transferred()));
+        }(a));
+        co_await yield();  // the reader submits its first chunk, which completes at once (5 bytes wait)
+        EXPECT_TRUE(a.close());
+        auto [b, b_peer] = testing::stream_pair(worker);
+        EXPECT_EQ(b.native_handle(), a_fd) << "the test needs B to reuse A's fd number";
+        const std::string message = "bytes for B only";
+        EXPECT_EQ(::send(b_peer.native_handle(), message.data(), message.size(), MSG_NOSIGNAL),
+                  static_cast<ssize_t>(message.size()));
+        auto [result, bytes] = co_await std::move(stale);
+        EXPECT_FALSE(result) << "read_exact on the closed stream completed with \"" << bytes << "\"";
+        if (!result) {
+          EXPECT_TRUE(result.error().is_cancelled()) << result.error().message();
+          EXPECT_EQ(bytes, "12345");
+        }
+        std::vector<char> b_buffer(64);
+        auto got = co_await b.read(b_buffer);
+        EXPECT_TRUE(got) << got.error().message();
+        if (got) EXPECT_EQ(std::string(b_buffer.data(), *got), message);
+      }(*worker_),
+      std::chrono::seconds(5)));
+}
+
 SURGE_INSTANTIATE_FOR_EACH_BACKEND(CloseWithReadQueuedTest);
 
 }  // namespace

@@ -252,6 +252,28 @@ TEST_P(DeadlineTest, DeadlinesHoldWithATinySubmissionQueue) {
       std::chrono::seconds(5)));
 }
 
+// A read with a deadline whose stream is closed under it (a cancellation the caller did not ask for)
+// ends with ECANCELED, never ETIMEDOUT: with linked timeouts the two once looked alike.
+TEST_P(DeadlineTest, ClosingTheStreamIsNotReportedAsATimeout) {
+  auto [reader, writer] = testing::stream_pair(*worker_);
+  EXPECT_TRUE(run([](TcpStream& reader) -> Task<void> {
+    Worker& worker = *Worker::current();
+    auto handle = worker.spawn([](TcpStream& s) -> Task<Result<std::size_t>> {
+      char buffer[16];
+      co_return co_await timeout(std::chrono::seconds(5), s.read(buffer));
+    }(reader));
+    for (int i = 0; i < 5; ++i) co_await yield();  // the read waits in the backend
+    const auto started = Worker::Clock::now();
+    EXPECT_TRUE(reader.close());
+    auto n = co_await std::move(handle);
+    EXPECT_FALSE(n);
+    if (!n) {
+      EXPECT_TRUE(n.error().is_cancelled()) << n.error().message();
+    }
+    EXPECT_LT(Worker::Clock::now() - started, std::chrono::seconds(2));
+  }(reader)));
+}
+
 TEST_P(DeadlineTest, ReadExactReportsTheBytesThatArrivedBeforeTheEnd) {
   auto [reader, writer] = testing::stream_pair(*worker_);
   EXPECT_TRUE(run([](TcpStream& reader, TcpStream& writer) -> Task<void> {

@@ -206,8 +206,10 @@ class Backend {
   // eventfd); the default is wake().
   virtual void wake_from(Backend& sender) noexcept { wake(); }
 
-  // Must be called before `fd` is closed, with no operation in flight on it: a readiness backend keeps
-  // per-fd state that would otherwise be mistaken for the next file that reuses the number.
+  // Must be called before `fd` is closed: a backend keeps per-fd state that would otherwise be mistaken
+  // for the next file that reuses the number. Operations still in flight on `fd` (a caller that closes
+  // with a read pending) complete with -ECANCELED, or with their result if they had already finished,
+  // with Operation::fd_forgotten set; none of them ever runs on the next file that gets the number.
   virtual void forget_fd(int fd) noexcept = 0;
 
   // Like forget_fd, for an fd that stays open and moves to another worker's backend (TcpStream::move_to):
@@ -228,6 +230,10 @@ class Backend {
   // Whether submit() honours Operation::link_deadline_ns (io_uring: IORING_OP_LINK_TIMEOUT). Where it
   // does not, callers put deadlines on the worker's timer wheel and cancel() when they pass.
   virtual bool supports_linked_timeouts() const noexcept { return false; }
+  // Whether a linked timeout bounds this operation from start to completion: not for one that may wait
+  // without an SQE of its own (a borrowed receive) or finish after its SQE (a zero-copy send waiting for
+  // its notification). Callers use the wheel for the others.
+  virtual bool links_timeout_for(const Operation& operation) const noexcept { return false; }
 
   // A snapshot of the counters. Safe from any thread (each field is read atomically; the fields are not
   // read as one atomic whole).

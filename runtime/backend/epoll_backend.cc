@@ -67,6 +67,7 @@ EpollBackend::FdState& EpollBackend::state_for(int fd) {
 
 void EpollBackend::submit(Operation& operation) noexcept {
   ++in_flight_;
+  operation.fd_forgotten = false;
   ++counters_.operations_submitted;
   operation.backend_state = kStateIdle;
   if (operation.fd < 0) {
@@ -225,8 +226,13 @@ void EpollBackend::cancel_all() noexcept {
 void EpollBackend::forget_fd(int fd) noexcept {
   if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) return;
   FdState& state = fds_[static_cast<std::size_t>(fd)];
-  // Contract: nothing is in flight on a closing fd. If something is, fail it rather than strand it.
+  // Operations in flight on a closing fd: those still waiting fail, and every one, also those whose
+  // result is ready and not delivered yet, is marked so that none of them goes on with another step on
+  // whatever file gets this number next (Operation::fd_forgotten).
   fail_waiting(state, -ECANCELED);
+  for (Operation* operation = completed_.front(); operation != nullptr; operation = operation->queue_next) {
+    if (operation->fd == fd) operation->fd_forgotten = true;
+  }
   if (state.registered) epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
   state.registered = false;
   if (state.starved) {

@@ -182,6 +182,7 @@ void IoUringBackend::submit(Operation& operation) noexcept {
   expect_owner_thread("submit");
   in_flight_.push_front(operation);
   count_on_fd(operation, +1);
+  operation.fd_forgotten = false;
   operation.backend_state = kStateInFlight;
   ++counters_.operations_submitted;
   if (operation.opcode == OpCode::kAccept && use_multishot_accept_ && !operation.multishot &&
@@ -193,6 +194,8 @@ void IoUringBackend::submit(Operation& operation) noexcept {
     recv_borrowed(operation);
     return;
   }
+  // A close must not overtake SQEs that still name its fd (see forget_fd()).
+  if (operation.opcode == OpCode::kClose) flush_sqes_naming(operation.fd);
   prepare(operation);
 }
 
@@ -554,6 +557,7 @@ void IoUringBackend::finish(Operation& operation, std::int32_t result) noexcept 
     release_buffer(operation.buffer_id);  // nothing received into the pool buffer: it goes back
     operation.buffer = nullptr;
   }
+  if ((operation.backend_state & kStateForgotten) != 0) operation.fd_forgotten = true;
   operation.backend_state = 0;
   ++counters_.operations_completed;
   operation.result = result;

@@ -55,6 +55,11 @@ class IoUringBackend final : public Backend {
     return (setup_flags_ & IORING_SETUP_SQPOLL) == 0 && io_uring_sq_ready(&ring_) > 0;
   }
   bool supports_linked_timeouts() const noexcept override { return has_link_timeout_; }
+  bool links_timeout_for(const Operation& operation) const noexcept override {
+    if (!has_link_timeout_ || operation.opcode == OpCode::kRecvBorrowed) return false;
+    return !(operation.opcode == OpCode::kSend && send_zero_copy_threshold_ > 0 &&
+             operation.length >= send_zero_copy_threshold_);
+  }
   BackendCounters counters() const noexcept override { return counters_.snapshot(); }
   BackendFeatures features() const override { return features_; }
 

@@ -76,6 +76,10 @@ struct Operation {
   std::uint32_t completion_flags = 0;
   // Backend-internal: arm this request as multishot (io_uring). Callers leave it false.
   bool multishot = false;
+  // Set when the operation's fd was forgotten (the socket closed) while it was in flight: its result is
+  // real, but an operation of several steps must not submit another, since the fd number may already
+  // name the next connection. Cleared by submit().
+  bool fd_forgotten = false;
 
   // --- Backend-private bookkeeping; callers leave these alone. ---
   Operation* queue_next = nullptr;
