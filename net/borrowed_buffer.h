@@ -3,7 +3,7 @@
 // (TcpStream::read_borrowed). Move-only; the buffer goes back to its worker's set of lent buffers when
 // the BorrowedBuffer is destroyed or release()d. That may happen on any thread (say, after the buffer
 // was returned through a JoinHandle to a task on another worker): off its worker's thread the release is
-// posted to that worker, which must still be alive.
+// posted to that worker; after the worker is gone it is a no-op (the buffers went with it).
 //
 //   auto chunk = co_await stream.read_borrowed();
 //   if (!chunk) co_return chunk.error();
@@ -55,9 +55,17 @@ class BorrowedBuffer {
   // Gives the buffer back now; afterwards this is empty. Idempotent.
   void release() noexcept {
     if (lender_ != nullptr) {
-      std::exchange(lender_, nullptr)->run_at_home(
-          [](Worker& worker, std::uint64_t id) noexcept { worker.backend().release_buffer(static_cast<std::uint32_t>(id)); },
-          id_);
+      Worker* const lender = std::exchange(lender_, nullptr);
+      if (Worker::current() == lender) {
+        lender->backend().release_buffer(id_);
+      } else {  // maybe away from home (see the top of this file); a gone worker took its buffers along
+        (void)Worker::run_at_home(
+            lender,
+            [](Worker& worker, std::uint64_t id) noexcept {
+              worker.backend().release_buffer(static_cast<std::uint32_t>(id));
+            },
+            id_);
+      }
     }
     data_ = nullptr;
     size_ = 0;

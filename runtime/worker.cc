@@ -1,6 +1,9 @@
 #include "runtime/worker.h"
 
+#include <algorithm>
+#include <mutex>
 #include <utility>
+#include <vector>
 
 namespace surge {
 namespace {
@@ -23,12 +26,31 @@ std::unique_ptr<Worker> Worker::with_backend(std::unique_ptr<Backend> backend,
   return std::unique_ptr<Worker>(new Worker(std::move(backend), spin_before_sleep));
 }
 
+namespace {
+// Every Worker alive in the process, for run_at_home() from threads that cannot know.
+std::mutex& live_workers_lock() {
+  static std::mutex lock;
+  return lock;
+}
+std::vector<const Worker*>& live_workers() {
+  static std::vector<const Worker*> workers;
+  return workers;
+}
+}  // namespace
+
 Worker::Worker(std::unique_ptr<Backend> backend, std::chrono::nanoseconds spin_before_sleep)
     : backend_(std::move(backend)), spin_before_sleep_(spin_before_sleep) {
   stop_work_.run = [](RemoteWork&, Worker& worker) noexcept { worker.stop_requested_ = true; };
+  std::lock_guard<std::mutex> guard(live_workers_lock());
+  live_workers().push_back(this);
 }
 
 Worker::~Worker() {
+  {
+    // First: from now on run_at_home() leaves this worker alone; what it posted before is drained below.
+    std::lock_guard<std::mutex> guard(live_workers_lock());
+    std::erase(live_workers(), this);
+  }
   shutdown();
   while (posts_in_progress_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
 }
@@ -74,22 +96,29 @@ struct HomeWork : RemoteWork {
   Worker::HomeAction action = nullptr;
   std::uint64_t argument = 0;
 };
+
 }  // namespace
 
-void Worker::run_at_home(HomeAction action, std::uint64_t argument) noexcept {
-  if (is_own_thread()) {
-    action(*this, argument);
-    return;
+bool Worker::run_at_home(Worker* worker, HomeAction action, std::uint64_t argument) noexcept {
+  // Held while posting: the worker unregisters (under the same lock) before it drains its inbox for the
+  // last time, so what is posted here always runs.
+  std::lock_guard<std::mutex> guard(live_workers_lock());
+  const auto& workers = live_workers();
+  if (std::find(workers.begin(), workers.end(), worker) == workers.end()) return false;
+  if (worker->is_own_thread()) {
+    action(*worker, argument);
+    return true;
   }
   auto* work = new HomeWork();
   work->action = action;
   work->argument = argument;
-  work->run = [](RemoteWork& posted, Worker& worker) noexcept {
-    auto* home = static_cast<HomeWork*>(&posted);
-    home->action(worker, home->argument);
-    delete home;
+  work->run = [](RemoteWork& posted, Worker& home) noexcept {
+    auto* home_work = static_cast<HomeWork*>(&posted);
+    home_work->action(home, home_work->argument);
+    delete home_work;
   };
-  post(*work);
+  worker->post(*work);
+  return true;
 }
 
 bool Worker::spin_for_posted_work() const noexcept {

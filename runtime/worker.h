@@ -153,12 +153,15 @@ class Worker {
   // Whether the calling thread is this worker's own: the one that created it and runs its loop, the only
   // one that may touch its backend.
   bool is_own_thread() const noexcept { return std::this_thread::get_id() == owner_thread_; }
-  // Runs `action(*this, argument)` on this worker's thread: at once when called there, else at the start
-  // of the worker's next turn, through its inbox (one allocation). For clean-ups that must happen at home,
-  // like closing a socket whose owner was dropped on another worker. Any thread; the worker must still
-  // be alive (a Runtime's workers drain their inboxes as they shut down).
+  // Runs `action(*worker, argument)` on `worker`'s thread: at once when called there, else at the start
+  // of the worker's next turn, through its inbox (one allocation), or during its shutdown, which drains
+  // the inbox. For clean-ups that must happen at home, like closing a socket whose owner was dropped on
+  // another thread. Any thread, also after `worker` was destroyed (a stream returned by a Runtime's
+  // block_on and dropped after its shutdown): then nothing runs and it returns false, so the caller
+  // cleans up what is left without the worker (the socket's fd: close it; a lent buffer: gone with it).
+  // The slow path: it takes a process-wide lock.
   using HomeAction = void (*)(Worker& worker, std::uint64_t argument) noexcept;
-  void run_at_home(HomeAction action, std::uint64_t argument) noexcept;
+  static bool run_at_home(Worker* worker, HomeAction action, std::uint64_t argument) noexcept;
 
   // Cancels every in-flight operation, waits for all their completions (and for blocking calls started
   // here), then destroys every task that has not finished (their JoinHandles report is_abandoned()).

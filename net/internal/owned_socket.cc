@@ -11,15 +11,18 @@ Result<void> OwnedSocket::close() noexcept {
   if (fd_ < 0) return ok();
   const int fd = std::exchange(fd_, -1);
   borrowed_reads_ = false;
-  if (!worker_->is_own_thread()) {
-    // Dropped away from home (a stream returned through a JoinHandle, say): the backend belongs to its
-    // worker's thread, so the fd is forgotten and closed there.
-    worker_->run_at_home(
+  if (Worker::current() != worker_) {
+    // Maybe away from home (a stream returned through a JoinHandle, or by a Runtime's block_on): the
+    // backend belongs to its worker's thread, so the fd is forgotten and closed there; if the worker is
+    // gone, its backend is too, and only the fd is left to close.
+    const bool posted = Worker::run_at_home(
+        worker_,
         [](Worker& worker, std::uint64_t home_fd) noexcept {
           worker.backend().forget_fd(static_cast<int>(home_fd));
           ::close(static_cast<int>(home_fd));
         },
         static_cast<std::uint64_t>(fd));
+    if (!posted && ::close(fd) < 0) return Error(errno, "close");
     return ok();
   }
   worker_->backend().forget_fd(fd);

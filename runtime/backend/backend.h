@@ -69,7 +69,8 @@ struct BackendOptions {
   // (each holds a lent buffer, however small the chunk). At the bound the stream's multishot recv is
   // stopped, so the data waits in the socket and TCP's receive window pushes back on the peer; it is
   // armed again when the stream is read. A peer that sends and never gets read thus holds at most this
-  // many buffers, never the whole ring.
+  // many buffers, never the whole ring; and all streams together stop at half the ring, so the other half
+  // stays for streams whose readers wait.
   unsigned lent_buffers_per_stream = 8;
   bool allow_buffer_ring = true;           // io_uring: else kRecvBorrowed uses a pool and plain recv
   // io_uring: put the fds operations use in a sparse registered-file table of this many slots (5.19+),

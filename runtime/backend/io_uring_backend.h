@@ -165,6 +165,8 @@ class IoUringBackend final : public Backend {
   unsigned lent_buffer_size_ = 16 * 1024;
   std::size_t lent_buffers_per_stream_ = 8;
   std::size_t free_in_ring_ = 0;  // buffers published in the ring (not lent, not queued)
+  std::size_t queued_chunks_ = 0;      // received chunks waiting unclaimed in streams' queues, all streams
+  std::size_t max_queued_chunks_ = 1;  // half the ring: the rest is kept for streams whose readers wait
   bool allow_buffer_ring_ = true;
   bool use_buffer_ring_ = false;
   std::unique_ptr<BufferRing> buffer_ring_;

@@ -4,9 +4,10 @@
 // one ring (buffer group 0), and each stream that reads this way has one multishot recv request with
 // buffer selection: the kernel picks a buffer for every chunk that arrives and posts it, with no new
 // SQE. Chunks go to the stream's oldest waiting receive, else into the stream's queue, which is bounded
-// per stream (BackendOptions::lent_buffers_per_stream): at the bound the request is cancelled, the data
-// waits in the socket and TCP flow control pushes back on the peer, until a read finds the queue empty
-// and arms it again. So one peer that sends and is never read cannot take the ring from the others.
+// per stream (BackendOptions::lent_buffers_per_stream) and, over all streams, to half the ring: at either
+// bound the request is cancelled, the data waits in the socket and TCP flow control pushes back on the
+// peer, until a read finds the queue empty and arms it again. So peers that send and are never read
+// cannot take the ring from the streams whose readers wait: half of it is always theirs.
 // A request ends with ENOBUFS when the ring is empty: that is counted, and the request is armed again as
 // soon as a buffer comes back, whichever way it comes back (released by its borrower, or returned from
 // the queue of a stream that closed), so no byte is lost (the data waits in the socket).
@@ -55,6 +56,7 @@ void IoUringBackend::set_up_lent_buffers() noexcept {
         }
         io_uring_buf_ring_advance(ring, static_cast<int>(count));
         free_in_ring_ = count;
+        max_queued_chunks_ = count / 2 > 0 ? count / 2 : 1;
         use_buffer_ring_ = true;
       } else {
         munmap(memory, bytes);  // refused (old kernel, or a group in use): the pool still works
@@ -93,6 +95,7 @@ void IoUringBackend::recv_from_multishot(Operation& operation) noexcept {
   if (!receiver.ready.empty()) {
     const MultishotRecv::Received received = receiver.ready.front();
     receiver.ready.pop_front();
+    if (received.result > 0) --queued_chunks_;
     operation.buffer = received.result > 0 ? buffer_ring_->buffers.data(received.buffer_id) : nullptr;
     operation.buffer_id = received.buffer_id;
     complete_soon(operation, received.result);
@@ -144,8 +147,12 @@ void IoUringBackend::on_recv_request(Operation& request) noexcept {
       backend.hand_over(waiter, result, buffer_id);
     } else {
       receiver.ready.push_back({result, buffer_id});
-      if (more && !receiver.stopping && receiver.ready.size() >= backend.lent_buffers_per_stream_) {
-        // Nobody reads this stream for now: stop taking buffers for it (see the top of this file).
+      if (result > 0) ++backend.queued_chunks_;
+      if (more && !receiver.stopping &&
+          (receiver.ready.size() >= backend.lent_buffers_per_stream_ ||
+           backend.queued_chunks_ >= backend.max_queued_chunks_)) {
+        // Nobody reads this stream for now, and it holds its share, or all unread streams together hold
+        // half the ring: stop taking buffers for it (see the top of this file).
         receiver.stopping = true;
         backend.cancel(receiver);
       }
@@ -216,7 +223,9 @@ void IoUringBackend::forget_receiver(int fd) noexcept {
   });
   receiver.waiters.clear();
   receiver.ready.for_each([this](const MultishotRecv::Received& received) {
-    if (received.result > 0) return_to_ring(received.buffer_id);
+    if (received.result <= 0) return;
+    --queued_chunks_;
+    return_to_ring(received.buffer_id);
   });
   receiver.ready.clear();
   receiver.forgotten = true;
@@ -231,9 +240,11 @@ void IoUringBackend::forget_receiver(int fd) noexcept {
 Result<void> IoUringBackend::detach_fd(int fd) noexcept {
   expect_owner_thread("detach_fd");
   const auto index = static_cast<std::size_t>(fd);
+  if (fd >= 0 && index < ops_on_fd_.size() && ops_on_fd_[index] > 0) {
+    return Error(EBUSY, "move_to: an operation is in flight on the socket");
+  }
   if (fd >= 0 && index < receivers_.size() && receivers_[index]) {
     MultishotRecv& receiver = *receivers_[index];
-    if (!receiver.waiters.empty()) return Error(EBUSY, "move_to: a read_borrowed() is in flight on the stream");
     if (receiver.armed) stop_receiver_now(receiver);
     if (!receiver.ready.empty()) {
       return Error(EBUSY, "move_to: bytes received by read_borrowed() have not been read yet (read them first)");

@@ -1,5 +1,5 @@
-// review_repro_test.cc: reproductions from the review of the issue-9 change (git diff 6584a1d..HEAD).
-// Each test says whether it FAILS on the reviewed code (a defect) or HOLDS (an attack that was resisted).
+// review_regression_test.cc: reproductions from a hostile review of the fixes for issue 9, kept as regressions.
+// Each test says whether it failed on the reviewed code (a defect, fixed since) or held (an attack that was resisted).
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -26,7 +26,7 @@ namespace {
 
 using std::chrono::milliseconds;
 
-class ReviewReproTest : public testing::BackendTest {};
+class ReviewRegressionTest : public testing::BackendTest {};
 
 struct Pair {
   TcpStream client;
@@ -78,10 +78,10 @@ std::string in_child(Body body, std::chrono::milliseconds limit = std::chrono::s
 }
 
 // ---------------------------------------------------------------------------------------------------
-// FAILS on io_uring (holds on epoll). tcp_stream.h promises that move_to() fails with EBUSY "with an
+// Failed, before its fix, on io_uring (holds on epoll). tcp_stream.h promises that move_to() fails with EBUSY "with an
 // operation in flight"; io_uring's detach_fd() only checks borrowed-read waiters, so a plain read() in
 // flight is silently cancelled (fd forgotten) and the move succeeds.
-TEST_P(ReviewReproTest, MoveToWithAPlainReadInFlightIsRefused) {
+TEST_P(ReviewRegressionTest, MoveToWithAPlainReadInFlightIsRefused) {
   auto [a, b] = testing::stream_pair(*worker_);
   EXPECT_TRUE(run([](TcpStream& reader, TcpStream& writer) -> Task<void> {
     Worker& worker = *Worker::current();
@@ -101,9 +101,9 @@ TEST_P(ReviewReproTest, MoveToWithAPlainReadInFlightIsRefused) {
   }(a, b)));
 }
 
-// FAILS on io_uring (holds on epoll). Same contract, borrowed reads without a buffer ring (the pool
+// Failed, before its fix, on io_uring (holds on epoll). Same contract, borrowed reads without a buffer ring (the pool
 // path): the recv into a pool buffer is in the kernel, detach_fd() finds no receiver and forgets the fd.
-TEST_P(ReviewReproTest, MoveToWithAPoolBorrowedReadInFlightIsRefused) {
+TEST_P(ReviewRegressionTest, MoveToWithAPoolBorrowedReadInFlightIsRefused) {
   create_worker({.lent_buffers = 4, .lent_buffer_size = 1024, .allow_buffer_ring = false});
   auto [a, b] = testing::stream_pair(*worker_);
   EXPECT_TRUE(run([](TcpStream& reader, TcpStream& writer) -> Task<void> {
@@ -123,10 +123,10 @@ TEST_P(ReviewReproTest, MoveToWithAPoolBorrowedReadInFlightIsRefused) {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// FAILS on io_uring (holds on epoll). The bound is per stream only: lent_buffers / lent_buffers_per_stream
+// Failed, before its fix, on io_uring (holds on epoll). The bound is per stream only: lent_buffers / lent_buffers_per_stream
 // peers that send and are never read hold the whole ring again, and every other stream's read_borrowed()
 // waits forever (issue 9 #1, with five hostile connections instead of one).
-TEST_P(ReviewReproTest, AFewUnreadPeersStillStarveEveryOtherStream) {
+TEST_P(ReviewRegressionTest, AFewUnreadPeersStillStarveEveryOtherStream) {
   create_worker({.lent_buffers = 16, .lent_buffer_size = 1024, .lent_buffers_per_stream = 4});
   EXPECT_TRUE(run([]() -> Task<void> {
     std::vector<Pair> hostile;
@@ -158,10 +158,10 @@ TEST_P(ReviewReproTest, AFewUnreadPeersStillStarveEveryOtherStream) {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// FAILS on both backends (use-after-free / fd leak). A TcpStream returned to main by block_on() and
+// Failed, before its fix, on both backends (use-after-free / fd leak). A TcpStream returned to main by block_on() and
 // dropped after shutdown(): OwnedSocket::close() sees a foreign thread and run_at_home()s to a Worker
 // that has been destroyed. Expected: the fd is closed (or a clear abort); actual: see the child's end.
-TEST_P(ReviewReproTest, StreamFromBlockOnDroppedAfterShutdown) {
+TEST_P(ReviewRegressionTest, StreamFromBlockOnDroppedAfterShutdown) {
   const BackendChoice choice = GetParam();
   const std::string outcome = in_child([choice]() -> int {
     auto runtime = Runtime::create({.workers = 1, .worker = {.backend = choice}});
@@ -180,9 +180,9 @@ TEST_P(ReviewReproTest, StreamFromBlockOnDroppedAfterShutdown) {
   EXPECT_EQ(outcome, "exit 0") << "(exit 5: the fds were never closed; a signal: use after free)";
 }
 
-// FAILS on both backends (use-after-free). Same for a BorrowedBuffer returned by block_on(): its release
+// Failed, before its fix, on both backends (use-after-free). Same for a BorrowedBuffer returned by block_on(): its release
 // is posted to a Worker that no longer exists.
-TEST_P(ReviewReproTest, BorrowedBufferFromBlockOnDroppedAfterShutdown) {
+TEST_P(ReviewRegressionTest, BorrowedBufferFromBlockOnDroppedAfterShutdown) {
   const BackendChoice choice = GetParam();
   const std::string outcome = in_child([choice]() -> int {
     auto runtime = Runtime::create({.workers = 1, .worker = {.backend = choice}});
@@ -209,7 +209,7 @@ TEST_P(ReviewReproTest, BorrowedBufferFromBlockOnDroppedAfterShutdown) {
 // HOLDS (both backends). A stream whose peer sent bytes and then its FIN, with the EOF (and maybe the
 // bytes) queued on the multishot request, moved: refused with EBUSY until read, then moved; the new
 // owner sees the end of stream, nothing is lost or duplicated.
-TEST_P(ReviewReproTest, MoveWithEndOfStreamQueuedLosesNothing) {
+TEST_P(ReviewRegressionTest, MoveWithEndOfStreamQueuedLosesNothing) {
   EXPECT_TRUE(run([]() -> Task<void> {
     auto pair = co_await tcp_pair();
     EXPECT_TRUE(pair);
@@ -252,7 +252,7 @@ TEST_P(ReviewReproTest, MoveWithEndOfStreamQueuedLosesNothing) {
 
 // HOLDS (both backends). timeout(nanoseconds::max()) on a single-step read (a linked timeout on io_uring,
 // absolute, INT64_MAX ns) is no timeout: the read completes with its data.
-TEST_P(ReviewReproTest, MaxTimeoutOnALinkedReadIsNoTimeout) {
+TEST_P(ReviewRegressionTest, MaxTimeoutOnALinkedReadIsNoTimeout) {
   auto [a, b] = testing::stream_pair(*worker_);
   EXPECT_TRUE(run([](TcpStream& reader, TcpStream& writer) -> Task<void> {
     Worker& worker = *Worker::current();
@@ -270,7 +270,7 @@ TEST_P(ReviewReproTest, MaxTimeoutOnALinkedReadIsNoTimeout) {
 // HOLDS (both backends). move_to() while the stream's chunk CQEs wait in the CQ past a per-poll budget of
 // one completion and its queue is at a per-stream bound of two (stop_receiver_now() collects and
 // dispatches them out of turn): refused with EBUSY until read, and no byte is lost or reordered.
-TEST_P(ReviewReproTest, MoveWhileChunksWaitPastTheBudgetLosesNothing) {
+TEST_P(ReviewRegressionTest, MoveWhileChunksWaitPastTheBudgetLosesNothing) {
   create_worker({.max_completions_per_poll = 1, .lent_buffers = 16, .lent_buffer_size = 1024,
                  .lent_buffers_per_stream = 2});
   EXPECT_TRUE(run([]() -> Task<void> {
@@ -315,7 +315,7 @@ TEST_P(ReviewReproTest, MoveWhileChunksWaitPastTheBudgetLosesNothing) {
   }()));
 }
 
-SURGE_INSTANTIATE_FOR_EACH_BACKEND(ReviewReproTest);
+SURGE_INSTANTIATE_FOR_EACH_BACKEND(ReviewRegressionTest);
 
 }  // namespace
 }  // namespace surge
