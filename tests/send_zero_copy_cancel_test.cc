@@ -24,6 +24,7 @@
 #include "runtime/time.h"
 #include "runtime/when.h"
 #include "tests/backend_param.h"
+#include "tests/stream_pair.h"
 
 namespace surge {
 namespace {
@@ -175,6 +176,25 @@ TEST_P(SendZeroCopyCancelTest, WorkerShutdownWithAStuckWriteInFlightFinishes) {
 // A zero-copy send the kernel cannot pin pages for (RLIMIT_MEMLOCK counts them; lowered here so that
 // 1 MiB exceeds it) fails with ENOMEM: the backend sends the same bytes the ordinary way instead, so the
 // caller sees an ordinary write. (A process with CAP_IPC_LOCK is not limited: there this is a plain echo.)
+// A socket without a zero-copy path (a Unix socket answers SEND_ZC with EOPNOTSUPP) still gets every
+// byte: the send falls back to a copy.
+TEST_P(SendZeroCopyCancelTest, SocketWithoutZeroCopyFallsBackToACopy) {
+  auto [writer, reader] = testing::stream_pair(*worker_);
+  EXPECT_TRUE(run([](TcpStream& writer, TcpStream& reader) -> Task<void> {
+    std::vector<char> sent(1 << 20);
+    for (std::size_t i = 0; i < sent.size(); ++i) sent[i] = static_cast<char>(i * 7);
+    auto drain = Worker::current()->spawn([](TcpStream& s, std::size_t size) -> Task<std::vector<char>> {
+      std::vector<char> got(size);
+      auto read = co_await s.read_exact(got);
+      EXPECT_TRUE(read) << read.error().message();
+      co_return got;
+    }(reader, sent.size()));
+    auto written = co_await writer.write_all(sent);
+    EXPECT_TRUE(written) << written.error().message();
+    EXPECT_TRUE(co_await std::move(drain) == sent);
+  }(writer, reader)));
+}
+
 TEST_P(SendZeroCopyCancelTest, SendThatCannotPinPagesFallsBackToACopy) {
   rlimit saved{};
   ASSERT_EQ(getrlimit(RLIMIT_MEMLOCK, &saved), 0);

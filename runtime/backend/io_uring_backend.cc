@@ -518,8 +518,11 @@ void IoUringBackend::dispatch(std::uint64_t user_data, std::int32_t result, std:
 }
 
 bool IoUringBackend::zero_copy_send_done(Operation& operation, std::int32_t result) noexcept {
-  if (result != -ENOMEM || (operation.backend_state & kStateCancelRequested) != 0) return true;
-  // The kernel could not pin the pages (RLIMIT_MEMLOCK counts them): send the same bytes by copying.
+  if ((result != -ENOMEM && result != -EOPNOTSUPP) || (operation.backend_state & kStateCancelRequested) != 0) {
+    return true;
+  }
+  // The kernel could not pin the pages (ENOMEM: RLIMIT_MEMLOCK counts them), or the socket has no
+  // zero-copy path (EOPNOTSUPP: a Unix socket): send the same bytes by copying.
   operation.backend_state = (operation.backend_state | kStatePlainSend) & ~(kStateZeroCopy | kStateZeroCopyResult);
   prepare(operation);
   return false;
