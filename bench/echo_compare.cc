@@ -13,6 +13,11 @@
 //                  surge_io_uring+borrowed,surge_io_uring-defer,...]
 //       [--workloads=echo,stream,idle] [--connections=1,64,512] [--sizes=64,4096]
 //       [--idle_connections=10000] [--tokio_server=PATH] [--benchmark_out=results.json ...]
+//       [--before_server=PATH]
+//
+// --before_server: a surge_echo_server built from an earlier commit. Servers named before_<variant>
+// (before_io_uring, before_io_uring+borrowed, before_epoll, ...) run it with <variant>'s flags, so that a
+// change is measured against what it changed, interleaved in the same run.
 //
 // Benchmark names: echo/<server>/conns:<n>/bytes:<n>/round:<r>, stream/<server>/bytes:<n>/round:<r>,
 // idle/<server>/conns:<n>. Time is the measured window (manual time, wall clock).
@@ -53,6 +58,7 @@ struct Settings {
   std::vector<int> stream_sizes;
   int idle_connections = 10000;
   std::string tokio_server;
+  std::string before_server;      // --before_server: an earlier build of surge_echo_server
   std::string servers_directory;  // where the bench/servers binaries are
 };
 
@@ -85,7 +91,8 @@ std::vector<int> split_numbers(std::string_view text, const char* flag_name) {
 Result<std::vector<std::string>> server_command(const std::string& server, int buffer_size) {
   const std::string& dir = settings.servers_directory;
   std::vector<std::string> command;
-  if (server.rfind("surge_", 0) == 0) {
+  const bool before = server.rfind("before_", 0) == 0;
+  if (server.rfind("surge_", 0) == 0 || before) {
     // surge_io_uring, surge_epoll, and variants that switch one feature: surge_io_uring+borrowed
     // (multishot recv into the buffer ring), surge_io_uring-defer (no DEFER_TASKRUN), ...
     static const std::map<std::string, std::vector<std::string>> kVariants = {
@@ -94,6 +101,9 @@ Result<std::vector<std::string>> server_command(const std::string& server, int b
         {"surge_io_uring+borrowed", {"--backend=io_uring", "--borrowed_reads=1"}},
         {"surge_io_uring+borrowed-ring", {"--backend=io_uring", "--borrowed_reads=1", "--buffer_ring=0"}},
         {"surge_io_uring+borrowed64k", {"--backend=io_uring", "--borrowed_reads=1", "--lent_buffer_size=65536"}},
+        {"surge_io_uring+borrowed-q8", {"--backend=io_uring", "--borrowed_reads=1", "--lent_buffers_per_stream=8"}},
+        {"surge_io_uring+borrowed-q32", {"--backend=io_uring", "--borrowed_reads=1", "--lent_buffers_per_stream=32"}},
+        {"surge_io_uring+borrowed-q128", {"--backend=io_uring", "--borrowed_reads=1", "--lent_buffers_per_stream=128"}},
         {"surge_io_uring-defer", {"--backend=io_uring", "--defer_taskrun=0"}},
         {"surge_io_uring-multishot_accept", {"--backend=io_uring", "--multishot_accept=0"}},
         {"surge_io_uring-fixed_files", {"--backend=io_uring", "--fixed_files=0"}},
@@ -101,9 +111,10 @@ Result<std::vector<std::string>> server_command(const std::string& server, int b
         {"surge_io_uring+sqpoll", {"--backend=io_uring", "--sqpoll=1"}},
         {"surge_epoll+borrowed", {"--backend=epoll", "--borrowed_reads=1"}},
     };
-    auto variant = kVariants.find(server);
+    auto variant = kVariants.find(before ? "surge_" + server.substr(7) : server);
     if (variant == kVariants.end()) return Error(EINVAL, "unknown surge variant (see kVariants in echo_compare.cc)");
-    command = {dir + "/surge_echo_server"};
+    if (before && settings.before_server.empty()) return Error(EINVAL, "before_* servers need --before_server=PATH");
+    command = {before ? settings.before_server : dir + "/surge_echo_server"};
     command.insert(command.end(), variant->second.begin(), variant->second.end());
   } else if (server == "raw_uring") {
     command = {dir + "/raw_uring_echo_server"};
@@ -346,6 +357,7 @@ int main_impl(int argc, char** argv) {
   settings.stream_sizes = split_numbers(examples::flag(argc, argv, "stream_sizes", "65536,1048576"), "stream_sizes");
   settings.idle_connections = static_cast<int>(examples::integer_flag(argc, argv, "idle_connections", 10000, 1, 100000));
   settings.tokio_server = std::string(examples::flag(argc, argv, "tokio_server", ""));
+  settings.before_server = std::string(examples::flag(argc, argv, "before_server", ""));
   settings.servers_directory = find_servers_directory(argv[0]);
 
   rlimit files{};

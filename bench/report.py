@@ -191,6 +191,29 @@ def feature_section(cells, lines):
     lines.append("")
 
 
+def before_section(cells, lines):
+    """Each before_<variant> (an earlier build, --before_server) against surge_<variant>, round by round."""
+    pairs = sorted({(server, "surge_" + server[len("before_"):]) for (workload, _), servers in cells.items()
+                    for server in servers if server.startswith("before_")})
+    if not pairs:
+        return
+    lines.append("## This build against the earlier one (--before_server, same rounds)\n")
+    lines.append("Medians of round-by-round ratios of this build to the earlier build of the same variant: rt/s "
+                 "or bytes/s above 1 and CPU below 1 mean this build is better.\n")
+    lines.append("| variant | cell | rt/s or bytes/s × | server CPU × | allocs/rt now |")
+    lines.append("|---|---|---|---|---|")
+    for before, now in pairs:
+        for (workload, cell), servers in sorted(cells.items()):
+            if workload not in ("echo", "stream") or before not in servers or now not in servers:
+                continue
+            rate = "rt_per_s" if workload == "echo" else "bytes_per_s"
+            cpu = "server_cpu_us_per_rt" if workload == "echo" else "server_cpu_us_per_mib"
+            lines.append(f"| {now} | {workload} {cell_label(cell)} | {fmt(ratio_of(servers[now], servers[before], rate))} | "
+                         f"{fmt(ratio_of(servers[now], servers[before], cpu))} | "
+                         f"{fmt(median_of(servers[now], 'server_allocs_per_rt'), 4)} |")
+    lines.append("")
+
+
 def stream_section(cells, errors, lines):
     rows = [(cell, servers) for (workload, cell), servers in sorted(cells.items()) if workload == "stream"]
     if not rows:
@@ -332,6 +355,7 @@ def main():
     goals = []
     echo_section(cells, errors, lines, goals)
     feature_section(cells, lines)
+    before_section(cells, lines)
     stream_section(cells, errors, lines)
     idle_section(cells, errors, lines, goals)
     if args.runtime:

@@ -26,11 +26,15 @@ bool BackendTest::run(Task<void> task, std::chrono::milliseconds limit) {
     ADD_FAILURE() << "no worker";
     return false;
   }
+  return run_bounded(*worker_, std::move(task), limit);
+}
+
+bool run_bounded(Worker& worker, Task<void> task, std::chrono::milliseconds limit) {
   auto as_bool = [](Task<void> inner) -> Task<bool> {
     co_await std::move(inner);
     co_return true;
   };
-  const bool finished = worker_->block_on_for(as_bool(std::move(task)), limit).has_value();
+  const bool finished = worker.block_on_for(as_bool(std::move(task)), limit).has_value();
   if (!finished) ADD_FAILURE() << "the test task did not finish within " << limit.count() << " ms";
   return finished;
 }

@@ -46,6 +46,10 @@ class BackendTest : public ::testing::TestWithParam<BackendChoice> {
 
 std::string backend_test_name(const ::testing::TestParamInfo<BackendChoice>& info);
 
+// Runs `task` to completion on `worker`, failing the test if it takes longer than `limit` (BackendTest::run
+// for fixtures of their own).
+bool run_bounded(Worker& worker, Task<void> task, std::chrono::milliseconds limit);
+
 }  // namespace surge::testing
 
 namespace surge {

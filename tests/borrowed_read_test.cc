@@ -15,6 +15,7 @@
 #include "runtime/time.h"
 #include "runtime/when.h"
 #include "tests/backend_param.h"
+#include "tests/stream_pair.h"
 
 namespace surge {
 namespace {
@@ -31,21 +32,6 @@ std::vector<unsigned char> random_bytes(std::size_t size, unsigned seed) {
   return bytes;
 }
 
-struct ConnectedPair {
-  TcpStream client;
-  TcpStream server;
-};
-
-// A client connected to a listener on this worker, and the server's side of the connection.
-Task<Result<ConnectedPair>> connected_pair() {
-  auto listener = TcpListener::bind(SocketAddress::ipv4_loopback(0));
-  if (!listener) co_return listener.error();
-  auto client = co_await TcpStream::connect(*listener->local_addr());
-  if (!client) co_return client.error();
-  auto server = co_await listener->accept();
-  if (!server) co_return server.error();
-  co_return ConnectedPair{std::move(*client), std::move(*server)};
-}
 
 // Reads `size` bytes from `stream` with borrowed reads, appending them to `into`.
 Task<Result<void>> read_borrowed_exactly(TcpStream& stream, std::size_t size, std::vector<unsigned char>* into) {
@@ -81,7 +67,7 @@ TEST_P(BorrowedReadTest, BorrowedEchoReturnsOneMebibyteIntact) {
 
 TEST_P(BorrowedReadTest, EndOfStreamIsAnEmptyBuffer) {
   EXPECT_TRUE(run([]() -> Task<void> {
-    auto pair = co_await connected_pair();
+    auto pair = co_await testing::tcp_pair();
     EXPECT_TRUE(pair) << pair.error().message();
     if (!pair) co_return;
     EXPECT_TRUE(co_await pair->client.write_all("last words"));
@@ -102,7 +88,7 @@ TEST_P(BorrowedReadTest, EndOfStreamIsAnEmptyBuffer) {
 TEST_P(BorrowedReadTest, RunningOutOfBuffersLosesNoBytes) {
   create_worker({.lent_buffers = 4, .lent_buffer_size = 1024});
   EXPECT_TRUE(run([this]() -> Task<void> {
-    auto pair = co_await connected_pair();
+    auto pair = co_await testing::tcp_pair();
     EXPECT_TRUE(pair) << pair.error().message();
     if (!pair) co_return;
     const auto sent = random_bytes(64 * 1024, 11);
@@ -135,8 +121,8 @@ TEST_P(BorrowedReadTest, RunningOutOfBuffersLosesNoBytes) {
 TEST_P(BorrowedReadTest, HeldBufferIsNotOverwrittenByOtherConnections) {
   create_worker({.lent_buffers = 8, .lent_buffer_size = 2048});
   EXPECT_TRUE(run([]() -> Task<void> {
-    auto first = co_await connected_pair();
-    auto second = co_await connected_pair();
+    auto first = co_await testing::tcp_pair();
+    auto second = co_await testing::tcp_pair();
     EXPECT_TRUE(first && second);
     if (!first || !second) co_return;
     EXPECT_TRUE(co_await first->client.write_all("keep me exactly as I am"));
@@ -167,7 +153,7 @@ TEST_P(BorrowedReadTest, HeldBufferIsNotOverwrittenByOtherConnections) {
 
 TEST_P(BorrowedReadTest, CancelledBorrowedReadLeavesTheStreamUsable) {
   EXPECT_TRUE(run([]() -> Task<void> {
-    auto pair = co_await connected_pair();
+    auto pair = co_await testing::tcp_pair();
     if (!pair) co_return;
     auto nothing = co_await timeout(milliseconds(20), pair->server.read_borrowed());
     EXPECT_FALSE(nothing);
@@ -187,7 +173,7 @@ TEST_P(BorrowedReadTest, ClosingAStreamReturnsItsUnclaimedBuffers) {
   create_worker({.lent_buffers = 2, .lent_buffer_size = 1024});
   EXPECT_TRUE(run([]() -> Task<void> {
     {
-      auto pair = co_await connected_pair();
+      auto pair = co_await testing::tcp_pair();
       if (!pair) co_return;
       EXPECT_TRUE(co_await pair->client.write_all(random_bytes(4096, 3)));
       auto one = co_await pair->server.read_borrowed();  // io_uring: the request now holds the other one
@@ -195,7 +181,7 @@ TEST_P(BorrowedReadTest, ClosingAStreamReturnsItsUnclaimedBuffers) {
       (void)co_await sleep_for(milliseconds(10));
     }  // both streams closed, `one` released
     (void)co_await sleep_for(milliseconds(10));
-    auto pair = co_await connected_pair();
+    auto pair = co_await testing::tcp_pair();
     if (!pair) co_return;
     EXPECT_TRUE(co_await pair->client.write_all(random_bytes(4096, 5)));
     auto a = co_await timeout(milliseconds(2000), pair->server.read_borrowed());
@@ -212,8 +198,8 @@ TEST_P(BorrowedReadTest, ClosingAStreamReturnsItsUnclaimedBuffers) {
 TEST_P(BorrowedReadTest, APeerThatIsNeverReadCannotStarveOtherStreams) {
   create_worker({.lent_buffers = 16, .lent_buffer_size = 1024, .lent_buffers_per_stream = 4});
   EXPECT_TRUE(run([]() -> Task<void> {
-    auto hostile = co_await connected_pair();
-    auto other = co_await connected_pair();
+    auto hostile = co_await testing::tcp_pair();
+    auto other = co_await testing::tcp_pair();
     EXPECT_TRUE(hostile && other);
     if (!hostile || !other) co_return;
     EXPECT_TRUE(hostile->client.set_nodelay(true));
@@ -247,8 +233,8 @@ TEST_P(BorrowedReadTest, APeerThatIsNeverReadCannotStarveOtherStreams) {
 TEST_P(BorrowedReadTest, BuffersReturnedByAClosingStreamWakeAStarvedReader) {
   create_worker({.lent_buffers = 2, .lent_buffer_size = 1024, .lent_buffers_per_stream = 2});
   EXPECT_TRUE(run([]() -> Task<void> {
-    auto a = co_await connected_pair();
-    auto b = co_await connected_pair();
+    auto a = co_await testing::tcp_pair();
+    auto b = co_await testing::tcp_pair();
     EXPECT_TRUE(a && b);
     if (!a || !b) co_return;
     EXPECT_TRUE(a->client.set_nodelay(true));

@@ -42,13 +42,7 @@ class DeadlineTest : public ::testing::TestWithParam<DeadlineParam> {
   }
 
   bool run(Task<void> task, std::chrono::milliseconds limit = std::chrono::seconds(10)) {
-    auto as_bool = [](Task<void> inner) -> Task<bool> {
-      co_await std::move(inner);
-      co_return true;
-    };
-    const bool finished = worker_->block_on_for(as_bool(std::move(task)), limit).has_value();
-    if (!finished) ADD_FAILURE() << "the test task did not finish within " << limit.count() << " ms";
-    return finished;
+    return testing::run_bounded(*worker_, std::move(task), limit);
   }
 
   std::unique_ptr<Worker> worker_;

@@ -41,21 +41,6 @@ class OwnershipTest : public ::testing::TestWithParam<BackendChoice> {
   std::unique_ptr<Runtime> runtime_;
 };
 
-struct Connection {
-  TcpStream client;
-  TcpStream server;
-};
-
-// A client and the server's side of its connection, both on the current worker.
-Task<Result<Connection>> connect_pair() {
-  auto listener = TcpListener::bind(SocketAddress::ipv4_loopback(0));
-  if (!listener) co_return listener.error();
-  auto client = co_await TcpStream::connect(*listener->local_addr());
-  if (!client) co_return client.error();
-  auto server = co_await listener->accept();
-  if (!server) co_return server.error();
-  co_return Connection{std::move(*client), std::move(*server)};
-}
 
 std::string text_of(const BorrowedBuffer& chunk) {
   return std::string(reinterpret_cast<const char*>(chunk.data()), chunk.size());
@@ -71,13 +56,13 @@ TEST_P(OwnershipTest, StreamDroppedOnAnotherWorkerIsClosedAtHome) {
     const std::size_t here = Worker::current() == &runtime.worker(0) ? 0 : 1;
     const std::size_t other = 1 - here;
     for (int round = 0; round < 20; ++round) {
-      auto made = runtime.spawn_on(other, []() -> Task<Result<Connection>> { co_return co_await connect_pair(); }());
+      auto made = runtime.spawn_on(other, []() -> Task<Result<testing::TcpPair>> { co_return co_await testing::tcp_pair(); }());
       auto pair = co_await std::move(made);
       EXPECT_TRUE(pair) << pair.error().message();
       // Dropped here, on the wrong worker.
     }
     auto still_works = co_await runtime.spawn_on(other, []() -> Task<bool> {
-      auto pair = co_await connect_pair();
+      auto pair = co_await testing::tcp_pair();
       if (!pair || !co_await pair->client.write_all("ping")) co_return false;
       char reply[4];
       co_return static_cast<bool>(co_await pair->server.read_exact(reply));
@@ -99,7 +84,7 @@ TEST_P(OwnershipTest, BorrowedBufferDroppedOnAnotherWorkerGoesBackHome) {
     const std::size_t other = 1 - here;
     for (int round = 0; round < 10; ++round) {
       auto borrowed = co_await runtime.spawn_on(other, []() -> Task<Result<std::vector<BorrowedBuffer>>> {
-        auto pair = co_await connect_pair();
+        auto pair = co_await testing::tcp_pair();
         if (!pair) co_return pair.error();
         EXPECT_TRUE(pair->client.set_nodelay(true));
         std::vector<BorrowedBuffer> chunks;
@@ -127,7 +112,7 @@ TEST_P(OwnershipTest, MoveAfterBorrowedReadsLosesNoBytes) {
   if (!runtime_) return;
   const std::string received = runtime_->block_on([](Runtime& runtime) -> Task<std::string> {
     const std::size_t other = Worker::current() == &runtime.worker(0) ? 1 : 0;
-    auto pair = co_await connect_pair();
+    auto pair = co_await testing::tcp_pair();
     EXPECT_TRUE(pair) << pair.error().message();
     if (!pair) co_return "";
     EXPECT_TRUE(pair->client.set_nodelay(true));

@@ -28,20 +28,6 @@ using std::chrono::milliseconds;
 
 class ReviewRegressionTest : public testing::BackendTest {};
 
-struct Pair {
-  TcpStream client;
-  TcpStream server;
-};
-
-Task<Result<Pair>> tcp_pair() {
-  auto listener = TcpListener::bind(SocketAddress::ipv4_loopback(0));
-  if (!listener) co_return listener.error();
-  auto client = co_await TcpStream::connect(*listener->local_addr());
-  if (!client) co_return client.error();
-  auto server = co_await listener->accept();
-  if (!server) co_return server.error();
-  co_return Pair{std::move(*client), std::move(*server)};
-}
 
 Task<void> settle() {
   for (int i = 0; i < 5; ++i) co_await yield();
@@ -129,9 +115,9 @@ TEST_P(ReviewRegressionTest, MoveToWithAPoolBorrowedReadInFlightIsRefused) {
 TEST_P(ReviewRegressionTest, AFewUnreadPeersStillStarveEveryOtherStream) {
   create_worker({.lent_buffers = 16, .lent_buffer_size = 1024, .lent_buffers_per_stream = 4});
   EXPECT_TRUE(run([]() -> Task<void> {
-    std::vector<Pair> hostile;
+    std::vector<testing::TcpPair> hostile;
     for (int i = 0; i < 5; ++i) {
-      auto pair = co_await tcp_pair();
+      auto pair = co_await testing::tcp_pair();
       EXPECT_TRUE(pair);
       if (!pair) co_return;
       EXPECT_TRUE(pair->client.set_nodelay(true));
@@ -144,7 +130,7 @@ TEST_P(ReviewRegressionTest, AFewUnreadPeersStillStarveEveryOtherStream) {
       for (auto& pair : hostile) (void)co_await pair.client.write_all(std::string_view("segment;"));
       (void)co_await sleep_for(milliseconds(2));
     }
-    auto other = co_await tcp_pair();
+    auto other = co_await testing::tcp_pair();
     EXPECT_TRUE(other);
     if (!other) co_return;
     EXPECT_TRUE(co_await other->client.write_all(std::string_view("other")));
@@ -168,7 +154,7 @@ TEST_P(ReviewRegressionTest, StreamFromBlockOnDroppedAfterShutdown) {
     if (!runtime) return 3;
     int fds[2] = {-1, -1};
     {
-      auto pair = (*runtime)->block_on(tcp_pair());
+      auto pair = (*runtime)->block_on(testing::tcp_pair());
       if (!pair) return 4;
       fds[0] = pair->client.native_handle();
       fds[1] = pair->server.native_handle();
@@ -189,7 +175,7 @@ TEST_P(ReviewRegressionTest, BorrowedBufferFromBlockOnDroppedAfterShutdown) {
     if (!runtime) return 3;
     {
       auto chunk = (*runtime)->block_on([]() -> Task<Result<BorrowedBuffer>> {
-        auto pair = co_await tcp_pair();
+        auto pair = co_await testing::tcp_pair();
         if (!pair) co_return pair.error();
         (void)co_await pair->client.write_all(std::string_view("kept"));
         co_return co_await pair->server.read_borrowed();
@@ -211,7 +197,7 @@ TEST_P(ReviewRegressionTest, BorrowedBufferFromBlockOnDroppedAfterShutdown) {
 // owner sees the end of stream, nothing is lost or duplicated.
 TEST_P(ReviewRegressionTest, MoveWithEndOfStreamQueuedLosesNothing) {
   EXPECT_TRUE(run([]() -> Task<void> {
-    auto pair = co_await tcp_pair();
+    auto pair = co_await testing::tcp_pair();
     EXPECT_TRUE(pair);
     if (!pair) co_return;
     EXPECT_TRUE(pair->client.set_nodelay(true));
@@ -274,7 +260,7 @@ TEST_P(ReviewRegressionTest, MoveWhileChunksWaitPastTheBudgetLosesNothing) {
   create_worker({.max_completions_per_poll = 1, .lent_buffers = 16, .lent_buffer_size = 1024,
                  .lent_buffers_per_stream = 2});
   EXPECT_TRUE(run([]() -> Task<void> {
-    auto pair = co_await tcp_pair();
+    auto pair = co_await testing::tcp_pair();
     EXPECT_TRUE(pair);
     if (!pair) co_return;
     EXPECT_TRUE(pair->client.set_nodelay(true));

@@ -41,6 +41,8 @@ int main_impl(int argc, char** argv) {
   backend_options.lent_buffers = static_cast<unsigned>(examples::integer_flag(argc, argv, "lent_buffers", 256, 1, 1 << 15));
   backend_options.lent_buffer_size =
       static_cast<unsigned>(examples::integer_flag(argc, argv, "lent_buffer_size", 16 * 1024, 64, 1 << 20));
+  backend_options.lent_buffers_per_stream = static_cast<unsigned>(examples::integer_flag(
+      argc, argv, "lent_buffers_per_stream", BackendOptions{}.lent_buffers_per_stream, 1, 1 << 15));
   auto worker = Worker::create({.backend = choice, .backend_options = backend_options});
   if (!worker) {
     std::fprintf(stderr, "%s: %s\n", kProgram, worker.error().message().c_str());
