@@ -56,7 +56,9 @@ void IoUringBackend::set_up_lent_buffers() noexcept {
         }
         io_uring_buf_ring_advance(ring, static_cast<int>(count));
         free_in_ring_ = count;
-        max_queued_chunks_ = count / 2 > 0 ? count / 2 : 1;
+        // Half the ring, or the per-stream bound where that is larger: a bound of the whole ring or more
+        // turns both off (the ring running dry is then the only limit).
+        max_queued_chunks_ = std::max<std::size_t>({count / 2, lent_buffers_per_stream_, 1});
         use_buffer_ring_ = true;
       } else {
         munmap(memory, bytes);  // refused (old kernel, or a group in use): the pool still works
@@ -99,6 +101,12 @@ void IoUringBackend::recv_from_multishot(Operation& operation) noexcept {
     operation.buffer = received.result > 0 ? buffer_ring_->buffers.data(received.buffer_id) : nullptr;
     operation.buffer_id = received.buffer_id;
     complete_soon(operation, received.result);
+    // A stream stopped at its bound goes on once its reader has taken half of its queue, before the queue
+    // runs dry: a reader that keeps up but no faster does not stall on every refill.
+    if (!receiver.armed && !receiver.starved && received.result > 0 &&
+        receiver.ready.size() <= lent_buffers_per_stream_ / 2 && queued_chunks_ < max_queued_chunks_) {
+      arm(receiver);
+    }
     return;
   }
   operation.backend_state |= kStateRecvWaiter;
