@@ -17,6 +17,7 @@
 
 #include "runtime/backend/backend_factory.h"
 #include "runtime/backend/io_uring_backend.h"
+#include "runtime/testing/socket_pair.h"
 
 namespace surge {
 namespace {
@@ -44,16 +45,7 @@ TestOperation make_op(OpCode code, int fd, void* data, std::size_t size) {
   return operation;
 }
 
-// A connected pair of non-blocking stream sockets, closed on destruction.
-struct SocketPair {
-  SocketPair() { EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0); }
-  ~SocketPair() {
-    for (int fd : fds) {
-      if (fd >= 0) close(fd);
-    }
-  }
-  int fds[2] = {-1, -1};
-};
+using testing::SocketPair;
 
 // `count` socketpairs with one single-byte recv prepared on each (not submitted).
 struct ManyRecvs {

@@ -1,6 +1,7 @@
 // EpollBackend internals that the Backend contract test cannot see: the list of fds whose borrowed
 // receive waits for a lent buffer stays bounded however often a peer makes them readable.
 #include "runtime/backend/epoll_backend.h"
+#include "runtime/testing/socket_pair.h"
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
@@ -28,16 +29,7 @@ TestOperation borrowed_recv(int fd) {
   return operation;
 }
 
-// A connected pair of non-blocking stream sockets, closed on destruction.
-struct SocketPair {
-  SocketPair() { EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0); }
-  ~SocketPair() {
-    for (int fd : fds) {
-      if (fd >= 0) close(fd);
-    }
-  }
-  int fds[2] = {-1, -1};
-};
+using testing::SocketPair;
 
 // Polls until `operation` has completed, for at most a second.
 bool poll_until_done(EpollBackend& backend, const TestOperation& operation) {
