@@ -29,14 +29,19 @@ class BorrowedBuffer {
   // Empty: what read_borrowed() returns at end of stream.
   BorrowedBuffer() noexcept = default;
   BorrowedBuffer(Worker& lender, std::uint32_t id, const std::byte* data, std::size_t size) noexcept
-      : lender_(&lender), id_(id), data_(data), size_(size) {}
+      : lender_(&lender), lender_incarnation_(lender.incarnation()), id_(id), data_(data), size_(size) {}
 
   BorrowedBuffer(BorrowedBuffer&& other) noexcept
-      : lender_(std::exchange(other.lender_, nullptr)), id_(other.id_), data_(other.data_), size_(other.size_) {}
+      : lender_(std::exchange(other.lender_, nullptr)),
+        lender_incarnation_(other.lender_incarnation_),
+        id_(other.id_),
+        data_(other.data_),
+        size_(other.size_) {}
   BorrowedBuffer& operator=(BorrowedBuffer&& other) noexcept {
     if (this != &other) {
       release();
       lender_ = std::exchange(other.lender_, nullptr);
+      lender_incarnation_ = other.lender_incarnation_;
       id_ = other.id_;
       data_ = other.data_;
       size_ = other.size_;
@@ -56,11 +61,13 @@ class BorrowedBuffer {
   void release() noexcept {
     if (lender_ != nullptr) {
       Worker* const lender = std::exchange(lender_, nullptr);
-      if (Worker::current() == lender) {
+      // (The worker running here is alive: comparing its incarnation is safe, and tells a successor at
+      // the same address apart.)
+      if (Worker::current() == lender && lender->incarnation() == lender_incarnation_) {
         lender->backend().release_buffer(id_);
       } else {  // maybe away from home (see the top of this file); a gone worker took its buffers along
         (void)Worker::run_at_home(
-            lender,
+            lender, lender_incarnation_,
             [](Worker& worker, std::uint64_t id) noexcept {
               worker.backend().release_buffer(static_cast<std::uint32_t>(id));
             },
@@ -73,6 +80,7 @@ class BorrowedBuffer {
 
  private:
   Worker* lender_ = nullptr;
+  std::uint64_t lender_incarnation_ = 0;  // which worker at that address lent it (Worker::incarnation)
   std::uint32_t id_ = 0;
   const std::byte* data_ = nullptr;
   std::size_t size_ = 0;

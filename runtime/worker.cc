@@ -32,24 +32,32 @@ std::mutex& live_workers_lock() {
   static std::mutex lock;
   return lock;
 }
-std::vector<const Worker*>& live_workers() {
-  static std::vector<const Worker*> workers;
+// By address and by incarnation: a new Worker may be given a destroyed one's address.
+struct LiveWorker {
+  const Worker* worker;
+  std::uint64_t incarnation;
+  friend bool operator==(const LiveWorker&, const LiveWorker&) = default;
+};
+std::vector<LiveWorker>& live_workers() {
+  static std::vector<LiveWorker> workers;
   return workers;
 }
+std::uint64_t next_incarnation = 1;  // guarded by live_workers_lock()
 }  // namespace
 
 Worker::Worker(std::unique_ptr<Backend> backend, std::chrono::nanoseconds spin_before_sleep)
     : backend_(std::move(backend)), spin_before_sleep_(spin_before_sleep) {
   stop_work_.run = [](RemoteWork&, Worker& worker) noexcept { worker.stop_requested_ = true; };
   std::lock_guard<std::mutex> guard(live_workers_lock());
-  live_workers().push_back(this);
+  incarnation_ = next_incarnation++;
+  live_workers().push_back({this, incarnation_});
 }
 
 Worker::~Worker() {
   {
     // First: from now on run_at_home() leaves this worker alone; what it posted before is drained below.
     std::lock_guard<std::mutex> guard(live_workers_lock());
-    std::erase(live_workers(), this);
+    std::erase(live_workers(), LiveWorker{this, incarnation_});
   }
   shutdown();
   while (posts_in_progress_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
@@ -99,12 +107,16 @@ struct HomeWork : RemoteWork {
 
 }  // namespace
 
-bool Worker::run_at_home(Worker* worker, HomeAction action, std::uint64_t argument) noexcept {
+bool Worker::run_at_home(Worker* worker, std::uint64_t incarnation, HomeAction action,
+                         std::uint64_t argument) noexcept {
   // Held while posting: the worker unregisters (under the same lock) before it drains its inbox for the
   // last time, so what is posted here always runs.
   std::lock_guard<std::mutex> guard(live_workers_lock());
   const auto& workers = live_workers();
-  if (std::find(workers.begin(), workers.end(), worker) == workers.end()) return false;
+  const auto found = std::find_if(workers.begin(), workers.end(), [&](const LiveWorker& live) {
+    return live.worker == worker && (incarnation == 0 || live.incarnation == incarnation);
+  });
+  if (found == workers.end()) return false;
   if (worker->is_own_thread()) {
     action(*worker, argument);
     return true;

@@ -160,8 +160,14 @@ class Worker {
   // block_on and dropped after its shutdown): then nothing runs and it returns false, so the caller
   // cleans up what is left without the worker (the socket's fd: close it; a lent buffer: gone with it).
   // The slow path: it takes a process-wide lock.
+  // `incarnation`: the worker's incarnation() when the caller took its address, so that a new worker that
+  // happens to get a destroyed one's address is not mistaken for it; 0 matches any (for a socket, whose
+  // fd stays open until the action runs, so no backend can hold state for that number meanwhile).
   using HomeAction = void (*)(Worker& worker, std::uint64_t argument) noexcept;
-  static bool run_at_home(Worker* worker, HomeAction action, std::uint64_t argument) noexcept;
+  static bool run_at_home(Worker* worker, std::uint64_t incarnation, HomeAction action,
+                          std::uint64_t argument) noexcept;
+  // This worker's number, unique in the process and never reused (unlike its address).
+  std::uint64_t incarnation() const noexcept { return incarnation_; }
 
   // Cancels every in-flight operation, waits for all their completions (and for blocking calls started
   // here), then destroys every task that has not finished (their JoinHandles report is_abandoned()).
@@ -253,6 +259,7 @@ class Worker {
   bool stop_requested_ = false;
   bool running_ = false;
   bool draining_ = false;
+  std::uint64_t incarnation_ = 0;
 };
 
 // Suspends the calling task and lets every other ready task run first.

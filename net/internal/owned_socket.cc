@@ -16,7 +16,7 @@ Result<void> OwnedSocket::close() noexcept {
     // backend belongs to its worker's thread, so the fd is forgotten and closed there; if the worker is
     // gone, its backend is too, and only the fd is left to close.
     const bool posted = Worker::run_at_home(
-        worker_,
+        worker_, 0,  // any incarnation: the fd is still open (see run_at_home)
         [](Worker& worker, std::uint64_t home_fd) noexcept {
           worker.backend().forget_fd(static_cast<int>(home_fd));
           ::close(static_cast<int>(home_fd));

@@ -101,6 +101,8 @@ class IoUringBackend final : public Backend {
   // Publishes a buffer in the ring again, and lets streams that ran dry go on.
   void return_to_ring(std::uint32_t buffer_id) noexcept;
   void wake_starved() noexcept;
+  // Cancels the multishot request of every stream with no reader waiting (the all-streams bound).
+  void stop_unread_receivers() noexcept;
   void forget_receiver(int fd) noexcept;
   // Ends `receiver`'s multishot request before returning, keeping what it received (detach_fd).
   void stop_receiver_now(MultishotRecv& receiver) noexcept;

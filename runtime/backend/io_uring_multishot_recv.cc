@@ -156,11 +156,12 @@ void IoUringBackend::on_recv_request(Operation& request) noexcept {
     } else {
       receiver.ready.push_back({result, buffer_id});
       if (result > 0) ++backend.queued_chunks_;
-      if (more && !receiver.stopping &&
-          (receiver.ready.size() >= backend.lent_buffers_per_stream_ ||
-           backend.queued_chunks_ >= backend.max_queued_chunks_)) {
-        // Nobody reads this stream for now, and it holds its share, or all unread streams together hold
-        // half the ring: stop taking buffers for it (see the top of this file).
+      if (backend.queued_chunks_ >= backend.max_queued_chunks_) {
+        // All unread streams together hold half the ring: stop every stream that nobody is reading right
+        // now, not only this one, or each of them would still take a buffer more (see the top of this file).
+        backend.stop_unread_receivers();
+      } else if (more && !receiver.stopping && receiver.ready.size() >= backend.lent_buffers_per_stream_) {
+        // Nobody reads this stream for now and it holds its share: stop taking buffers for it.
         receiver.stopping = true;
         backend.cancel(receiver);
       }
@@ -173,6 +174,14 @@ void IoUringBackend::on_recv_request(Operation& request) noexcept {
   receiver.stopping = false;
   if (receiver.forgotten) return backend.retire(receiver);
   if (!receiver.waiters.empty() && !receiver.starved) backend.arm(receiver);
+}
+
+void IoUringBackend::stop_unread_receivers() noexcept {
+  for (const std::unique_ptr<MultishotRecv>& each : receivers_) {
+    if (!each || !each->armed || each->stopping || each->forgotten || !each->waiters.empty()) continue;
+    each->stopping = true;
+    cancel(*each);
+  }
 }
 
 void IoUringBackend::return_to_ring(std::uint32_t buffer_id) noexcept {

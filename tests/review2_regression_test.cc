@@ -1,4 +1,4 @@
-// review2_repro_test.cc: reproductions from the second review (run_at_home's worker registry; bounded
+// review2_regression_test.cc: reproductions from the second review of the issue-9 fixes, kept as regressions (run_at_home's worker registry; bounded
 // borrowed reads on io_uring: restart of a stopped stream and the all-streams cap).
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -24,7 +24,7 @@ namespace {
 
 using std::chrono::milliseconds;
 
-class Review2ReproTest : public testing::BackendTest {};
+class Review2RegressionTest : public testing::BackendTest {};
 
 Task<void> settle() {
   for (int i = 0; i < 5; ++i) co_await yield();
@@ -63,11 +63,12 @@ BackendOptions small_ring(unsigned buffers, unsigned per_stream = 8) {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// run_at_home() recognises a worker by its address only. A BorrowedBuffer that outlived its worker is
+// Failed before its fix (both backends), when run_at_home() recognised a worker by its address only
+// (now also by Worker::incarnation). A BorrowedBuffer that outlived its worker is
 // released after a new Worker was allocated at the same address: the registry finds "its" worker alive
 // and release_buffer(id) runs on the new worker's backend, handing back a buffer the new worker has lent
 // to someone else. The next read then lends the same memory a second time and overwrites it.
-TEST_P(Review2ReproTest, StaleBufferOfADestroyedWorkerIsNotReleasedIntoItsSuccessor) {
+TEST_P(Review2RegressionTest, StaleBufferOfADestroyedWorkerIsNotReleasedIntoItsSuccessor) {
   create_worker(small_ring(2, 2));
   if (!worker_) return;
   BorrowedBuffer stale;
@@ -116,11 +117,12 @@ TEST_P(Review2ReproTest, StaleBufferOfADestroyedWorkerIsNotReleasedIntoItsSucces
 }
 
 // ---------------------------------------------------------------------------------------------------
-// The all-streams cap (half the ring) is checked only when a chunk arrives on a stream; every stream
+// Failed before its fix (io_uring), when the all-streams cap stopped only the stream a chunk had just
+// arrived on (now it stops every stream nobody is reading). The cap was checked only then; every stream
 // that is still armed takes one more buffer before it stops. A stream read once and then left alone stays
 // armed, so enough such streams take the whole ring, and a reader that waits gets nothing: the
 // guarantee "half of it is always theirs" (io_uring_multishot_recv.cc, top) does not hold.
-TEST_P(Review2ReproTest, ManyOnceReadIdleStreamsLeaveHalfTheRingToAWaitingReader) {
+TEST_P(Review2RegressionTest, ManyOnceReadIdleStreamsLeaveHalfTheRingToAWaitingReader) {
   if (GetParam() != BackendChoice::kIoUring) GTEST_SKIP() << "io_uring's buffer ring only";
   create_worker(small_ring(16, 8));  // cap = max(16 / 2, 8) = 8 queued chunks
   if (!worker_) return;
@@ -151,7 +153,7 @@ TEST_P(Review2ReproTest, ManyOnceReadIdleStreamsLeaveHalfTheRingToAWaitingReader
 // whole and in order, the stream never stays stopped while its reader waits, and the peer's EOF (queued
 // behind data, the request ended) ends it. A double arm or a wrapped queued_chunks_ would lose, reorder or
 // stall data here.
-TEST_P(Review2ReproTest, StopAndRestartAtASmallBoundKeepsEveryByteInOrder) {
+TEST_P(Review2RegressionTest, StopAndRestartAtASmallBoundKeepsEveryByteInOrder) {
   create_worker(small_ring(16, 2));
   if (!worker_) return;
   auto [reader, writer] = testing::stream_pair(*worker_);
@@ -192,7 +194,7 @@ TEST_P(Review2ReproTest, StopAndRestartAtASmallBoundKeepsEveryByteInOrder) {
 // Held (TSan target). Streams and lent buffers made on a Runtime's workers, returned by block_on, dropped
 // on another thread while the Runtime shuts down: every drop either posts to a live worker (which runs it,
 // also in ~Worker's drain) or finds it gone and closes the fd itself.
-TEST_P(Review2ReproTest, DropsRacingRuntimeShutdownAreNeitherLostNorRacy) {
+TEST_P(Review2RegressionTest, DropsRacingRuntimeShutdownAreNeitherLostNorRacy) {
   for (int round = 0; round < 20; ++round) {
     RuntimeOptions options;
     options.workers = 2;
@@ -232,7 +234,7 @@ TEST_P(Review2ReproTest, DropsRacingRuntimeShutdownAreNeitherLostNorRacy) {
 // its loop. Held if none of forget_fd / release_buffer re-enters run_at_home: drop a stream with borrowed
 // chunks queued, a borrowed read in flight from a suspended task, and a held buffer, on the owner
 // thread after block_on returned, then destroy the worker (whose shutdown destroys the task's frame).
-TEST_P(Review2ReproTest, DropsOnTheOwnerThreadOutsideTheLoopDoNotDeadlock) {
+TEST_P(Review2RegressionTest, DropsOnTheOwnerThreadOutsideTheLoopDoNotDeadlock) {
   const BackendChoice choice = GetParam();
   const std::string how = in_child([choice] {
     BackendOptions options = small_ring(4, 2);
@@ -265,7 +267,7 @@ TEST_P(Review2ReproTest, DropsOnTheOwnerThreadOutsideTheLoopDoNotDeadlock) {
   EXPECT_EQ(how, "exit 0");
 }
 
-SURGE_INSTANTIATE_FOR_EACH_BACKEND(Review2ReproTest);
+SURGE_INSTANTIATE_FOR_EACH_BACKEND(Review2RegressionTest);
 
 }  // namespace
 }  // namespace surge
