@@ -5,6 +5,7 @@
 // it failed, timed out or was cancelled.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -217,6 +218,24 @@ TEST_P(DeadlineTest, ReadOnAnEmptyNonBlockingPipeHonoursItsDeadline) {
   worker_->backend().forget_fd(fds[0]);
   close(fds[0]);
   close(fds[1]);
+}
+
+// The same for an eventfd, which io_uring answers with EAGAIN when it is empty and non-blocking.
+TEST_P(DeadlineTest, ReadOnAnEmptyNonBlockingEventfdHonoursItsDeadline) {
+  const int event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  ASSERT_GE(event_fd, 0);
+  EXPECT_TRUE(run(
+      [](int fd) -> Task<void> {
+        std::uint64_t count = 0;
+        auto n = co_await timeout(milliseconds(30), read_fd(*Worker::current(), fd, &count, sizeof(count)));
+        EXPECT_FALSE(n);
+        if (!n) {
+          EXPECT_TRUE(n.error().is_timed_out()) << n.error().message();
+        }
+      }(event_fd),
+      std::chrono::seconds(3)));
+  worker_->backend().forget_fd(event_fd);
+  close(event_fd);
 }
 
 // A submission queue with room for two entries: every operation and its linked timeout must still reach
