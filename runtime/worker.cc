@@ -43,6 +43,12 @@ std::vector<LiveWorker>& live_workers() {
   return workers;
 }
 std::uint64_t next_incarnation = 1;  // guarded by live_workers_lock()
+
+// What run_at_home() posts to a worker on another thread.
+struct HomeWork : RemoteWork {
+  Worker::HomeAction action = nullptr;
+  std::uint64_t argument = 0;
+};
 }  // namespace
 
 Worker::Worker(std::unique_ptr<Backend> backend, std::chrono::nanoseconds spin_before_sleep)
@@ -98,14 +104,6 @@ void Worker::post(RemoteWork& work) noexcept {
   }  // else awake: it will see the work at its next turn
   posts_in_progress_.fetch_sub(1, std::memory_order_release);
 }
-
-namespace {
-struct HomeWork : RemoteWork {
-  Worker::HomeAction action = nullptr;
-  std::uint64_t argument = 0;
-};
-
-}  // namespace
 
 bool Worker::run_at_home(Worker* worker, std::uint64_t incarnation, HomeAction action,
                          std::uint64_t argument) noexcept {

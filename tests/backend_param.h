@@ -50,6 +50,11 @@ std::string backend_test_name(const ::testing::TestParamInfo<BackendChoice>& inf
 // for fixtures of their own).
 bool run_bounded(Worker& worker, Task<void> task, std::chrono::milliseconds limit);
 
+// Lets spawned tasks run until they park in the backend (a few turns of the loop).
+inline Task<void> settle() {
+  for (int i = 0; i < 5; ++i) co_await yield();
+}
+
 }  // namespace surge::testing
 
 namespace surge {

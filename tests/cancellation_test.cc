@@ -28,10 +28,6 @@ class CancellationTest : public BackendTest {
   std::pair<TcpStream, TcpStream> stream_pair() { return testing::stream_pair(*worker_); }
 };
 
-// Lets spawned tasks run until they park in the backend.
-Task<void> settle() {
-  for (int i = 0; i < 5; ++i) co_await yield();
-}
 
 TEST_P(CancellationTest, CancelAWaitingRead) {
   auto [a, b] = stream_pair();
@@ -41,7 +37,7 @@ TEST_P(CancellationTest, CancelAWaitingRead) {
       char buffer[8];
       co_return co_await s.read(buffer);
     }(reader));
-    co_await settle();
+    co_await testing::settle();
     EXPECT_EQ(worker.backend().in_flight(), 1u);
     handle.cancel();
     auto outcome = co_await std::move(handle);
@@ -140,7 +136,7 @@ TEST_P(CancellationTest, CancelAnAcceptAndRaceOne) {
     const auto address = *listener->local_addr();
     auto accepting = worker.spawn([](TcpListener& l) -> Task<Result<TcpStream>> { co_return co_await l.accept(); }(
         *listener));
-    co_await settle();
+    co_await testing::settle();
     accepting.cancel();
     auto outcome = co_await std::move(accepting);
     EXPECT_FALSE(outcome);
@@ -153,7 +149,7 @@ TEST_P(CancellationTest, CancelAnAcceptAndRaceOne) {
     for (int round = 0; round < 20; ++round) {
       auto racing = worker.spawn([](TcpListener& l) -> Task<Result<TcpStream>> { co_return co_await l.accept(); }(
           *listener));
-      co_await settle();
+      co_await testing::settle();
       auto client = co_await TcpStream::connect(address);
       EXPECT_TRUE(client);
       racing.cancel();
@@ -174,7 +170,7 @@ TEST_P(CancellationTest, CancelASleep) {
     Worker& worker = *Worker::current();
     const auto start = Worker::Clock::now();
     auto sleeper = worker.spawn([]() -> Task<Result<void>> { co_return co_await sleep_for(std::chrono::hours(1)); }());
-    co_await settle();
+    co_await testing::settle();
     sleeper.cancel();
     auto outcome = co_await std::move(sleeper);
     EXPECT_FALSE(outcome);
@@ -216,7 +212,7 @@ TEST_P(CancellationTest, CancelPropagatesThroughNestedTasksAndJoins) {
       co_return co_await w.spawn(body(s));
     };
     auto outer = worker.spawn(middle(worker, reader, inner));
-    co_await settle();
+    co_await testing::settle();
     outer.cancel();
     auto outcome = co_await std::move(outer);
     EXPECT_FALSE(outcome);
@@ -300,7 +296,7 @@ Task<void> deadline_checks(TcpStream& reader, TcpStream& writer) {
     char b[8];
     co_return co_await timeout(std::chrono::seconds(30), s.read(b));
   }(reader));
-  co_await settle();
+  co_await testing::settle();
   cancelled.cancel();
   auto outcome = co_await std::move(cancelled);
   EXPECT_FALSE(outcome);
@@ -469,7 +465,7 @@ TEST_P(CancellationTest, CancellingTheAwaiterOfWhenAllCancelsEveryBranch) {
       auto [first, second] = co_await when_all(sleep_for(std::chrono::hours(1)), sleep_for(std::chrono::hours(2)));
       co_return (first ? 0 : 1) + (second ? 0 : 1);
     }());
-    co_await settle();
+    co_await testing::settle();
     both.cancel();
     EXPECT_EQ(co_await std::move(both), 2) << "both sleeps must report cancellation";
   }()));

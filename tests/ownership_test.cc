@@ -42,10 +42,6 @@ class OwnershipTest : public ::testing::TestWithParam<BackendChoice> {
 };
 
 
-std::string text_of(const BorrowedBuffer& chunk) {
-  return std::string(reinterpret_cast<const char*>(chunk.data()), chunk.size());
-}
-
 // Streams made on worker 1 come back to a task on worker 0 through a JoinHandle and are dropped there:
 // each is closed on worker 1's thread, none leaks, and worker 1 keeps working.
 TEST_P(OwnershipTest, StreamDroppedOnAnotherWorkerIsClosedAtHome) {
@@ -121,7 +117,7 @@ TEST_P(OwnershipTest, MoveAfterBorrowedReadsLosesNoBytes) {
     {
       auto chunk = co_await pair->server.read_borrowed();
       EXPECT_TRUE(chunk);
-      if (chunk) got += text_of(*chunk);
+      if (chunk) got += testing::text_of(*chunk);
     }
     EXPECT_TRUE(co_await pair->client.write_all("world "));  // received while nobody reads
     (void)co_await sleep_for(milliseconds(20));
@@ -133,7 +129,7 @@ TEST_P(OwnershipTest, MoveAfterBorrowedReadsLosesNoBytes) {
       auto chunk = co_await timeout(milliseconds(1000), pair->server.read_borrowed());
       EXPECT_TRUE(chunk);
       if (!chunk) co_return got;
-      got += text_of(*chunk);
+      got += testing::text_of(*chunk);
       moved = std::move(pair->server).move_to(runtime.worker(other));
     }
     EXPECT_TRUE(co_await pair->client.write_all("after the move"));
@@ -186,7 +182,7 @@ TEST_P(MixedReadsTest, PlainReadAfterBorrowedReadIsRefused) {
     auto next = co_await timeout(milliseconds(1000), reader.read_borrowed());
     EXPECT_TRUE(next);
     if (next) {
-      EXPECT_EQ(text_of(*next), "second");
+      EXPECT_EQ(testing::text_of(*next), "second");
     }
   }(a, b)));
 }

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include <string>
 #include <utility>
 
 #include "net/socket_address.h"
@@ -22,6 +23,11 @@ inline std::pair<TcpStream, TcpStream> stream_pair(Worker& worker) {
   int fds[2];
   EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
   return {TcpStream(worker, fds[0]), TcpStream(worker, fds[1])};
+}
+
+// A borrowed chunk's bytes as text, for comparisons.
+inline std::string text_of(const BorrowedBuffer& chunk) {
+  return std::string(reinterpret_cast<const char*>(chunk.data()), chunk.size());
 }
 
 struct TcpPair {

@@ -199,11 +199,16 @@ void IoUringBackend::submit(Operation& operation) noexcept {
   prepare(operation);
 }
 
-void IoUringBackend::prepare(Operation& operation) noexcept {
-  const bool linked_timeout = has_link_timeout_ && operation.link_deadline_ns > 0;
+bool IoUringBackend::make_room_for_deadline(const Operation& operation) noexcept {
+  if (!has_link_timeout_ || operation.link_deadline_ns <= 0) return false;
   // An operation and its linked timeout must reach the kernel in the same submission: make room for
   // both first (next_sqe() flushes a full SQ, and would send the operation without its timeout).
-  while (linked_timeout && io_uring_sq_space_left(&ring_) < 2) flush_for_room();
+  while (io_uring_sq_space_left(&ring_) < 2) flush_for_room();
+  return true;
+}
+
+void IoUringBackend::prepare(Operation& operation) noexcept {
+  const bool linked_timeout = make_room_for_deadline(operation);
   io_uring_sqe* sqe = next_sqe();
   const unsigned length = clamp_io_length(operation.length);
   switch (operation.opcode) {
@@ -274,8 +279,7 @@ void IoUringBackend::link_deadline(io_uring_sqe* sqe, Operation& operation) noex
 
 void IoUringBackend::arm_readiness_poll(Operation& operation) noexcept {
   // The wait for readiness carries the operation's deadline too, or it would wait past it.
-  const bool linked_timeout = has_link_timeout_ && operation.link_deadline_ns > 0;
-  while (linked_timeout && io_uring_sq_space_left(&ring_) < 2) flush_for_room();
+  const bool linked_timeout = make_room_for_deadline(operation);
   io_uring_sqe* sqe = next_sqe();
   io_uring_prep_poll_add(sqe, operation.fd, waits_for_input(operation.opcode) ? POLLIN : POLLOUT);
   use_fixed_file(sqe, operation);
@@ -317,9 +321,7 @@ void IoUringBackend::forget_fd(int fd) noexcept {
   forget_listener(fd);
   // Contract: nothing is in flight on a closing fd. If something is (a caller closed with an operation
   // queued), fail it rather than let it run on whatever file next gets this fd number or slot.
-  const auto index = static_cast<std::size_t>(fd);
-  const bool any_in_flight = fd >= 0 && index < ops_on_fd_.size() && ops_on_fd_[index] > 0;
-  if (any_in_flight) in_flight_.for_each([this, fd](Operation& operation) {  // the usual close skips the walk
+  if (has_ops_on_fd(fd)) in_flight_.for_each([this, fd](Operation& operation) {  // the usual close skips the walk
     if (operation.fd != fd || operation.multishot) return;  // the requests above have their own forget
     // A zero-copy send's bytes would otherwise stay pinned in the closed socket's queue for as long as
     // the peer does not take them; reset it now, while the fd still names it.
@@ -546,6 +548,11 @@ void IoUringBackend::count_on_fd(const Operation& operation, int change) noexcep
   const auto index = static_cast<std::size_t>(operation.fd);
   if (index >= ops_on_fd_.size()) ops_on_fd_.resize(index * 2 + 16, 0);
   ops_on_fd_[index] += static_cast<std::uint32_t>(change);
+}
+
+bool IoUringBackend::has_ops_on_fd(int fd) const noexcept {
+  const auto index = static_cast<std::size_t>(fd);
+  return fd >= 0 && index < ops_on_fd_.size() && ops_on_fd_[index] > 0;
 }
 
 void IoUringBackend::finish(Operation& operation, std::int32_t result) noexcept {

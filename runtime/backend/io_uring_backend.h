@@ -123,6 +123,8 @@ class IoUringBackend final : public Backend {
   // Delivers `result` to `operation` at the next dispatch, never inside the submit()/cancel() call.
   void complete_soon(Operation& operation, std::int32_t result) noexcept;
   void prepare(Operation& operation) noexcept;
+  // Whether `operation` carries a linked deadline; if so, first makes room in the SQ for it and its SQE.
+  bool make_room_for_deadline(const Operation& operation) noexcept;
   // Links the operation's deadline (Operation::link_deadline_ns) to `sqe`, its latest SQE.
   void link_deadline(io_uring_sqe* sqe, Operation& operation) noexcept;
   void arm_wake_poll() noexcept;
@@ -136,6 +138,7 @@ class IoUringBackend final : public Backend {
   // Keeps ops_on_fd_ (callers' operations in flight per fd), so that forget_fd() walks the in-flight list
   // only when something is in flight on the closing fd, not on every close.
   void count_on_fd(const Operation& operation, int change) noexcept;
+  bool has_ops_on_fd(int fd) const noexcept;
 
   io_uring ring_{};
   std::thread::id owner_thread_ = std::this_thread::get_id();
@@ -168,7 +171,8 @@ class IoUringBackend final : public Backend {
   std::size_t lent_buffers_per_stream_ = 8;
   std::size_t free_in_ring_ = 0;  // buffers published in the ring (not lent, not queued)
   std::size_t queued_chunks_ = 0;      // received chunks waiting unclaimed in streams' queues, all streams
-  std::size_t max_queued_chunks_ = 1;  // half the ring: the rest is kept for streams whose readers wait
+  std::size_t max_queued_chunks_ = 1;  // half the ring (or the per-stream bound, if larger): the rest is
+                                       // kept for streams whose readers wait
   bool allow_buffer_ring_ = true;
   bool use_buffer_ring_ = false;
   std::unique_ptr<BufferRing> buffer_ring_;

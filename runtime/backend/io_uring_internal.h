@@ -56,8 +56,8 @@ inline constexpr std::uint32_t kStateForgotten = 1024;
 // AF_UNSPEC, tcp_disconnect) so that the kernel drops them and posts the notification; it completes with
 // -ECANCELED.
 inline constexpr std::uint32_t kStateZeroCopyAborted = 2048;
-// A send whose SEND_ZC failed with ENOMEM (the kernel could not pin the pages): issued again as a plain
-// send of the same bytes.
+// A send whose SEND_ZC failed with ENOMEM (the kernel could not pin the pages) or EOPNOTSUPP (the socket
+// has no zero-copy path): issued again as a plain send of the same bytes.
 inline constexpr std::uint32_t kStatePlainSend = 4096;
 
 }  // namespace surge::io_uring_internal
@@ -80,7 +80,7 @@ struct IoUringBackend::MultishotRecv : Operation {
   bool armed = false;
   bool forgotten = false;  // the stream was closed: go away once the kernel lets go
   bool starved = false;    // the last request ended with ENOBUFS: re-arm when a buffer comes back
-  bool stopping = false;   // its queue reached the per-stream bound: the request is being cancelled
+  bool stopping = false;   // at the per-stream or all-streams bound: the request is being cancelled
   struct Received {
     std::int32_t result;  // bytes, 0 at end of stream, or -errno
     std::uint32_t buffer_id;

@@ -4,10 +4,11 @@
 // one ring (buffer group 0), and each stream that reads this way has one multishot recv request with
 // buffer selection: the kernel picks a buffer for every chunk that arrives and posts it, with no new
 // SQE. Chunks go to the stream's oldest waiting receive, else into the stream's queue, which is bounded
-// per stream (BackendOptions::lent_buffers_per_stream) and, over all streams, to half the ring: at either
-// bound the request is cancelled, the data waits in the socket and TCP flow control pushes back on the
-// peer, until a read finds the queue empty and arms it again. So peers that send and are never read
-// cannot take the ring from the streams whose readers wait: half of it is always theirs.
+// per stream (BackendOptions::lent_buffers_per_stream) and, over all streams, to half the ring: at the
+// stream's bound its request is cancelled, at the all-streams bound the request of every stream nobody
+// is reading; the data waits in the socket and TCP flow control pushes back on the peer, until a read
+// has taken half the stream's queue (or finds it empty) and arms it again. So peers that send and are
+// never read cannot take the ring from the streams whose readers wait: half of it is always theirs.
 // A request ends with ENOBUFS when the ring is empty: that is counted, and the request is armed again as
 // soon as a buffer comes back, whichever way it comes back (released by its borrower, or returned from
 // the queue of a stream that closed), so no byte is lost (the data waits in the socket).
@@ -205,8 +206,8 @@ void IoUringBackend::wake_starved() noexcept {
     receiver.starved = false;
     if (!receiver.armed && !receiver.waiters.empty()) arm(receiver);
   }
-  if (starved_.empty()) starved_.swap(starved);  // keep the capacity: no allocation next time
-  starved_.clear();
+  starved.clear();
+  if (starved_.empty()) starved_.swap(starved);  // keep the capacity (no allocation next time), drop nothing
 }
 
 bool IoUringBackend::cancel_recv_waiter(Operation& operation) noexcept {
@@ -256,10 +257,8 @@ void IoUringBackend::forget_receiver(int fd) noexcept {
 
 Result<void> IoUringBackend::detach_fd(int fd) noexcept {
   expect_owner_thread("detach_fd");
+  if (has_ops_on_fd(fd)) return Error(EBUSY, "move_to: an operation is in flight on the socket");
   const auto index = static_cast<std::size_t>(fd);
-  if (fd >= 0 && index < ops_on_fd_.size() && ops_on_fd_[index] > 0) {
-    return Error(EBUSY, "move_to: an operation is in flight on the socket");
-  }
   if (fd >= 0 && index < receivers_.size() && receivers_[index]) {
     MultishotRecv& receiver = *receivers_[index];
     if (receiver.armed) stop_receiver_now(receiver);
