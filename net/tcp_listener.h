@@ -19,7 +19,7 @@
 #include "net/internal/owned_socket.h"
 #include "net/socket_address.h"
 #include "net/tcp_stream.h"
-#include "runtime/io_awaitable.h"
+#include "runtime/internal/io_awaitable.h"
 #include "runtime/result.h"
 
 namespace surge {
@@ -56,9 +56,9 @@ class TcpListener {
   internal::OwnedSocket socket_;
 };
 
-class TcpListener::AcceptAwaitable : public IoAwaitable {
+class TcpListener::AcceptAwaitable : public internal::IoAwaitable {
  public:
-  AcceptAwaitable(Worker& worker, int fd) noexcept : IoAwaitable(worker, OpCode::kAccept, fd) {
+  AcceptAwaitable(Worker& worker, int fd) noexcept : internal::IoAwaitable(worker, OpCode::kAccept, fd) {
     owned_fd = true;
     // The peer address is not kept: TcpStream::peer_addr() asks the kernel when someone wants it.
   }

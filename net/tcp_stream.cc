@@ -12,10 +12,10 @@ namespace surge {
 namespace {
 
 // Connects an already-created socket: one IoAwaitable carrying the address inside the frame.
-class ConnectAwaitable : public IoAwaitable {
+class ConnectAwaitable : public internal::IoAwaitable {
  public:
   ConnectAwaitable(Worker& worker, int fd, const SocketAddress& target) noexcept
-      : IoAwaitable(worker, OpCode::kConnect, fd), address_(target) {
+      : internal::IoAwaitable(worker, OpCode::kConnect, fd), address_(target) {
     buffer = const_cast<sockaddr*>(address_.data());
     address_length = address_.size();
     owned_fd = true;
@@ -58,26 +58,6 @@ Task<Result<TcpStream>> TcpStream::connect(std::string_view address) {
     last_failure = stream.error();
   }
   co_return last_failure;
-}
-
-void TransferAllAwaitable::on_chunk(Operation& operation) noexcept {
-  auto& self = static_cast<TransferAllAwaitable&>(operation);
-  note_linked_timeout(self);
-  if (is_transient(self.result)) {
-    self.resubmit();
-    return;
-  }
-  if (self.result > 0) {
-    self.transferred_ += static_cast<std::size_t>(self.result);
-    if (self.transferred_ < self.total_) {
-      self.buffer = self.base_ + self.transferred_;
-      self.length = self.total_ - self.transferred_;
-      self.resubmit();  // stops here instead if the deadline passed or cancellation was requested
-      return;
-    }
-  }
-  // Done: everything moved, an error, or end of stream (result 0).
-  self.resume_awaiter();
 }
 
 TransferResult TcpStream::ReadExactAwaitable::await_resume() const noexcept {

@@ -23,8 +23,9 @@
 #include "net/borrowed_buffer.h"
 #include "net/buffer.h"
 #include "net/internal/owned_socket.h"
+#include "net/internal/transfer_all.h"
 #include "net/socket_address.h"
-#include "runtime/io_awaitable.h"
+#include "runtime/internal/io_awaitable.h"
 #include "runtime/result.h"
 #include "runtime/task.h"
 
@@ -105,11 +106,11 @@ class TcpStream {
 // The error of a read() or read_exact() on a stream read with read_borrowed().
 inline constexpr const char* kMixedReads = "read: the stream is read with read_borrowed() (see TcpStream::read_borrowed)";
 
-class TcpStream::ReadAwaitable : public IoAwaitable {
+class TcpStream::ReadAwaitable : public internal::IoAwaitable {
  public:
   // `mixed`: the stream is read with read_borrowed(); the read fails at once (see read_borrowed()).
   ReadAwaitable(Worker& worker, int fd, MutableBuffer target, bool mixed = false) noexcept
-      : IoAwaitable(worker, OpCode::kRecv, fd) {
+      : internal::IoAwaitable(worker, OpCode::kRecv, fd) {
     owned_fd = true;
     buffer = target.data;
     length = target.size;
@@ -121,9 +122,9 @@ class TcpStream::ReadAwaitable : public IoAwaitable {
   }
 };
 
-class TcpStream::ReadBorrowedAwaitable : public IoAwaitable {
+class TcpStream::ReadBorrowedAwaitable : public internal::IoAwaitable {
  public:
-  ReadBorrowedAwaitable(Worker& worker, int fd) noexcept : IoAwaitable(worker, OpCode::kRecvBorrowed, fd) {
+  ReadBorrowedAwaitable(Worker& worker, int fd) noexcept : internal::IoAwaitable(worker, OpCode::kRecvBorrowed, fd) {
     owned_fd = true;
   }
   // A receive that completed while its task was being destroyed (worker shutdown) holds a buffer
@@ -143,9 +144,9 @@ class TcpStream::ReadBorrowedAwaitable : public IoAwaitable {
   bool taken_ = false;
 };
 
-class TcpStream::WriteAwaitable : public IoAwaitable {
+class TcpStream::WriteAwaitable : public internal::IoAwaitable {
  public:
-  WriteAwaitable(Worker& worker, int fd, ConstBuffer source) noexcept : IoAwaitable(worker, OpCode::kSend, fd) {
+  WriteAwaitable(Worker& worker, int fd, ConstBuffer source) noexcept : internal::IoAwaitable(worker, OpCode::kSend, fd) {
     owned_fd = true;
     buffer = const_cast<void*>(source.data);  // send only reads it
     length = source.size;
@@ -153,34 +154,7 @@ class TcpStream::WriteAwaitable : public IoAwaitable {
   Result<std::size_t> await_resume() const noexcept { return to_size_result("send"); }
 };
 
-// Shared by read_exact and write_all: repeats one operation until `total` bytes have moved.
-class TransferAllAwaitable : public IoAwaitable {
- public:
-  bool await_ready() const noexcept { return total_ == 0 || completed(); }
-
- protected:
-  TransferAllAwaitable(Worker& worker, OpCode code, int fd, void* data, std::size_t size) noexcept
-      : IoAwaitable(worker, code, fd), base_(static_cast<std::byte*>(data)), total_(size) {
-    buffer = data;
-    length = size;
-    complete = &on_chunk;
-    owned_fd = true;
-    set_multi_step();
-  }
-
-  std::size_t transferred() const noexcept { return transferred_; }
-  std::size_t total() const noexcept { return total_; }
-  std::int32_t last_result() const noexcept { return result; }
-
- private:
-  static void on_chunk(Operation& operation) noexcept;
-
-  std::byte* base_;
-  std::size_t total_;
-  std::size_t transferred_ = 0;
-};
-
-class TcpStream::ReadExactAwaitable : public TransferAllAwaitable {
+class TcpStream::ReadExactAwaitable : public internal::TransferAllAwaitable {
  public:
   ReadExactAwaitable(Worker& worker, int fd, MutableBuffer target, bool mixed = false) noexcept
       : TransferAllAwaitable(worker, OpCode::kRecv, fd, target.data, target.size) {
@@ -189,7 +163,7 @@ class TcpStream::ReadExactAwaitable : public TransferAllAwaitable {
   TransferResult await_resume() const noexcept;
 };
 
-class TcpStream::WriteAllAwaitable : public TransferAllAwaitable {
+class TcpStream::WriteAllAwaitable : public internal::TransferAllAwaitable {
  public:
   WriteAllAwaitable(Worker& worker, int fd, ConstBuffer source) noexcept
       : TransferAllAwaitable(worker, OpCode::kSend, fd, const_cast<void*>(source.data), source.size) {}

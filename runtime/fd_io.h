@@ -11,16 +11,16 @@
 
 #include <cstddef>
 
-#include "runtime/io_awaitable.h"
+#include "runtime/internal/io_awaitable.h"
 #include "runtime/result.h"
 #include "runtime/worker.h"
 
 namespace surge {
 
-class FdTransferAwaitable : public IoAwaitable {
+class FdTransferAwaitable : public internal::IoAwaitable {
  public:
   FdTransferAwaitable(Worker& worker, OpCode code, int fd, void* data, std::size_t size) noexcept
-      : IoAwaitable(worker, code, fd) {
+      : internal::IoAwaitable(worker, code, fd) {
     buffer = data;
     length = size;
   }

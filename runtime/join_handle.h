@@ -24,8 +24,8 @@
 #include <type_traits>
 #include <utility>
 
-#include "runtime/cancel_slot.h"
-#include "runtime/remote_inbox.h"
+#include "runtime/internal/cancel_slot.h"
+#include "runtime/internal/remote_inbox.h"
 
 namespace surge {
 
@@ -35,10 +35,10 @@ namespace internal {
 
 // Who waits for a task: lives in the waiter's awaiter, in its coroutine frame. As a RemoteWork it is
 // posted to the waiter's worker when the task finishes on another worker.
-struct JoinWaiter : RemoteWork {
+struct JoinWaiter : internal::RemoteWork {
   std::coroutine_handle<> coroutine = nullptr;
   Worker* worker = nullptr;
-  CancelSlot* slot = nullptr;  // the waiter's chain: cancelling it cancels the task
+  internal::CancelSlot* slot = nullptr;  // the waiter's chain: cancelling it cancels the task
 };
 
 // State shared by the spawned task (the producer) and its JoinHandle (the consumer), reference counted.
@@ -58,7 +58,7 @@ class JoinStateBase {
   // --- Set up by spawn (before the handle exists), then by the task's worker when it adopts the task. ---
   void set_task_worker(Worker* worker) noexcept { task_worker_ = worker; }
   // Returns whether cancellation was requested before the task was adopted.
-  bool adopt_task_slot(CancelSlot* slot) noexcept {
+  bool adopt_task_slot(internal::CancelSlot* slot) noexcept {
     task_slot_ = slot;
     return cancel_before_start_;
   }
@@ -92,7 +92,7 @@ class JoinStateBase {
 
  private:
   static void on_waiter_cancelled(void* self) noexcept { static_cast<JoinStateBase*>(self)->request_cancel(); }
-  static void run_remote_cancel(RemoteWork& work, Worker& worker) noexcept;  // defined in worker.h
+  static void run_remote_cancel(internal::RemoteWork& work, Worker& worker) noexcept;  // defined in worker.h
 
   // No waiter yet (0), finished (kFinished), or the address of the registered JoinWaiter. The handoff
   // between a waiter registering (CAS from 0) and the task finishing (exchange to kFinished) is decided
@@ -103,9 +103,9 @@ class JoinStateBase {
   std::atomic<bool> abandoned_{false};
   std::atomic<bool> cancel_posted_{false};
   Worker* task_worker_ = nullptr;
-  CancelSlot* task_slot_ = nullptr;    // touched only on the task's worker
+  internal::CancelSlot* task_slot_ = nullptr;    // touched only on the task's worker
   bool cancel_before_start_ = false;  // likewise
-  struct RemoteCancel : RemoteWork {
+  struct RemoteCancel : internal::RemoteWork {
     JoinStateBase* state = nullptr;
   } remote_cancel_;
   std::exception_ptr exception_;

@@ -37,7 +37,7 @@
 #include <variant>
 #include <vector>
 
-#include "runtime/blocking_pool.h"
+#include "runtime/internal/blocking_pool.h"
 #include "runtime/result.h"
 #include "runtime/task.h"
 #include "runtime/worker.h"
@@ -100,7 +100,7 @@ class Runtime {
   // Stops and joins every worker (see the top of this file). Idempotent.
   void shutdown();
 
-  BlockingPool& blocking_pool() noexcept { return blocking_pool_; }
+  internal::BlockingPool& blocking_pool() noexcept { return blocking_pool_; }
 
  private:
   explicit Runtime(std::size_t blocking_threads) : blocking_pool_(blocking_threads) {}
@@ -184,7 +184,7 @@ class Runtime {
   // The body of worker thread: create the worker, run it, then take part in the shutdown phases.
   void run_worker(const RuntimeOptions& options, std::promise<Result<Worker*>>* started);
 
-  BlockingPool blocking_pool_;
+  internal::BlockingPool blocking_pool_;
   std::vector<Worker*> workers_;  // owned by their threads, which destroy them after shutdown
   std::vector<std::thread> threads_;
   std::atomic<std::size_t> next_worker_{0};

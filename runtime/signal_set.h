@@ -15,7 +15,7 @@
 
 #include <initializer_list>
 
-#include "runtime/io_awaitable.h"
+#include "runtime/internal/io_awaitable.h"
 #include "runtime/result.h"
 #include "runtime/worker.h"
 
@@ -43,9 +43,9 @@ class SignalSet {
   int fd_ = -1;
 };
 
-class SignalSet::WaitAwaitable : public IoAwaitable {
+class SignalSet::WaitAwaitable : public internal::IoAwaitable {
  public:
-  WaitAwaitable(Worker& worker, int fd) noexcept : IoAwaitable(worker, OpCode::kRead, fd) {
+  WaitAwaitable(Worker& worker, int fd) noexcept : internal::IoAwaitable(worker, OpCode::kRead, fd) {
     buffer = &info_;
     length = sizeof(info_);
   }

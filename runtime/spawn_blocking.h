@@ -17,18 +17,18 @@
 #include <utility>
 #include <variant>
 
-#include "runtime/blocking_pool.h"
-#include "runtime/remote_inbox.h"
+#include "runtime/internal/blocking_pool.h"
+#include "runtime/internal/remote_inbox.h"
 #include "runtime/worker.h"
 
 namespace surge {
 
 template <typename Function>
-class BlockingCall : private BlockingJob, private RemoteWork {
+class BlockingCall : private internal::BlockingJob, private internal::RemoteWork {
  public:
   using Value = std::invoke_result_t<Function&>;
 
-  BlockingCall(Function function, BlockingPool& pool) : function_(std::move(function)), pool_(&pool) {}
+  BlockingCall(Function function, internal::BlockingPool& pool) : function_(std::move(function)), pool_(&pool) {}
   BlockingCall(const BlockingCall&) = delete;
   BlockingCall& operator=(const BlockingCall&) = delete;
 
@@ -38,8 +38,8 @@ class BlockingCall : private BlockingJob, private RemoteWork {
     awaiter_ = awaiter;
     worker_ = Worker::current();
     worker_->blocking_call_started();
-    BlockingJob::run = &run_on_pool;
-    RemoteWork::run = &resume_on_worker;
+    internal::BlockingJob::run = &run_on_pool;
+    internal::RemoteWork::run = &resume_on_worker;
     pool_->submit(*this);
   }
 
@@ -49,7 +49,7 @@ class BlockingCall : private BlockingJob, private RemoteWork {
   }
 
  private:
-  static void run_on_pool(BlockingJob& job) noexcept {
+  static void run_on_pool(internal::BlockingJob& job) noexcept {
     auto& call = static_cast<BlockingCall&>(job);
     try {
       if constexpr (std::is_void_v<Value>) {
@@ -60,17 +60,17 @@ class BlockingCall : private BlockingJob, private RemoteWork {
     } catch (...) {
       call.exception_ = std::current_exception();
     }
-    call.worker_->post(static_cast<RemoteWork&>(call));  // the post publishes the result to the worker
+    call.worker_->post(static_cast<internal::RemoteWork&>(call));  // the post publishes the result to the worker
   }
 
-  static void resume_on_worker(RemoteWork& work, Worker& worker) noexcept {
+  static void resume_on_worker(internal::RemoteWork& work, Worker& worker) noexcept {
     auto& call = static_cast<BlockingCall&>(work);
     worker.blocking_call_finished();
     worker.schedule(call.awaiter_);
   }
 
   Function function_;
-  BlockingPool* pool_;
+  internal::BlockingPool* pool_;
   Worker* worker_ = nullptr;
   std::coroutine_handle<> awaiter_ = nullptr;
   std::optional<std::conditional_t<std::is_void_v<Value>, std::monostate, Value>> value_;

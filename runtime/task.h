@@ -28,7 +28,7 @@
 #include <optional>
 #include <utility>
 
-#include "runtime/cancel_slot.h"
+#include "runtime/internal/cancel_slot.h"
 
 namespace surge {
 
@@ -57,8 +57,8 @@ class TaskPromiseBase {
   void set_continuation(std::coroutine_handle<> continuation) noexcept { continuation_ = continuation; }
 
   // The cancellation slot of the chain this Task runs in, inherited from its awaiter (nullptr if none).
-  CancelSlot* cancel_slot() noexcept { return cancel_slot_; }
-  void set_cancel_slot(CancelSlot* slot) noexcept { cancel_slot_ = slot; }
+  internal::CancelSlot* cancel_slot() noexcept { return cancel_slot_; }
+  void set_cancel_slot(internal::CancelSlot* slot) noexcept { cancel_slot_ = slot; }
 
  protected:
   void rethrow_if_failed() {
@@ -68,7 +68,7 @@ class TaskPromiseBase {
  private:
   std::coroutine_handle<> continuation_ = std::noop_coroutine();
   std::exception_ptr exception_;
-  CancelSlot* cancel_slot_ = nullptr;
+  internal::CancelSlot* cancel_slot_ = nullptr;
 };
 
 template <typename T>
@@ -131,7 +131,7 @@ class [[nodiscard]] Task {
     template <typename AwaiterPromise>
     std::coroutine_handle<> await_suspend(std::coroutine_handle<AwaiterPromise> awaiter) noexcept {
       handle.promise().set_continuation(awaiter);
-      handle.promise().set_cancel_slot(cancel_slot_of(awaiter));  // cancelling the awaiter reaches us
+      handle.promise().set_cancel_slot(internal::cancel_slot_of(awaiter));  // cancelling the awaiter reaches us
       return handle;
     }
     T await_resume() {

@@ -18,7 +18,7 @@
 #include <coroutine>
 #include <type_traits>
 
-#include "runtime/cancel_slot.h"
+#include "runtime/internal/cancel_slot.h"
 #include "runtime/result.h"
 #include "runtime/worker.h"
 #include "timer/timer_wheel.h"
@@ -66,7 +66,7 @@ class SleepAwaitable {
 
   template <typename Promise>
   bool await_suspend(std::coroutine_handle<Promise> awaiter) noexcept {
-    slot_ = cancel_slot_of(awaiter);
+    slot_ = internal::cancel_slot_of(awaiter);
     if (slot_ != nullptr && slot_->requested()) {
       cancelled_ = true;
       return false;
@@ -99,7 +99,7 @@ class SleepAwaitable {
   Worker::Clock::time_point deadline_;
   Worker* worker_ = nullptr;
   TimerId timer_;
-  CancelSlot* slot_ = nullptr;
+  internal::CancelSlot* slot_ = nullptr;
   std::coroutine_handle<> awaiter_ = nullptr;
   bool cancelled_ = false;
 };

@@ -32,8 +32,8 @@
 #include <utility>
 #include <variant>
 
-#include "runtime/cancel_slot.h"
-#include "runtime/io_awaitable.h"
+#include "runtime/internal/cancel_slot.h"
+#include "runtime/internal/io_awaitable.h"
 #include "runtime/result.h"
 #include "runtime/task.h"
 #include "runtime/time.h"
@@ -71,9 +71,9 @@ struct BranchPromise {
   FinalAwaiter final_suspend() noexcept { return {}; }
   void return_void() noexcept {}
   void unhandled_exception() noexcept { exception = std::current_exception(); }
-  CancelSlot* cancel_slot() noexcept { return &slot; }
+  internal::CancelSlot* cancel_slot() noexcept { return &slot; }
 
-  CancelSlot slot;
+  internal::CancelSlot slot;
   BranchGroup* group = nullptr;
   std::size_t index = 0;
   std::exception_ptr exception;
@@ -137,7 +137,7 @@ class BranchGroup {
   void await_suspend(std::coroutine_handle<Promise> awaiter) noexcept {
     awaiter_ = awaiter;
     worker_ = Worker::current();
-    outer_slot_ = shield_ ? nullptr : cancel_slot_of(awaiter);
+    outer_slot_ = shield_ ? nullptr : internal::cancel_slot_of(awaiter);
     if (outer_slot_ != nullptr) {
       if (outer_slot_->requested()) {
         outer_cancelled_ = true;
@@ -191,7 +191,7 @@ class BranchGroup {
   bool outer_cancelled_ = false;
   std::size_t first_ = kNone;
   Worker* worker_ = nullptr;
-  CancelSlot* outer_slot_ = nullptr;
+  internal::CancelSlot* outer_slot_ = nullptr;
   std::coroutine_handle<> awaiter_ = nullptr;
 };
 
@@ -252,7 +252,7 @@ Task<WhenAnyResult<internal::await_result_t<Awaitables>...>> when_any(Awaitables
 // coroutine frames, a linked timeout SQE on io_uring, a timer-wheel entry otherwise. Other awaitables
 // (Tasks, sleeps) race against a sleep through when_any.
 template <typename Awaitable, typename Rep, typename Period>
-  requires(!std::derived_from<std::remove_cvref_t<Awaitable>, IoAwaitable>)
+  requires(!std::derived_from<std::remove_cvref_t<Awaitable>, internal::IoAwaitable>)
 Task<internal::await_result_t<Awaitable>> timeout(std::chrono::duration<Rep, Period> limit, Awaitable&& awaitable) {
   auto [outcome, results] = co_await internal::run_group(true, std::index_sequence<0, 1>{},
                                                          std::forward<Awaitable>(awaitable), sleep_for(limit));
@@ -299,7 +299,7 @@ class [[nodiscard]] WithDeadline {
 };
 
 template <typename Operation, typename Rep, typename Period>
-  requires std::derived_from<std::remove_cvref_t<Operation>, IoAwaitable>
+  requires std::derived_from<std::remove_cvref_t<Operation>, internal::IoAwaitable>
 WithDeadline<std::remove_cvref_t<Operation>> timeout(std::chrono::duration<Rep, Period> limit,
                                                      Operation&& operation) noexcept {
   return WithDeadline<std::remove_cvref_t<Operation>>(

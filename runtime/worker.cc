@@ -45,7 +45,7 @@ std::vector<LiveWorker>& live_workers() {
 std::uint64_t next_incarnation = 1;  // guarded by live_workers_lock()
 
 // What run_at_home() posts to a worker on another thread.
-struct HomeWork : RemoteWork {
+struct HomeWork : internal::RemoteWork {
   Worker::HomeAction action = nullptr;
   std::uint64_t argument = 0;
 };
@@ -53,7 +53,7 @@ struct HomeWork : RemoteWork {
 
 Worker::Worker(std::unique_ptr<Backend> backend, std::chrono::nanoseconds spin_before_sleep)
     : backend_(std::move(backend)), spin_before_sleep_(spin_before_sleep) {
-  stop_work_.run = [](RemoteWork&, Worker& worker) noexcept { worker.stop_requested_ = true; };
+  stop_work_.run = [](internal::RemoteWork&, Worker& worker) noexcept { worker.stop_requested_ = true; };
   std::lock_guard<std::mutex> guard(live_workers_lock());
   incarnation_ = next_incarnation++;
   live_workers().push_back({this, incarnation_});
@@ -79,7 +79,7 @@ void Worker::request_stop() noexcept {
   if (!stop_posted_.exchange(true, std::memory_order_acq_rel)) post(stop_work_);
 }
 
-void Worker::post(RemoteWork& work) noexcept {
+void Worker::post(internal::RemoteWork& work) noexcept {
   // Counted, because once the work is pushed the worker may run it, stop and be destroyed while this
   // call still reads sleep_state_ and wakes the backend: the destructor waits for the count to drop.
   // The increment is ordered before the push (seq_cst), which the worker must see to run the work.
@@ -122,7 +122,7 @@ bool Worker::run_at_home(Worker* worker, std::uint64_t incarnation, HomeAction a
   auto* work = new HomeWork();
   work->action = action;
   work->argument = argument;
-  work->run = [](RemoteWork& posted, Worker& home) noexcept {
+  work->run = [](internal::RemoteWork& posted, Worker& home) noexcept {
     auto* home_work = static_cast<HomeWork*>(&posted);
     home_work->action(home, home_work->argument);
     delete home_work;
@@ -153,9 +153,9 @@ void Worker::sleep_in_backend(Backend::Timeout timeout) {
 
 void Worker::run_posted_work() {
   if (!inbox_.maybe_nonempty()) return;  // a relaxed peek: the exchange below costs a locked instruction
-  RemoteWork* work = inbox_.take_all();
+  internal::RemoteWork* work = inbox_.take_all();
   while (work != nullptr) {
-    RemoteWork* next = work->next;  // `run` may end the item's lifetime
+    internal::RemoteWork* next = work->next;  // `run` may end the item's lifetime
     work->run(*work, *this);
     work = next;
   }
@@ -229,7 +229,7 @@ void Worker::adopt_root(internal::RootPromise& promise) noexcept {
   if (promise.join_state->adopt_task_slot(&promise.slot)) promise.slot.request();  // cancelled early
 }
 
-void Worker::adopt_posted_root(RemoteWork& work, Worker& worker) noexcept {
+void Worker::adopt_posted_root(internal::RemoteWork& work, Worker& worker) noexcept {
   internal::RootPromise& promise = *static_cast<internal::RootPromise::Adoption&>(work).promise;
   worker.adopt_root(promise);
   worker.schedule(std::coroutine_handle<internal::RootPromise>::from_promise(promise));

@@ -39,13 +39,13 @@
 
 #include "runtime/backend/backend.h"
 #include "runtime/backend/backend_factory.h"
-#include "runtime/blocking_pool.h"
-#include "runtime/intrusive_list.h"
+#include "runtime/internal/blocking_pool.h"
+#include "runtime/internal/intrusive_list.h"
 #include "runtime/join_handle.h"
-#include "runtime/ready_queue.h"
-#include "runtime/remote_inbox.h"
+#include "runtime/internal/ready_queue.h"
+#include "runtime/internal/remote_inbox.h"
 #include "runtime/result.h"
-#include "runtime/root_task.h"
+#include "runtime/internal/root_task.h"
 #include "runtime/task.h"
 #include "timer/timer_wheel.h"
 
@@ -146,7 +146,7 @@ class Worker {
 
   // Hands `work` to this worker: its `run` is called on the worker's thread, at the start of a turn.
   // Any thread. Wakes the worker if (and only if) it is asleep; concurrent posts share one wake-up.
-  void post(RemoteWork& work) noexcept;
+  void post(internal::RemoteWork& work) noexcept;
 
   // Makes the loop's wait return. Any thread.
   void wake() noexcept { backend_->wake(); }
@@ -185,8 +185,8 @@ class Worker {
   std::uint64_t current_tick() const noexcept;
 
   // The pool spawn_blocking() uses: the Runtime's, or BlockingPool::shared() for a worker on its own.
-  BlockingPool& blocking_pool() noexcept { return blocking_pool_ != nullptr ? *blocking_pool_ : BlockingPool::shared(); }
-  void set_blocking_pool(BlockingPool* pool) noexcept { blocking_pool_ = pool; }
+  internal::BlockingPool& blocking_pool() noexcept { return blocking_pool_ != nullptr ? *blocking_pool_ : internal::BlockingPool::shared(); }
+  void set_blocking_pool(internal::BlockingPool* pool) noexcept { blocking_pool_ = pool; }
 
   // Bookkeeping for calls running on the blocking pool on behalf of this worker's tasks: shutdown()
   // waits until every one has reported back. Worker thread only.
@@ -228,7 +228,7 @@ class Worker {
   // Sleeps in the backend for at most `timeout`, unless work was posted meanwhile.
   void sleep_in_backend(Backend::Timeout timeout);
   void adopt_root(internal::RootPromise& promise) noexcept;
-  static void adopt_posted_root(RemoteWork& work, Worker& worker) noexcept;
+  static void adopt_posted_root(internal::RemoteWork& work, Worker& worker) noexcept;
   // How long the backend may sleep: until the earliest of the next timer and `deadline` (nullopt: no limit).
   Backend::Timeout wait_timeout(std::optional<Clock::time_point> deadline) const;
 
@@ -242,19 +242,19 @@ class Worker {
   const std::thread::id owner_thread_ = std::this_thread::get_id();
   internal::ReadyQueue ready_;
   internal::ReadyQueue low_priority_;
-  RemoteInbox inbox_;
+  internal::RemoteInbox inbox_;
   std::atomic<int> sleep_state_{kAwake};
   std::atomic<int> posts_in_progress_{0};  // post() calls still touching this worker (see ~Worker)
   // The unfinished spawned tasks; the worker owns their frames.
-  IntrusiveList<internal::RootPromise, &internal::RootPromise::previous, &internal::RootPromise::next> roots_;
+  internal::IntrusiveList<internal::RootPromise, &internal::RootPromise::previous, &internal::RootPromise::next> roots_;
   const Clock::time_point origin_ = Clock::now();
   TimerWheel timers_{0};
   // Turns run (with tasks ready) since the backend was last polled; see kMaxTurnsWithoutPoll.
   static constexpr int kMaxTurnsWithoutPoll = 8;
   int turns_without_poll_ = 0;
   std::size_t blocking_calls_ = 0;
-  BlockingPool* blocking_pool_ = nullptr;
-  RemoteWork stop_work_;
+  internal::BlockingPool* blocking_pool_ = nullptr;
+  internal::RemoteWork stop_work_;
   std::atomic<bool> stop_posted_{false};
   bool stop_requested_ = false;
   bool running_ = false;
@@ -292,7 +292,7 @@ inline void JoinStateBase::mark_finished() noexcept {
     waiter->worker->schedule(waiter->coroutine);
     return;
   }
-  waiter->run = [](RemoteWork& work, Worker& worker) noexcept {
+  waiter->run = [](internal::RemoteWork& work, Worker& worker) noexcept {
     worker.schedule(static_cast<JoinWaiter&>(work).coroutine);
   };
   waiter->worker->post(*waiter);
@@ -326,7 +326,7 @@ inline void JoinStateBase::request_cancel() noexcept {
   task_worker_->post(remote_cancel_);
 }
 
-inline void JoinStateBase::run_remote_cancel(RemoteWork& work, Worker& worker) noexcept {
+inline void JoinStateBase::run_remote_cancel(internal::RemoteWork& work, Worker& worker) noexcept {
   JoinStateBase* state = static_cast<RemoteCancel&>(work).state;
   if (state->task_slot_ != nullptr) {
     state->task_slot_->request();
@@ -343,7 +343,7 @@ template <typename Promise>
 bool JoinHandle<T>::Awaiter::await_suspend(std::coroutine_handle<Promise> awaiter) noexcept {
   waiter.coroutine = awaiter;
   waiter.worker = Worker::current();
-  waiter.slot = cancel_slot_of(awaiter);
+  waiter.slot = internal::cancel_slot_of(awaiter);
   return state->set_waiter(waiter);
 }
 

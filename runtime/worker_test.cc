@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "runtime/io_awaitable.h"
-#include "tests/backend_param.h"
+#include "runtime/internal/io_awaitable.h"
+#include "runtime/testing/backend_param.h"
 
 namespace surge {
 namespace {
@@ -26,9 +26,9 @@ struct LiveCounter {
 };
 
 // A raw recv on an fd, for tests that do not want the net layer.
-class RecvOnce : public IoAwaitable {
+class RecvOnce : public internal::IoAwaitable {
  public:
-  RecvOnce(Worker& worker, int fd, void* data, std::size_t size) : IoAwaitable(worker, OpCode::kRecv, fd) {
+  RecvOnce(Worker& worker, int fd, void* data, std::size_t size) : internal::IoAwaitable(worker, OpCode::kRecv, fd) {
     buffer = data;
     length = size;
   }

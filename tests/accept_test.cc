@@ -17,8 +17,8 @@
 #include "net/tcp_stream.h"
 #include "runtime/time.h"
 #include "runtime/when.h"
-#include "tests/backend_param.h"
-#include "tests/fd_count.h"
+#include "runtime/testing/backend_param.h"
+#include "runtime/testing/fd_count.h"
 
 namespace surge {
 namespace {

@@ -22,7 +22,7 @@
 #include "net/tcp_listener.h"
 #include "net/tcp_stream.h"
 #include "runtime/backend/backend_factory.h"
-#include "runtime/backend/io_uring_backend.h"
+#include "runtime/backend/io_uring/io_uring_backend.h"
 #include "runtime/worker.h"
 
 namespace surge {

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "net/tcp_stream.h"
-#include "tests/backend_param.h"
-#include "tests/stream_pair.h"
+#include "runtime/testing/backend_param.h"
+#include "net/testing/stream_pair.h"
 
 namespace surge {
 namespace {

@@ -11,8 +11,8 @@
 #include "net/socket_address.h"
 #include "net/tcp_listener.h"
 #include "net/tcp_stream.h"
-#include "runtime/backend/io_uring_backend.h"
-#include "tests/backend_param.h"
+#include "runtime/backend/io_uring/io_uring_backend.h"
+#include "runtime/testing/backend_param.h"
 
 namespace surge {
 namespace {

@@ -19,8 +19,8 @@
 #include "runtime/fd_io.h"
 #include "runtime/time.h"
 #include "runtime/when.h"
-#include "tests/backend_param.h"
-#include "tests/stream_pair.h"
+#include "runtime/testing/backend_param.h"
+#include "net/testing/stream_pair.h"
 
 namespace surge {
 namespace {

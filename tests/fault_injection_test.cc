@@ -9,9 +9,9 @@
 #include "net/tcp_listener.h"
 #include "net/tcp_stream.h"
 #include "runtime/testing/fault_injection_backend.h"
-#include "tests/backend_param.h"
-#include "tests/fd_count.h"
-#include "tests/stream_pair.h"
+#include "runtime/testing/backend_param.h"
+#include "runtime/testing/fd_count.h"
+#include "net/testing/stream_pair.h"
 
 namespace surge {
 namespace {

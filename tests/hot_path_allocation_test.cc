@@ -14,7 +14,7 @@
 #include "net/tcp_stream.h"
 #include "runtime/testing/allocation_counter.h"
 #include "runtime/when.h"
-#include "tests/backend_param.h"
+#include "runtime/testing/backend_param.h"
 
 namespace surge {
 namespace {

@@ -15,9 +15,9 @@
 #include "runtime/runtime.h"
 #include "runtime/time.h"
 #include "runtime/when.h"
-#include "tests/backend_param.h"
-#include "tests/fd_count.h"
-#include "tests/stream_pair.h"
+#include "runtime/testing/backend_param.h"
+#include "runtime/testing/fd_count.h"
+#include "net/testing/stream_pair.h"
 
 namespace surge {
 namespace {

@@ -18,8 +18,8 @@
 #include "net/tcp_stream.h"
 #include "runtime/spawn_blocking.h"
 #include "runtime/time.h"
-#include "tests/backend_param.h"
-#include "tests/fd_count.h"
+#include "runtime/testing/backend_param.h"
+#include "runtime/testing/fd_count.h"
 
 namespace surge {
 namespace {

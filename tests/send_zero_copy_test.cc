@@ -11,7 +11,7 @@
 #include "net/socket_address.h"
 #include "net/tcp_listener.h"
 #include "net/tcp_stream.h"
-#include "tests/backend_param.h"
+#include "runtime/testing/backend_param.h"
 
 namespace surge {
 namespace {

@@ -12,8 +12,8 @@
 #include "net/socket_address.h"
 #include "net/tcp_listener.h"
 #include "net/tcp_stream.h"
-#include "tests/backend_param.h"
-#include "tests/fd_count.h"
+#include "runtime/testing/backend_param.h"
+#include "runtime/testing/fd_count.h"
 
 namespace surge {
 namespace {

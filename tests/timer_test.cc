@@ -8,7 +8,7 @@
 
 #include "runtime/time.h"
 #include "runtime/when.h"
-#include "tests/backend_param.h"
+#include "runtime/testing/backend_param.h"
 
 namespace surge {
 namespace {

@@ -4,8 +4,8 @@
 #include <cstdlib>
 #include <mutex>
 
-#include "runtime/backend/epoll_backend.h"
-#include "runtime/backend/io_uring_backend.h"
+#include "runtime/backend/epoll/epoll_backend.h"
+#include "runtime/backend/io_uring/io_uring_backend.h"
 
 namespace surge {
 

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "runtime/backend/backend_factory.h"
-#include "runtime/backend/io_uring_backend.h"
+#include "runtime/backend/io_uring/io_uring_backend.h"
 #include "runtime/testing/socket_pair.h"
 
 namespace surge {

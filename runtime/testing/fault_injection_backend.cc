@@ -28,7 +28,7 @@ void FaultInjectionBackend::submit(Operation& operation) noexcept {
 int FaultInjectionBackend::poll(Timeout timeout) noexcept {
   if (failed_.empty()) return inner_->poll(timeout);
   int delivered = inner_->poll(std::chrono::nanoseconds::zero());
-  OperationQueue failed = failed_.take_all();
+  internal::OperationQueue failed = failed_.take_all();
   while (Operation* operation = failed.pop_front()) {
     --pending_failures_;
     ++delivered;

@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "runtime/backend/backend.h"
-#include "runtime/backend/operation_queue.h"
+#include "runtime/backend/internal/operation_queue.h"
 
 namespace surge {
 
@@ -58,7 +58,7 @@ class FaultInjectionBackend final : public Backend {
   std::unique_ptr<Backend> inner_;
   std::vector<Rule> rules_;
   std::size_t max_transfer_ = 0;
-  OperationQueue failed_;  // injected failures awaiting delivery
+  internal::OperationQueue failed_;  // injected failures awaiting delivery
   std::size_t pending_failures_ = 0;
   int injected_ = 0;
 };

@@ -1,0 +1,17 @@
+// in_flight_list.h: the operations a backend has accepted and not yet completed.
+//
+// It makes cancel_all() possible without a kernel feature (IORING_ASYNC_CANCEL_ANY is 5.19+) and gives
+// in_flight() for the worker's drain on shutdown.
+#ifndef SURGE_RUNTIME_BACKEND_INTERNAL_IN_FLIGHT_LIST_H_
+#define SURGE_RUNTIME_BACKEND_INTERNAL_IN_FLIGHT_LIST_H_
+
+#include "runtime/backend/operation.h"
+#include "runtime/internal/intrusive_list.h"
+
+namespace surge::internal {
+
+using InFlightList = IntrusiveList<Operation, &Operation::in_flight_prev, &Operation::in_flight_next>;
+
+}  // namespace surge::internal
+
+#endif  // SURGE_RUNTIME_BACKEND_INTERNAL_IN_FLIGHT_LIST_H_

@@ -1,0 +1,578 @@
+#include "runtime/backend/io_uring/io_uring_backend.h"
+
+#include <poll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <iterator>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+
+#include "runtime/backend/io_uring/ring_internal.h"
+#include "runtime/backend/internal/syscall_limits.h"
+
+namespace surge {
+namespace {
+
+using namespace internal::uring;  // NOLINT: the backend's own tags and states
+
+// Flag sets tried in order; the kernel answers EINVAL for flags it does not know.
+constexpr unsigned kSetupLadder[] = {
+    IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+    IORING_SETUP_COOP_TASKRUN,
+    0,
+};
+// With BackendOptions::sqpoll, tried before the ladder above (SQPOLL combines with neither DEFER_TASKRUN
+// nor COOP_TASKRUN); where the kernel refuses both, the ordinary ladder follows.
+constexpr unsigned kSqpollLadder[] = {
+    IORING_SETUP_SQPOLL | IORING_SETUP_SINGLE_ISSUER,
+    IORING_SETUP_SQPOLL,
+};
+
+constexpr int kRequiredOpcodes[] = {
+    IORING_OP_ACCEPT, IORING_OP_CONNECT, IORING_OP_RECV,       IORING_OP_SEND,
+    IORING_OP_READ,   IORING_OP_WRITE,   IORING_OP_POLL_ADD,   IORING_OP_ASYNC_CANCEL,
+    IORING_OP_CLOSE,
+};
+
+// One line per process, the first time a ring is set up: what this kernel gave us.
+void log_features_once(const BackendFeatures& features) {
+  static std::once_flag logged;
+  std::call_once(logged, [&features] { std::fprintf(stderr, "surge: %s\n", features.describe().c_str()); });
+}
+
+}  // namespace
+
+Result<std::unique_ptr<IoUringBackend>> IoUringBackend::create(const BackendOptions& options) {
+  std::unique_ptr<IoUringBackend> backend(new IoUringBackend());
+  int status = -EINVAL;
+  std::vector<unsigned> ladder;
+  if (options.sqpoll) ladder.assign(std::begin(kSqpollLadder), std::end(kSqpollLadder));
+  ladder.insert(ladder.end(), std::begin(kSetupLadder), std::end(kSetupLadder));
+  for (unsigned flags : ladder) {
+    if ((flags & IORING_SETUP_DEFER_TASKRUN) != 0 && !options.allow_defer_taskrun) continue;
+    if ((flags & options.refuse_setup_flags_for_testing) != 0) {
+      status = -EINVAL;  // as a kernel without these flags would answer
+      continue;
+    }
+    io_uring_params params{};
+    params.flags = flags | IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
+    params.cq_entries = options.completion_queue_entries;
+    params.sq_thread_idle = options.sqpoll_idle_ms;
+    status = io_uring_queue_init_params(options.submission_queue_entries, &backend->ring_, &params);
+    if (status == 0) {
+      backend->setup_flags_ = params.flags;
+      backend->features_.setup_flags = params.flags;
+      backend->features_.kernel_features = params.features;
+      break;
+    }
+    // EPERM, ENOSYS, ENOMEM: io_uring itself is unavailable. (An SQPOLL ring that is refused for want of
+    // privilege still leaves the ordinary ladder to try.)
+    if (status != -EINVAL && !((flags & IORING_SETUP_SQPOLL) != 0 && status == -EPERM)) break;
+  }
+  if (status != 0) return Error::from_result(status, "io_uring_setup");
+  backend->ring_initialised_ = true;
+  backend->max_completions_per_poll_ = options.max_completions_per_poll > 0 ? options.max_completions_per_poll : 1;
+  backend->pending_.reserve(options.completion_queue_entries);
+
+  io_uring_probe* probe = io_uring_get_probe_ring(&backend->ring_);
+  if (probe == nullptr) return Error(ENOTSUP, "io_uring probe: IORING_REGISTER_PROBE unsupported");
+  bool all_supported = true;
+  for (int opcode : kRequiredOpcodes) all_supported = all_supported && io_uring_opcode_supported(probe, opcode);
+  backend->has_msg_ring_ = options.allow_msg_ring && io_uring_opcode_supported(probe, IORING_OP_MSG_RING);
+  backend->has_link_timeout_ =
+      options.allow_linked_timeouts && io_uring_opcode_supported(probe, IORING_OP_LINK_TIMEOUT);
+  BackendFeatures& features = backend->features_;
+  features.msg_ring = backend->has_msg_ring_;
+  features.linked_timeouts = backend->has_link_timeout_;
+  // Multishot accept, provided-buffer rings and sparse file tables have no opcode of their own; they
+  // arrived in 5.19 with IORING_OP_SOCKET. Multishot recv arrived in 6.0 with IORING_OP_SEND_ZC.
+  const bool kernel_5_19 = io_uring_opcode_supported(probe, IORING_OP_SOCKET);
+  features.multishot_accept = kernel_5_19;
+  features.buffer_rings = kernel_5_19;
+  features.sparse_fixed_files = kernel_5_19;
+  features.send_zc = io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
+  features.multishot_recv = features.send_zc;
+  backend->use_multishot_accept_ = options.allow_multishot_accept && features.multishot_accept;
+  features.uses_multishot_accept = backend->use_multishot_accept_;
+  backend->multishot_accept_backlog_ = options.multishot_accept_backlog > 0 ? options.multishot_accept_backlog : 1;
+  backend->lent_buffer_count_ = options.lent_buffers;
+  backend->lent_buffer_size_ = options.lent_buffer_size;
+  backend->lent_buffers_per_stream_ = options.lent_buffers_per_stream > 0 ? options.lent_buffers_per_stream : 1;
+  backend->allow_buffer_ring_ = options.allow_buffer_ring;
+  // Set up on first use (a ring of lent buffers is memory a worker that never borrows should not pay),
+  // so until then this says what would be used.
+  features.uses_buffer_ring = options.allow_buffer_ring && features.buffer_rings && features.multishot_recv;
+  io_uring_free_probe(probe);
+  if (!all_supported) return Error(ENOTSUP, "io_uring probe: a required opcode is missing");
+
+  // Register the ring's own fd (5.18+) so that each io_uring_enter skips the fd-table lookup; liburing
+  // then passes IORING_ENTER_REGISTERED_RING by itself. Optional: failure only costs that lookup.
+  // Other rings still address this one (MSG_RING) through ring_.ring_fd, which stays open.
+  features.registered_ring_fd = io_uring_register_ring_fd(&backend->ring_) == 1;
+  if (options.allow_fixed_files) backend->set_up_fixed_files(options.fixed_file_slots);
+  if (features.send_zc && options.send_zero_copy_threshold > 0) {
+    backend->send_zero_copy_threshold_ = options.send_zero_copy_threshold;
+    backend->features_.uses_send_zc = true;
+  }
+  log_features_once(backend->features_);
+
+  backend->wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (backend->wake_fd_ < 0) return Error(errno, "eventfd");
+  backend->arm_wake_poll();
+  return backend;
+}
+
+IoUringBackend::~IoUringBackend() {
+  // Connections accepted for listeners and never claimed (in_flight() is 0, so no request is armed).
+  while (!listeners_.empty()) release(*listeners_.back());
+  if (buffer_ring_ && buffer_ring_->ring != nullptr) {
+    io_uring_unregister_buf_ring(&ring_, 0);
+    munmap(buffer_ring_->ring, buffer_ring_->ring_bytes);
+  }
+  if (ring_initialised_) io_uring_queue_exit(&ring_);
+  if (wake_fd_ >= 0) close(wake_fd_);
+}
+
+void IoUringBackend::expect_owner_thread(const char* call) const noexcept {
+  if (std::this_thread::get_id() == owner_thread_) [[likely]] return;
+  std::fprintf(stderr,
+               "surge: IoUringBackend::%s called from a thread that does not own the ring (a ring is driven "
+               "only by the worker thread that created it; post to the worker instead)\n",
+               call);
+  std::abort();
+}
+
+io_uring_sqe* IoUringBackend::next_sqe() noexcept {
+  for (;;) {
+    if (io_uring_sqe* sqe = io_uring_get_sqe(&ring_)) {
+      ++counters_.sqes_submitted;
+      return sqe;
+    }
+    // The SQ is full: hand what is queued to the kernel and retry. Never drop the operation.
+    flush_for_room();
+  }
+}
+
+void IoUringBackend::flush_for_room() noexcept {
+  ++counters_.wait_syscalls;
+  if ((setup_flags_ & IORING_SETUP_SQPOLL) != 0) {
+    // Publish the queued SQEs (and wake the kernel's thread if it sleeps); it empties the SQ by itself.
+    // Then sleep until it has made room: spinning here would keep it from running on a small machine.
+    io_uring_submit(&ring_);
+    if (io_uring_sq_space_left(&ring_) == 0) io_uring_sqring_wait(&ring_);
+    return;
+  }
+  const int submitted = io_uring_submit(&ring_);
+  if (submitted == -EBUSY || submitted == -EAGAIN) {
+    // The kernel wants room in the CQ first. Move every CQE out, past the budget (dispatching happens
+    // later in poll(), so no completion callback runs inside submit()). Bounded by the CQ's size.
+    collect_completions(SIZE_MAX);
+  }
+}
+
+void IoUringBackend::submit(Operation& operation) noexcept {
+  expect_owner_thread("submit");
+  in_flight_.push_front(operation);
+  count_on_fd(operation, +1);
+  operation.fd_forgotten = false;
+  operation.backend_state = kStateInFlight;
+  ++counters_.operations_submitted;
+  if (operation.opcode == OpCode::kAccept && use_multishot_accept_ && !operation.multishot &&
+      operation.buffer == nullptr && operation.link_deadline_ns == 0) {
+    accept_from_multishot(operation);
+    return;
+  }
+  if (operation.opcode == OpCode::kRecvBorrowed && !operation.multishot) {
+    recv_borrowed(operation);
+    return;
+  }
+  // A close must not overtake SQEs that still name its fd (see forget_fd()).
+  if (operation.opcode == OpCode::kClose) flush_sqes_naming(operation.fd);
+  prepare(operation);
+}
+
+bool IoUringBackend::make_room_for_deadline(const Operation& operation) noexcept {
+  if (!has_link_timeout_ || operation.link_deadline_ns <= 0) return false;
+  // An operation and its linked timeout must reach the kernel in the same submission: make room for
+  // both first (next_sqe() flushes a full SQ, and would send the operation without its timeout).
+  while (io_uring_sq_space_left(&ring_) < 2) flush_for_room();
+  return true;
+}
+
+void IoUringBackend::prepare(Operation& operation) noexcept {
+  const bool linked_timeout = make_room_for_deadline(operation);
+  io_uring_sqe* sqe = next_sqe();
+  const unsigned length = internal::clamp_io_length(operation.length);
+  switch (operation.opcode) {
+    case OpCode::kAccept:
+      if (operation.multishot) {
+        io_uring_prep_multishot_accept(sqe, operation.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        break;
+      }
+      io_uring_prep_accept(sqe, operation.fd, static_cast<sockaddr*>(operation.buffer),
+                           operation.buffer != nullptr ? &operation.address_length : nullptr,
+                           SOCK_NONBLOCK | SOCK_CLOEXEC);
+      break;
+    case OpCode::kConnect:
+      io_uring_prep_connect(sqe, operation.fd, static_cast<const sockaddr*>(operation.buffer),
+                            operation.address_length);
+      break;
+    case OpCode::kRecv:
+      io_uring_prep_recv(sqe, operation.fd, operation.buffer, length, operation.message_flags);
+      break;
+    case OpCode::kSend:
+      if (send_zero_copy_threshold_ > 0 && length >= send_zero_copy_threshold_ &&
+          (operation.backend_state & kStatePlainSend) == 0) {
+        io_uring_prep_send_zc(sqe, operation.fd, operation.buffer, length, operation.message_flags | MSG_NOSIGNAL, 0);
+        operation.backend_state = (operation.backend_state | kStateZeroCopy) & ~kStateZeroCopyResult;
+        break;
+      }
+      io_uring_prep_send(sqe, operation.fd, operation.buffer, length, operation.message_flags | MSG_NOSIGNAL);
+      break;
+    case OpCode::kRead:
+      // Offset -1: the file's current position (or none, for pipes and eventfds), like read(2).
+      io_uring_prep_read(sqe, operation.fd, operation.buffer, length, static_cast<std::uint64_t>(-1));
+      break;
+    case OpCode::kWrite:
+      io_uring_prep_write(sqe, operation.fd, operation.buffer, length, static_cast<std::uint64_t>(-1));
+      break;
+    case OpCode::kClose:
+      forget_fixed_file(operation.fd);  // the slot must not outlive the fd
+      io_uring_prep_close(sqe, operation.fd);
+      break;
+    case OpCode::kRecvBorrowed:
+      if (operation.multishot) {
+        io_uring_prep_recv_multishot(sqe, operation.fd, nullptr, 0, 0);
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = 0;
+      } else {
+        io_uring_prep_recv(sqe, operation.fd, operation.buffer, length, 0);  // into a pool buffer
+      }
+      break;
+  }
+  if (operation.opcode != OpCode::kClose) use_fixed_file(sqe, operation);
+  io_uring_sqe_set_data64(sqe, user_data_for(operation, kTagOperation));
+  operation.backend_state = (operation.backend_state & ~kStateTagMask) | kTagOperation;
+  if (linked_timeout) link_deadline(sqe, operation);
+}
+
+void IoUringBackend::link_deadline(io_uring_sqe* sqe, Operation& operation) noexcept {
+  sqe->flags |= IOSQE_IO_LINK;
+  operation.link_timeout_spec.seconds = operation.link_deadline_ns / 1'000'000'000;
+  operation.link_timeout_spec.nanoseconds = operation.link_deadline_ns % 1'000'000'000;
+  io_uring_sqe* timeout_sqe = next_sqe();  // the caller made room for both
+  // Absolute on CLOCK_MONOTONIC (the kernel's default clock for timeouts), so a resubmission keeps the
+  // deadline. When it fires the operation completes with -ECANCELED, which finish() turns into -ETIME
+  // unless a cancel() was asked for; the timeout's own CQE (-ETIME or -ECANCELED) is ignored.
+  io_uring_prep_link_timeout(timeout_sqe, reinterpret_cast<__kernel_timespec*>(&operation.link_timeout_spec),
+                             IORING_TIMEOUT_ABS);
+  io_uring_sqe_set_data64(timeout_sqe, kTagIgnore);
+}
+
+void IoUringBackend::arm_readiness_poll(Operation& operation) noexcept {
+  // The wait for readiness carries the operation's deadline too, or it would wait past it.
+  const bool linked_timeout = make_room_for_deadline(operation);
+  io_uring_sqe* sqe = next_sqe();
+  io_uring_prep_poll_add(sqe, operation.fd, waits_for_input(operation.opcode) ? POLLIN : POLLOUT);
+  use_fixed_file(sqe, operation);
+  io_uring_sqe_set_data64(sqe, user_data_for(operation, kTagReadinessPoll));
+  operation.backend_state = (operation.backend_state & ~kStateTagMask) | kTagReadinessPoll;
+  if (linked_timeout) link_deadline(sqe, operation);
+}
+
+void IoUringBackend::arm_wake_poll() noexcept {
+  io_uring_sqe* sqe = next_sqe();
+  io_uring_prep_poll_add(sqe, wake_fd_, POLLIN);
+  io_uring_sqe_set_data64(sqe, kTagWake);
+}
+
+void IoUringBackend::cancel(Operation& operation) noexcept {
+  expect_owner_thread("cancel");
+  if ((operation.backend_state & kStateInFlight) == 0) return;
+  if (cancel_accept_waiter(operation) || cancel_recv_waiter(operation)) return;
+  operation.backend_state |= kStateCancelRequested;
+  if ((operation.backend_state & kStateZeroCopyResult) != 0) {
+    // The send itself is over; only its notification is awaited, which a cancel SQE cannot hurry.
+    if (operation.result > 0) abort_zero_copy_send(operation);
+    return;
+  }
+  io_uring_sqe* sqe = next_sqe();
+  io_uring_prep_cancel64(sqe, user_data_for(operation, operation.backend_state & kStateTagMask), 0);
+  io_uring_sqe_set_data64(sqe, kTagIgnore);
+}
+
+void IoUringBackend::cancel_all() noexcept {
+  in_flight_.for_each([this](Operation& operation) { cancel(operation); });
+}
+
+void IoUringBackend::forget_fd(int fd) noexcept {
+  expect_owner_thread("forget_fd");
+  // The per-fd state the fast paths keep: a stream's multishot recv, a listener's multishot accept, a
+  // registered-file slot.
+  forget_receiver(fd);
+  forget_listener(fd);
+  // Contract: nothing is in flight on a closing fd. If something is (a caller closed with an operation
+  // queued), fail it rather than let it run on whatever file next gets this fd number or slot.
+  if (has_ops_on_fd(fd)) in_flight_.for_each([this, fd](Operation& operation) {  // the usual close skips the walk
+    if (operation.fd != fd || operation.multishot) return;  // the requests above have their own forget
+    // A zero-copy send's bytes would otherwise stay pinned in the closed socket's queue for as long as
+    // the peer does not take them; reset it now, while the fd still names it.
+    if ((operation.backend_state & kStateZeroCopy) != 0) abort_zero_copy_send(operation);
+    operation.backend_state |= kStateForgotten;
+    cancel(operation);
+  });
+  // An SQE still in the SQ looks its file up only when the kernel takes it: after the close, its fd
+  // number (or slot) could name the next connection's file. The kernel takes it now, while it is still
+  // this one's; the cancels above then find it there.
+  flush_sqes_naming(fd);
+  forget_fixed_file(fd);
+}
+
+void IoUringBackend::flush_sqes_naming(int fd) noexcept {
+  const auto index = static_cast<std::size_t>(fd);
+  const int slot = index < fixed_slot_of_fd_.size() ? fixed_slot_of_fd_[index] : -1;
+  const unsigned tail = ring_.sq.sqe_tail;
+  bool named = false;
+  for (unsigned position = io_uring_smp_load_acquire(ring_.sq.khead); position != tail && !named; ++position) {
+    const io_uring_sqe& sqe = ring_.sq.sqes[position & ring_.sq.ring_mask];  // liburing maps SQ slots 1:1
+    if (sqe.opcode == IORING_OP_ASYNC_CANCEL || sqe.opcode == IORING_OP_MSG_RING) continue;  // name no file
+    named = (sqe.flags & IOSQE_FIXED_FILE) != 0 ? slot >= 0 && sqe.fd == slot : sqe.fd == fd;
+  }
+  if (!named) return;
+  ++counters_.wait_syscalls;
+  io_uring_submit(&ring_);
+  if ((setup_flags_ & IORING_SETUP_SQPOLL) == 0) return;  // io_uring_enter has taken every SQE
+  // The kernel's thread takes them by itself (io_uring_submit woke it if it slept): wait until it has.
+  while (static_cast<int>(io_uring_smp_load_acquire(ring_.sq.khead) - tail) < 0) std::this_thread::yield();
+}
+
+void IoUringBackend::wake() noexcept {
+  const std::uint64_t one = 1;
+  // EAGAIN means the counter is saturated: a wake-up is pending anyway.
+  [[maybe_unused]] ssize_t written = write(wake_fd_, &one, sizeof(one));
+}
+
+void IoUringBackend::wake_from(Backend& sender) noexcept {
+  auto* sender_ring = dynamic_cast<IoUringBackend*>(&sender);
+  if (sender_ring == nullptr || !sender_ring->has_msg_ring_ || !has_msg_ring_) {
+    wake();
+    return;
+  }
+  // The message is an SQE on the sender's own ring (so the sender's thread is its one issuer) that
+  // posts a CQE tagged kTagWake into this ring: the waiting io_uring_enter returns, and no eventfd is
+  // written, polled or read. Submitted at once: a wake-up must not wait for the sender's next turn.
+  io_uring_sqe* sqe = sender_ring->next_sqe();
+  io_uring_prep_msg_ring(sqe, ring_.ring_fd, 0, kTagMessageWake, 0);
+  io_uring_sqe_set_data64(sqe, kTagIgnore);
+  ++sender_ring->counters_.wait_syscalls;
+  io_uring_submit(&sender_ring->ring_);
+}
+
+int IoUringBackend::poll(Timeout timeout) noexcept {
+  expect_owner_thread("poll");
+  const std::uint64_t completed_before = counters_.operations_completed.get();
+  // CQEs the budget left in the ring are as good as pending ones: do not sleep on them.
+  const bool must_not_block = !pending_.empty() || io_uring_cq_ready(&ring_) > 0 ||
+                              (timeout.has_value() && timeout->count() <= 0);
+  if (must_not_block && in_flight_.size() == 0 && pending_.empty() && io_uring_sq_ready(&ring_) == 0) {
+    // Nothing could complete and nothing waits to be submitted: spare the syscall (a busy loop of
+    // yields or spawns would otherwise pay one per turn). A pending wake-up is seen at the next wait.
+    return 0;
+  }
+  if (must_not_block) {
+    if ((setup_flags_ & IORING_SETUP_DEFER_TASKRUN) != 0) {
+      // Completions are only posted when this thread enters the kernel asking for events.
+      ++counters_.wait_syscalls;
+      io_uring_submit_and_get_events(&ring_);
+    } else if (io_uring_sq_ready(&ring_) > 0) {
+      ++counters_.wait_syscalls;
+      io_uring_submit(&ring_);
+    }
+  } else {
+    // Only a timed wait needs the clock (to resume after EINTR): spare the read otherwise.
+    const auto deadline = timeout.has_value() ? std::chrono::steady_clock::now() + *timeout
+                                              : std::chrono::steady_clock::time_point{};
+    for (;;) {
+      __kernel_timespec wait_for{};
+      if (timeout.has_value()) {
+        const long long nanoseconds = timeout->count() > 0 ? timeout->count() : 0;
+        wait_for.tv_sec = nanoseconds / 1'000'000'000;
+        wait_for.tv_nsec = nanoseconds % 1'000'000'000;
+      }
+      io_uring_cqe* cqe = nullptr;
+      ++counters_.wait_syscalls;
+      // -ETIME means the wait timed out; completions are collected below either way.
+      const int status =
+          io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, timeout.has_value() ? &wait_for : nullptr, nullptr);
+      if (status != -EINTR) break;
+      // A signal interrupted the wait: resume it for the time left.
+      if (timeout.has_value()) timeout = deadline - std::chrono::steady_clock::now();
+    }
+  }
+  collect_completions(max_completions_per_poll_);
+  dispatch_pending();
+  return static_cast<int>(counters_.operations_completed.get() - completed_before);
+}
+
+void IoUringBackend::collect_completions(std::size_t limit) noexcept {
+  io_uring_cqe* batch[64];
+  while (pending_.size() - pending_head_ < limit) {
+    const std::size_t room = limit - (pending_.size() - pending_head_);
+    const unsigned count = io_uring_peek_batch_cqe(&ring_, batch, room < 64 ? static_cast<unsigned>(room) : 64);
+    if (count == 0) return;
+    for (unsigned i = 0; i < count; ++i) pending_.push_back({batch[i]->user_data, batch[i]->res, batch[i]->flags});
+    io_uring_cq_advance(&ring_, count);
+    counters_.cqes_reaped += count;
+  }
+}
+
+void IoUringBackend::dispatch_pending() noexcept {
+  // Index-based: a completion callback may submit, and a full SQ may append to pending_ meanwhile.
+  // Internal CQEs (wake-ups, cancel results) count against the budget too; they are cheap.
+  const std::size_t stop = pending_head_ + max_completions_per_poll_;
+  while (pending_head_ < pending_.size() && pending_head_ < stop) {
+    const Completion completion = pending_[pending_head_++];
+    dispatch(completion.user_data, completion.result, completion.flags);
+  }
+  // Drop what was dispatched, so the backlog never holds more than what waits: the budget's worth copied
+  // from the ring plus completions queued by submit()/cancel() (each an operation in flight).
+  if (pending_head_ == pending_.size()) {
+    pending_.clear();
+  } else {
+    pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(pending_head_));
+  }
+  pending_head_ = 0;
+}
+
+void IoUringBackend::dispatch(std::uint64_t user_data, std::int32_t result, std::uint32_t flags) noexcept {
+  const std::uint64_t tag = user_data & kTagMask;
+  if (tag == kTagIgnore) return;
+  if (tag == kTagWake) {
+    std::uint64_t count;
+    [[maybe_unused]] ssize_t drained = read(wake_fd_, &count, sizeof(count));
+    arm_wake_poll();
+    return;
+  }
+  Operation& operation = *reinterpret_cast<Operation*>(user_data & ~kTagMask);
+  if (tag == kTagOperation) operation.completion_flags = flags;
+  if (tag == kTagOperation && (operation.backend_state & kStateZeroCopy) != 0) {
+    if ((flags & IORING_CQE_F_NOTIF) != 0) {
+      // The kernel has let go of the buffer: now it is done.
+      if (zero_copy_send_done(operation, operation.result)) {
+        finish(operation, (operation.backend_state & kStateZeroCopyAborted) != 0 ? -ECANCELED : operation.result);
+      }
+      return;
+    }
+    if ((flags & IORING_CQE_F_MORE) != 0) {
+      operation.result = result;  // the send's result; its notification follows
+      operation.backend_state |= kStateZeroCopyResult;
+      // A cancel that came while the send was in the kernel found nothing left to cancel, or lost the
+      // race: the bytes are queued now, and only a reset makes the kernel let go of them in bounded time.
+      // (A forgotten operation's connection was reset when its fd was forgotten; the fd may be closed.)
+      const std::uint32_t state = operation.backend_state;
+      if ((state & kStateCancelRequested) != 0 && (state & kStateForgotten) == 0 && result > 0) {
+        abort_zero_copy_send(operation);
+      }
+      return;
+    }
+    // No notification follows (the send failed before using the buffer): done now.
+    if (zero_copy_send_done(operation, result)) finish(operation, result);
+    return;
+  }
+  if (tag == kTagOperation && (flags & IORING_CQE_F_MORE) != 0) {
+    // One of many completions of a multishot request: it stays in flight.
+    operation.result = result;
+    operation.more = true;
+    operation.complete(operation);
+    return;
+  }
+  if (tag == kTagOperation && result == -EAGAIN) {
+    // A file opened O_NONBLOCK (eventfd, signalfd, pipe) makes io_uring report EAGAIN instead of
+    // waiting: wait for readiness ourselves, then issue the operation again.
+    if ((operation.backend_state & kStateCancelRequested) != 0) {
+      finish(operation, -ECANCELED);
+    } else {
+      arm_readiness_poll(operation);
+    }
+    return;
+  }
+  if (tag == kTagReadinessPoll) {
+    if (result < 0) {
+      finish(operation, result);  // e.g. -ECANCELED: the poll was cancelled
+    } else if ((operation.backend_state & kStateCancelRequested) != 0) {
+      // The cancel found only the finished poll: the operation itself was never issued, so nothing is
+      // lost by not issuing it now (and after forget_fd its fd may name another file).
+      finish(operation, -ECANCELED);
+    } else {
+      prepare(operation);
+    }
+    return;
+  }
+  finish(operation, result);
+}
+
+bool IoUringBackend::zero_copy_send_done(Operation& operation, std::int32_t result) noexcept {
+  if ((result != -ENOMEM && result != -EOPNOTSUPP) || (operation.backend_state & kStateCancelRequested) != 0) {
+    return true;
+  }
+  // The kernel could not pin the pages (ENOMEM: RLIMIT_MEMLOCK counts them), or the socket has no
+  // zero-copy path (EOPNOTSUPP: a Unix socket): send the same bytes by copying.
+  operation.backend_state = (operation.backend_state | kStatePlainSend) & ~(kStateZeroCopy | kStateZeroCopyResult);
+  prepare(operation);
+  return false;
+}
+
+void IoUringBackend::abort_zero_copy_send(Operation& operation) noexcept {
+  if ((operation.backend_state & kStateZeroCopyAborted) != 0) return;
+  operation.backend_state |= kStateZeroCopyAborted;
+  // connect(AF_UNSPEC) on a TCP socket is tcp_disconnect(): it sends a reset and purges the write and
+  // retransmit queues, dropping the skbs that hold the caller's pages, so the notification is posted.
+  // (shutdown() would keep them queued.) The connection is unusable afterwards; its fd stays open.
+  sockaddr unspecified{};
+  unspecified.sa_family = AF_UNSPEC;
+  ++counters_.io_syscalls;
+  [[maybe_unused]] const int disconnected = ::connect(operation.fd, &unspecified, sizeof(unspecified));
+}
+
+void IoUringBackend::count_on_fd(const Operation& operation, int change) noexcept {
+  // Callers' operations only: the multishot requests are found through their listener or stream.
+  if (operation.multishot || operation.fd < 0) return;
+  const auto index = static_cast<std::size_t>(operation.fd);
+  if (index >= ops_on_fd_.size()) ops_on_fd_.resize(index * 2 + 16, 0);
+  ops_on_fd_[index] += static_cast<std::uint32_t>(change);
+}
+
+bool IoUringBackend::has_ops_on_fd(int fd) const noexcept {
+  const auto index = static_cast<std::size_t>(fd);
+  return fd >= 0 && index < ops_on_fd_.size() && ops_on_fd_[index] > 0;
+}
+
+void IoUringBackend::finish(Operation& operation, std::int32_t result) noexcept {
+  in_flight_.remove(operation);
+  count_on_fd(operation, -1);
+  // A linked timeout that fired shows as -ECANCELED that no cancel() asked for: report the deadline.
+  if (result == -ECANCELED && operation.link_deadline_ns > 0 &&
+      (operation.backend_state & kStateCancelRequested) == 0) {
+    result = -ETIME;
+  }
+  if ((operation.backend_state & kStateHoldsBuffer) != 0 && result <= 0) {
+    release_buffer(operation.buffer_id);  // nothing received into the pool buffer: it goes back
+    operation.buffer = nullptr;
+  }
+  if ((operation.backend_state & kStateForgotten) != 0) operation.fd_forgotten = true;
+  operation.backend_state = 0;
+  ++counters_.operations_completed;
+  operation.result = result;
+  operation.more = false;
+  operation.complete(operation);
+}
+
+}  // namespace surge

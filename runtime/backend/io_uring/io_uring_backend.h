@@ -1,0 +1,192 @@
+// io_uring_backend.h: the io_uring implementation of Backend, one ring per worker thread.
+//
+// Each Operation becomes one SQE whose user_data is the Operation's address, so a CQE leads straight back
+// to its awaiter. SQEs are queued by submit() and sent to the kernel in one batch per poll(); a full SQ is
+// flushed and the SQE retried, never dropped. The CQ is sized well above the SQ and overflow is drained
+// by liburing's peek (the kernel keeps overflowed CQEs since 5.5, IORING_FEAT_NODROP).
+//
+// Set-up tries a ladder of flag sets, best first, stepping down when the kernel answers EINVAL:
+//   SINGLE_ISSUER|DEFER_TASKRUN  ->  COOP_TASKRUN  ->  no flags.
+// With DEFER_TASKRUN the ring must be driven only by the thread that created it. The ring's fd is also
+// registered with the creating thread (io_uring_register_ring_fd), so create, drive and destroy the
+// backend on one thread in every case. That is enforced: submit(), cancel() or poll() from another thread
+// aborts with a message naming the call (the kernel would otherwise answer EEXIST, or never post the
+// completions). Other threads reach a worker through its inbox and wake().
+//
+// Create it with IoUringBackend::create(); it fails with the set-up error (EPERM under Docker's seccomp
+// profile, ENOSYS or EPERM with kernel.io_uring_disabled) or ENOTSUP when a needed opcode is missing.
+#ifndef SURGE_RUNTIME_BACKEND_IO_URING_IO_URING_BACKEND_H_
+#define SURGE_RUNTIME_BACKEND_IO_URING_IO_URING_BACKEND_H_
+
+#include <liburing.h>
+
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "runtime/backend/backend.h"
+#include "runtime/backend/internal/in_flight_list.h"
+#include "runtime/backend/internal/ring_queue.h"
+#include "runtime/result.h"
+
+namespace surge {
+
+class IoUringBackend final : public Backend {
+ public:
+  static Result<std::unique_ptr<IoUringBackend>> create(const BackendOptions& options);
+
+  // Precondition: in_flight() == 0 (the worker drains before it destroys its backend).
+  ~IoUringBackend() override;
+
+  BackendKind kind() const noexcept override { return BackendKind::kIoUring; }
+  void submit(Operation& operation) noexcept override;
+  void cancel(Operation& operation) noexcept override;
+  void cancel_all() noexcept override;
+  int poll(Timeout timeout) noexcept override;
+  void wake() noexcept override;
+  void wake_from(Backend& sender) noexcept override;
+  void forget_fd(int fd) noexcept override;
+  Result<void> detach_fd(int fd) noexcept override;
+  void release_buffer(std::uint32_t buffer_id) noexcept override;
+  std::size_t in_flight() const noexcept override { return in_flight_.size(); }
+  // Under SQPOLL the kernel's thread takes SQEs by itself: nothing waits for this worker to submit (and
+  // polling for it would spin the worker against that thread).
+  bool has_unsubmitted() const noexcept override {
+    return (setup_flags_ & IORING_SETUP_SQPOLL) == 0 && io_uring_sq_ready(&ring_) > 0;
+  }
+  bool supports_linked_timeouts() const noexcept override { return has_link_timeout_; }
+  bool links_timeout_for(const Operation& operation) const noexcept override {
+    if (!has_link_timeout_ || operation.opcode == OpCode::kRecvBorrowed) return false;
+    return !(operation.opcode == OpCode::kSend && send_zero_copy_threshold_ > 0 &&
+             operation.length >= send_zero_copy_threshold_);
+  }
+  BackendCounters counters() const noexcept override { return counters_.snapshot(); }
+  BackendFeatures features() const override { return features_; }
+
+  // The IORING_SETUP_* flags the ring was created with (after the fallback ladder).
+  unsigned setup_flags() const noexcept { return setup_flags_; }
+  // Whether wake_from() can use IORING_OP_MSG_RING (probed at set-up; 5.18+).
+  bool has_msg_ring() const noexcept { return has_msg_ring_; }
+  // For tests: the memory held for completions taken off the ring and not yet delivered, in entries.
+  std::size_t completion_backlog_capacity_for_testing() const noexcept { return pending_.capacity(); }
+
+ private:
+  IoUringBackend() = default;
+
+  // Aborts unless called on the thread that created the ring.
+  void expect_owner_thread(const char* call) const noexcept;
+  io_uring_sqe* next_sqe() noexcept;
+  void flush_for_room() noexcept;  // submits what the SQ holds (a full SQ), making room
+  // Multishot accept (io_uring_multishot_accept.cc).
+  struct MultishotAccept;
+  void accept_from_multishot(Operation& operation) noexcept;
+  bool cancel_accept_waiter(Operation& operation) noexcept;  // false if `operation` is not one
+  MultishotAccept* listener_for(int fd) noexcept;            // the live (not forgotten) one, or null
+  void arm(MultishotAccept& listener) noexcept;
+  static void on_accept_request(Operation& request) noexcept;
+  void release(MultishotAccept& listener) noexcept;
+  bool give_to_first_waiter(MultishotAccept& listener, std::int32_t result) noexcept;  // false: none waits
+  void forget_listener(int fd) noexcept;
+  // Borrowed receives (io_uring_multishot_recv.cc).
+  struct MultishotRecv;
+  struct BufferRing;
+  void recv_borrowed(Operation& operation) noexcept;
+  void set_up_lent_buffers() noexcept;  // on first use: the ring where the kernel has one, else a pool
+  void recv_from_multishot(Operation& operation) noexcept;
+  void recv_into_pool_buffer(Operation& operation) noexcept;
+  bool cancel_recv_waiter(Operation& operation) noexcept;
+  void arm(MultishotRecv& receiver) noexcept;
+  static void on_recv_request(Operation& request) noexcept;
+  void hand_over(Operation& waiter, std::int32_t result, std::uint32_t buffer_id) noexcept;
+  // Publishes a buffer in the ring again, and lets streams that ran dry go on.
+  void return_to_ring(std::uint32_t buffer_id) noexcept;
+  void wake_starved() noexcept;
+  // Cancels the multishot request of every stream with no reader waiting (the all-streams bound).
+  void stop_unread_receivers() noexcept;
+  void forget_receiver(int fd) noexcept;
+  // Ends `receiver`'s multishot request before returning, keeping what it received (detach_fd).
+  void stop_receiver_now(MultishotRecv& receiver) noexcept;
+  void retire(MultishotRecv& receiver) noexcept;
+  // Fixed files (io_uring_fixed_files.cc).
+  void set_up_fixed_files(unsigned slots) noexcept;
+  int fixed_slot_for(int fd) noexcept;  // the fd's table slot, registering it first; -1: use the fd
+  void use_fixed_file(io_uring_sqe* sqe, const Operation& operation) noexcept;
+  void forget_fixed_file(int fd) noexcept;
+  // Hands the SQ to the kernel now if an SQE in it names `fd` (or its slot), and returns once the kernel
+  // has taken it: after that the fd may close and its number and slot be reused.
+  void flush_sqes_naming(int fd) noexcept;
+  // Zero-copy sends: resets the connection of a cancelled send whose bytes the kernel holds, so that it
+  // lets go of them (see BackendOptions::send_zero_copy_threshold).
+  void abort_zero_copy_send(Operation& operation) noexcept;
+  // A SEND_ZC result (with its notification, if one followed): false if the send is issued again.
+  bool zero_copy_send_done(Operation& operation, std::int32_t result) noexcept;
+  // Delivers `result` to `operation` at the next dispatch, never inside the submit()/cancel() call.
+  void complete_soon(Operation& operation, std::int32_t result) noexcept;
+  void prepare(Operation& operation) noexcept;
+  // Whether `operation` carries a linked deadline; if so, first makes room in the SQ for it and its SQE.
+  bool make_room_for_deadline(const Operation& operation) noexcept;
+  // Links the operation's deadline (Operation::link_deadline_ns) to `sqe`, its latest SQE.
+  void link_deadline(io_uring_sqe* sqe, Operation& operation) noexcept;
+  void arm_wake_poll() noexcept;
+  void arm_readiness_poll(Operation& operation) noexcept;
+  // Copies CQEs out of the ring while fewer than `limit` completions are pending. The rest stay in the
+  // CQ (the kernel keeps what overflows it, IORING_FEAT_NODROP) until a poll has room for them.
+  void collect_completions(std::size_t limit) noexcept;
+  void dispatch_pending() noexcept;
+  void dispatch(std::uint64_t user_data, std::int32_t result, std::uint32_t flags) noexcept;
+  void finish(Operation& operation, std::int32_t result) noexcept;
+  // Keeps ops_on_fd_ (callers' operations in flight per fd), so that forget_fd() walks the in-flight list
+  // only when something is in flight on the closing fd, not on every close.
+  void count_on_fd(const Operation& operation, int change) noexcept;
+  bool has_ops_on_fd(int fd) const noexcept;
+
+  io_uring ring_{};
+  std::thread::id owner_thread_ = std::this_thread::get_id();
+  bool ring_initialised_ = false;
+  unsigned setup_flags_ = 0;
+  BackendFeatures features_{.kind = BackendKind::kIoUring};
+  bool has_msg_ring_ = false;
+  bool has_link_timeout_ = false;
+  int wake_fd_ = -1;
+  internal::InFlightList in_flight_;
+  // CQEs copied out of the ring and not yet dispatched. Copying first means a callback that submits can
+  // never run while the CQ is half-consumed. Only a budget's worth is copied per poll (the rest waits in
+  // the CQ) and dispatched entries are dropped after each poll, so it stays O(budget + CQ size).
+  struct Completion {
+    std::uint64_t user_data;
+    std::int32_t result;
+    std::uint32_t flags;  // IORING_CQE_F_*
+  };
+  std::vector<Completion> pending_;
+  std::size_t pending_head_ = 0;  // pending_[pending_head_..] are still to be dispatched
+  std::size_t max_completions_per_poll_ = 256;
+  BackendCounterCells counters_;
+  bool use_multishot_accept_ = false;
+  std::size_t multishot_accept_backlog_ = 64;
+  std::vector<std::uint32_t> ops_on_fd_;  // by fd: callers' operations in flight on it
+  std::vector<std::unique_ptr<MultishotAccept>> listeners_;  // few: one per listening socket
+  // Borrowed receives: the lent buffers (created on first use), as a ring or as a pool.
+  unsigned lent_buffer_count_ = 256;
+  unsigned lent_buffer_size_ = 16 * 1024;
+  std::size_t lent_buffers_per_stream_ = 8;
+  std::size_t free_in_ring_ = 0;  // buffers published in the ring (not lent, not queued)
+  std::size_t queued_chunks_ = 0;      // received chunks waiting unclaimed in streams' queues, all streams
+  std::size_t max_queued_chunks_ = 1;  // half the ring (or the per-stream bound, if larger): the rest is
+                                       // kept for streams whose readers wait
+  bool allow_buffer_ring_ = true;
+  bool use_buffer_ring_ = false;
+  std::unique_ptr<BufferRing> buffer_ring_;
+  std::vector<std::unique_ptr<MultishotRecv>> receivers_;  // by fd
+  std::vector<std::unique_ptr<MultishotRecv>> retiring_;   // closed streams whose request is ending
+  std::vector<int> starved_;                               // fds whose request ended with ENOBUFS
+  internal::RingQueue<Operation*> buffer_waiters_;                  // pool mode: receives waiting for a buffer
+  // Fixed files: fd -> slot in the ring's sparse file table (-1: not registered), and the free slots.
+  std::size_t send_zero_copy_threshold_ = 0;  // 0: never (also where the kernel lacks SEND_ZC)
+  bool use_fixed_files_ = false;
+  std::vector<int> fixed_slot_of_fd_;
+  std::vector<int> free_fixed_slots_;
+};
+
+}  // namespace surge
+
+#endif  // SURGE_RUNTIME_BACKEND_IO_URING_IO_URING_BACKEND_H_
