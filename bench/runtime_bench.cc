@@ -92,7 +92,7 @@ void BM_EchoRoundTrip(benchmark::State& state) {
     (void)stream->set_nodelay(true);
     std::vector<char> message(size, 'e');
     std::vector<char> reply(size);
-    *before = worker.backend().counters();
+    *before = worker.counters();
     auto read_some = [](TcpStream& s, MutableBuffer into) -> Task<Result<std::size_t>> { co_return co_await s.read(into); };
     for (auto _ : state) {
       if (auto sent = co_await stream->write_all(message); !sent) co_return sent.error();
@@ -118,7 +118,7 @@ void BM_EchoRoundTrip(benchmark::State& state) {
     state.SkipWithError(outcome.error().message().c_str());
     return;
   }
-  const BackendCounters& after = worker->backend().counters();
+  const BackendCounters& after = worker->counters();
   const double iterations = static_cast<double>(state.iterations());
   state.counters["syscalls/rt"] =
       static_cast<double>(after.wait_syscalls + after.io_syscalls - before.wait_syscalls - before.io_syscalls) /

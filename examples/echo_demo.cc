@@ -58,8 +58,8 @@ void run_server(BackendChoice choice, int stop_fd, std::promise<Result<std::uint
   port->set_value(listener->local_addr()->port());
   (*worker)->block_on(serve_until_stopped(**worker, std::move(*listener), stop_fd));
   (*worker)->shutdown();
-  (*worker)->backend().forget_fd(stop_fd);
-  report->counters = (*worker)->backend().counters();
+  forget_fd(**worker, stop_fd);
+  report->counters = (*worker)->counters();
 }
 
 bool run_one(BackendChoice choice, const EchoLoadOptions& base) {

@@ -29,7 +29,7 @@ class BorrowedBuffer {
   // Empty: what read_borrowed() returns at end of stream.
   BorrowedBuffer() noexcept = default;
   BorrowedBuffer(Worker& lender, std::uint32_t id, const std::byte* data, std::size_t size) noexcept
-      : lender_(&lender), lender_incarnation_(lender.incarnation()), id_(id), data_(data), size_(size) {}
+      : lender_(&lender), lender_incarnation_(internal::WorkerAccess::incarnation(lender)), id_(id), data_(data), size_(size) {}
 
   BorrowedBuffer(BorrowedBuffer&& other) noexcept
       : lender_(std::exchange(other.lender_, nullptr)),
@@ -63,13 +63,13 @@ class BorrowedBuffer {
       Worker* const lender = std::exchange(lender_, nullptr);
       // (The worker running here is alive: comparing its incarnation is safe, and tells a successor at
       // the same address apart.)
-      if (Worker::current() == lender && lender->incarnation() == lender_incarnation_) {
-        lender->backend().release_buffer(id_);
+      if (Worker::current() == lender && internal::WorkerAccess::incarnation(*lender) == lender_incarnation_) {
+        internal::WorkerAccess::backend(*lender).release_buffer(id_);
       } else {  // maybe away from home (see the top of this file); a gone worker took its buffers along
-        (void)Worker::run_at_home(
+        (void)internal::WorkerAccess::run_at_home(
             lender, lender_incarnation_,
             [](Worker& worker, std::uint64_t id) noexcept {
-              worker.backend().release_buffer(static_cast<std::uint32_t>(id));
+              internal::WorkerAccess::backend(worker).release_buffer(static_cast<std::uint32_t>(id));
             },
             id_);
       }

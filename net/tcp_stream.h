@@ -130,7 +130,7 @@ class TcpStream::ReadBorrowedAwaitable : public internal::IoAwaitable {
   // A receive that completed while its task was being destroyed (worker shutdown) holds a buffer
   // nobody took: give it back.
   ~ReadBorrowedAwaitable() {
-    if (completed() && !taken_ && result > 0) worker().backend().release_buffer(buffer_id);
+    if (completed() && !taken_ && result > 0) internal::WorkerAccess::backend(worker()).release_buffer(buffer_id);
   }
   Result<BorrowedBuffer> await_resume() noexcept {
     if (result < 0) return error_for(result, "recv");

@@ -4,8 +4,8 @@
 //   auto n = co_await surge::read_fd(worker, event_fd, &count, sizeof(count));   // Result<size_t>
 //
 // The fd should be non-blocking (the epoll backend needs it; io_uring copes either way). The caller keeps
-// the fd open and the buffer alive until the awaitable completes, and tells the backend to forget the fd
-// (Backend::forget_fd) before closing it.
+// the fd open and the buffer alive until the awaitable completes, and calls forget_fd(worker, fd) before
+// closing it.
 #ifndef SURGE_RUNTIME_FD_IO_H_
 #define SURGE_RUNTIME_FD_IO_H_
 
@@ -36,6 +36,11 @@ inline FdTransferAwaitable read_fd(Worker& worker, int fd, void* data, std::size
 inline FdTransferAwaitable write_fd(Worker& worker, int fd, const void* data, std::size_t size) noexcept {
   return FdTransferAwaitable(worker, OpCode::kWrite, fd, const_cast<void*>(data), size);
 }
+
+// Must be called, on the worker's thread, before closing an fd that read_fd/write_fd used on `worker`:
+// the backend may keep per-fd state that the next file to get the number would otherwise inherit.
+// Operations still in flight on it complete with -ECANCELED (or their result, if they had finished).
+inline void forget_fd(Worker& worker, int fd) noexcept { internal::WorkerAccess::backend(worker).forget_fd(fd); }
 
 }  // namespace surge
 

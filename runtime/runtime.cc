@@ -71,7 +71,7 @@ void Runtime::run_worker(const RuntimeOptions& options, std::promise<Result<Work
     return;
   }
   std::unique_ptr<Worker> worker = std::move(*created);
-  worker->set_blocking_pool(&blocking_pool_);
+  internal::WorkerAccess::set_blocking_pool(*worker, &blocking_pool_);
   started->set_value(worker.get());
   worker->run_until_stopped();
   // Phase 1: every loop has stopped, so no task finishes (and posts to another worker) any more.

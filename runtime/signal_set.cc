@@ -28,7 +28,7 @@ SignalSet::SignalSet(SignalSet&& other) noexcept
 
 SignalSet::~SignalSet() {
   if (fd_ < 0) return;
-  worker_->backend().forget_fd(fd_);
+  internal::WorkerAccess::backend(*worker_).forget_fd(fd_);
   close(fd_);
 }
 

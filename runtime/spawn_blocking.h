@@ -37,7 +37,7 @@ class BlockingCall : private internal::BlockingJob, private internal::RemoteWork
   void await_suspend(std::coroutine_handle<> awaiter) {
     awaiter_ = awaiter;
     worker_ = Worker::current();
-    worker_->blocking_call_started();
+    internal::WorkerAccess::blocking_call_started(*worker_);
     internal::BlockingJob::run = &run_on_pool;
     internal::RemoteWork::run = &resume_on_worker;
     pool_->submit(*this);
@@ -60,13 +60,13 @@ class BlockingCall : private internal::BlockingJob, private internal::RemoteWork
     } catch (...) {
       call.exception_ = std::current_exception();
     }
-    call.worker_->post(static_cast<internal::RemoteWork&>(call));  // the post publishes the result to the worker
+    internal::WorkerAccess::post(*call.worker_, static_cast<internal::RemoteWork&>(call));  // the post publishes the result to the worker
   }
 
   static void resume_on_worker(internal::RemoteWork& work, Worker& worker) noexcept {
     auto& call = static_cast<BlockingCall&>(work);
-    worker.blocking_call_finished();
-    worker.schedule(call.awaiter_);
+    internal::WorkerAccess::blocking_call_finished(worker);
+    internal::WorkerAccess::schedule(worker, call.awaiter_);
   }
 
   Function function_;
@@ -80,7 +80,7 @@ class BlockingCall : private internal::BlockingJob, private internal::RemoteWork
 // Runs `function` on `pool` (default: the current worker's pool) and resumes with its result.
 template <typename Function>
 BlockingCall<std::decay_t<Function>> spawn_blocking(Function&& function) {
-  return BlockingCall<std::decay_t<Function>>(std::forward<Function>(function), Worker::current()->blocking_pool());
+  return BlockingCall<std::decay_t<Function>>(std::forward<Function>(function), internal::WorkerAccess::blocking_pool(*Worker::current()));
 }
 
 }  // namespace surge

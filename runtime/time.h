@@ -59,7 +59,7 @@ class SleepAwaitable {
   SleepAwaitable& operator=(const SleepAwaitable&) = delete;
   // A sleep destroyed while pending (its task destroyed by shutdown) takes its timer with it.
   ~SleepAwaitable() {
-    if (worker_ != nullptr) worker_->timers().cancel(timer_);
+    if (worker_ != nullptr) internal::WorkerAccess::timers(*worker_).cancel(timer_);
   }
 
   bool await_ready() const noexcept { return deadline_ <= Worker::Clock::now(); }
@@ -73,7 +73,7 @@ class SleepAwaitable {
     }
     awaiter_ = awaiter;
     worker_ = Worker::current();
-    timer_ = worker_->timers().insert(worker_->tick_at_or_after(deadline_), &on_expiry, this);
+    timer_ = internal::WorkerAccess::timers(*worker_).insert(internal::WorkerAccess::tick_at_or_after(*worker_, deadline_), &on_expiry, this);
     if (slot_ != nullptr) slot_->install(&on_cancel, this);
     return true;
   }
@@ -87,13 +87,13 @@ class SleepAwaitable {
   static void on_expiry(void* self) noexcept {
     auto* sleep = static_cast<SleepAwaitable*>(self);
     if (sleep->slot_ != nullptr) sleep->slot_->clear();
-    sleep->worker_->schedule(sleep->awaiter_);
+    internal::WorkerAccess::schedule(*sleep->worker_, sleep->awaiter_);
   }
   static void on_cancel(void* self) noexcept {
     auto* sleep = static_cast<SleepAwaitable*>(self);
-    sleep->worker_->timers().cancel(sleep->timer_);
+    internal::WorkerAccess::timers(*sleep->worker_).cancel(sleep->timer_);
     sleep->cancelled_ = true;
-    sleep->worker_->schedule(sleep->awaiter_);
+    internal::WorkerAccess::schedule(*sleep->worker_, sleep->awaiter_);
   }
 
   Worker::Clock::time_point deadline_;

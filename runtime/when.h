@@ -168,7 +168,7 @@ class BranchGroup {
     }
     if (--remaining_ == 0) {
       if (outer_slot_ != nullptr) outer_slot_->clear();
-      worker_->schedule(awaiter_);
+      internal::WorkerAccess::schedule(*worker_, awaiter_);
     }
   }
 

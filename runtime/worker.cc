@@ -46,7 +46,7 @@ std::uint64_t next_incarnation = 1;  // guarded by live_workers_lock()
 
 // What run_at_home() posts to a worker on another thread.
 struct HomeWork : internal::RemoteWork {
-  Worker::HomeAction action = nullptr;
+  internal::WorkerAccess::HomeAction action = nullptr;
   std::uint64_t argument = 0;
 };
 }  // namespace
@@ -81,27 +81,21 @@ void Worker::request_stop() noexcept {
 
 void Worker::post(internal::RemoteWork& work) noexcept {
   // Counted, because once the work is pushed the worker may run it, stop and be destroyed while this
-  // call still reads sleep_state_ and wakes the backend: the destructor waits for the count to drop.
+  // call still reads the handshake and wakes the backend: the destructor waits for the count to drop.
   // The increment is ordered before the push (seq_cst), which the worker must see to run the work.
   posts_in_progress_.fetch_add(1, std::memory_order_acq_rel);
   inbox_.push(work);
-  // The producer half of the sleep/wake handshake; the worker's half is in sleep_in_backend(). Both
-  // sides write their own variable, then read the other's, all seq_cst: in the single total order of
-  // those four operations one of the writes comes first, so either the worker sees this work before it
-  // sleeps, or we see kSleeping here and wake it. A lost wake-up is impossible, not merely unlikely.
-  if (sleep_state_.load(std::memory_order_seq_cst) == kSleeping) {
-    int expected = kSleeping;
-    // Coalescing: only the first poster after the worker fell asleep pays for the wake-up syscall.
-    if (sleep_state_.compare_exchange_strong(expected, kNotified, std::memory_order_seq_cst)) {
-      // From another worker's thread, its backend may send the wake-up itself (io_uring: MSG_RING).
-      Worker* const sender = current_worker;
-      if (sender != nullptr && sender != this) {
-        backend_->wake_from(sender->backend());
-      } else {
-        backend_->wake();
-      }
+  // The poster's half of the sleep/wake handshake (wake_handshake.h): the work is published above.
+  // Coalesced: only the first poster after the worker fell asleep pays for the wake-up syscall.
+  if (handshake_.should_wake()) {
+    // From another worker's thread, its backend may send the wake-up itself (io_uring: MSG_RING).
+    Worker* const sender = current_worker;
+    if (sender != nullptr && sender != this) {
+      backend_->wake_from(*sender->backend_);
+    } else {
+      backend_->wake();
     }
-  }  // else awake: it will see the work at its next turn
+  }  // else awake (it will see the work at its next turn), or a wake-up is already on its way
   posts_in_progress_.fetch_sub(1, std::memory_order_release);
 }
 
@@ -146,9 +140,10 @@ bool Worker::spin_for_posted_work() const noexcept {
 }
 
 void Worker::sleep_in_backend(Backend::Timeout timeout) {
-  sleep_state_.store(kSleeping, std::memory_order_seq_cst);
-  if (inbox_.empty()) backend_->poll(timeout);  // a post from now on finds kSleeping and wakes us
-  sleep_state_.store(kAwake, std::memory_order_seq_cst);
+  // The worker's half of the handshake: a post the inbox check misses finds us asleep and wakes us.
+  handshake_.begin_sleep();
+  if (inbox_.empty()) backend_->poll(timeout);
+  handshake_.end_sleep();
 }
 
 void Worker::run_posted_work() {

@@ -11,7 +11,7 @@
 //
 // Inside a task, Worker::current() is the worker running it; spawn() starts another task on it.
 // Threading: the loop runs on one thread at a time (block_on's caller, or the Runtime's thread for
-// this worker); spawn(), post(), request_stop() and wake() may be called from any thread.
+// this worker); spawn(), request_stop() and counters() may be called from any thread.
 //
 // Scheduling and fairness: cooperative. A turn resumes the coroutines that were ready when it began,
 // each until its next co_await, then polls the backend and fires timers. A task that awaits nothing
@@ -46,10 +46,15 @@
 #include "runtime/internal/remote_inbox.h"
 #include "runtime/result.h"
 #include "runtime/internal/root_task.h"
+#include "runtime/internal/wake_handshake.h"
 #include "runtime/task.h"
 #include "timer/timer_wheel.h"
 
 namespace surge {
+
+namespace internal {
+class WorkerAccess;
+}  // namespace internal
 
 struct WorkerOptions {
   BackendChoice backend = BackendChoice::kAuto;
@@ -80,8 +85,12 @@ class Worker {
   // The worker whose loop is running on this thread, or nullptr outside of one.
   static Worker* current() noexcept;
 
-  Backend& backend() noexcept { return *backend_; }
+  // Which backend this worker runs on, what it found at set-up, and its counters (a snapshot: SQEs,
+  // CQEs, wait syscalls, lent-buffer exhaustion...). counters() may be called from any thread (a
+  // monitoring thread); the others from any thread once the worker exists.
   BackendKind backend_kind() const noexcept { return backend_->kind(); }
+  BackendFeatures features() const { return backend_->features(); }
+  BackendCounters counters() const noexcept { return backend_->counters(); }
 
   // Runs `task` (and whatever it spawns) on this thread until it returns, and returns its value.
   // Spawned tasks still unfinished then stay suspended: they run again during the next block_on, or
@@ -133,6 +142,17 @@ class Worker {
     return JoinHandle<T>(state);
   }
 
+  // Cancels every in-flight operation, waits for all their completions (and for blocking calls started
+  // here), then destroys every task that has not finished (their JoinHandles report is_abandoned()).
+  // The worker stays usable. Idempotent. Worker thread only, not from inside a task.
+  void shutdown() noexcept;
+
+  // Spawned tasks that have not finished yet.
+  std::size_t live_tasks() const noexcept { return roots_.size(); }
+
+ private:
+  friend class internal::WorkerAccess;  // what awaitables and the runtime reach (internal/worker_access.h)
+
   // Queues `coroutine` to be resumed by this worker's loop. Worker thread only.
   void schedule(std::coroutine_handle<> coroutine) {
     if (!draining_) ready_.push(coroutine);
@@ -169,14 +189,6 @@ class Worker {
   // This worker's number, unique in the process and never reused (unlike its address).
   std::uint64_t incarnation() const noexcept { return incarnation_; }
 
-  // Cancels every in-flight operation, waits for all their completions (and for blocking calls started
-  // here), then destroys every task that has not finished (their JoinHandles report is_abandoned()).
-  // The worker stays usable. Idempotent. Worker thread only, not from inside a task.
-  void shutdown() noexcept;
-
-  // Spawned tasks that have not finished yet.
-  std::size_t live_tasks() const noexcept { return roots_.size(); }
-
   // This worker's timers (millisecond ticks since the worker was created). Worker thread only; timers
   // fire on this worker, from its loop. Use sleep_for()/sleep_until() (time.h) rather than this directly.
   TimerWheel& timers() noexcept { return timers_; }
@@ -193,7 +205,6 @@ class Worker {
   void blocking_call_started() noexcept { ++blocking_calls_; }
   void blocking_call_finished() noexcept { --blocking_calls_; }
 
- private:
   Worker(std::unique_ptr<Backend> backend, std::chrono::nanoseconds spin_before_sleep);
   // The bounded spin of WorkerOptions::spin_before_sleep; returns whether work was posted meanwhile.
   bool spin_for_posted_work() const noexcept;
@@ -232,49 +243,58 @@ class Worker {
   // How long the backend may sleep: until the earliest of the next timer and `deadline` (nullopt: no limit).
   Backend::Timeout wait_timeout(std::optional<Clock::time_point> deadline) const;
 
-  // Sleep/wake handshake states (see post() and sleep_in_backend()).
-  static constexpr int kAwake = 0;
-  static constexpr int kSleeping = 1;
-  static constexpr int kNotified = 2;
+  // --- Fields, grouped by the thread that writes them. ---
 
-  std::unique_ptr<Backend> backend_;
+  // Set at construction, then only read (from any thread).
+  std::unique_ptr<Backend> backend_;  // the pointer; the Backend itself is the owner's, but for wake()
   const std::chrono::nanoseconds spin_before_sleep_;
   const std::thread::id owner_thread_ = std::this_thread::get_id();
-  internal::ReadyQueue ready_;
-  internal::ReadyQueue low_priority_;
-  internal::RemoteInbox inbox_;
-  std::atomic<int> sleep_state_{kAwake};
+  const Clock::time_point origin_ = Clock::now();
+  std::uint64_t incarnation_ = 0;  // assigned in the constructor, under the live-worker registry's lock
+
+  // Written by other threads (post(), request_stop()), on a cache line of their own so that posters do
+  // not slow down the owner's fields below.
+  alignas(64) internal::RemoteInbox inbox_;
+  internal::WakeHandshake handshake_;      // the sleep/wake handshake with posters (wake_handshake.h)
   std::atomic<int> posts_in_progress_{0};  // post() calls still touching this worker (see ~Worker)
+  std::atomic<bool> stop_posted_{false};
+
+  // The owner thread's alone.
+  alignas(64) internal::ReadyQueue ready_;
+  internal::ReadyQueue low_priority_;
   // The unfinished spawned tasks; the worker owns their frames.
   internal::IntrusiveList<internal::RootPromise, &internal::RootPromise::previous, &internal::RootPromise::next> roots_;
-  const Clock::time_point origin_ = Clock::now();
   TimerWheel timers_{0};
   // Turns run (with tasks ready) since the backend was last polled; see kMaxTurnsWithoutPoll.
   static constexpr int kMaxTurnsWithoutPoll = 8;
   int turns_without_poll_ = 0;
   std::size_t blocking_calls_ = 0;
-  internal::BlockingPool* blocking_pool_ = nullptr;
+  internal::BlockingPool* blocking_pool_ = nullptr;  // set by the Runtime before the worker runs
   internal::RemoteWork stop_work_;
-  std::atomic<bool> stop_posted_{false};
   bool stop_requested_ = false;
   bool running_ = false;
   bool draining_ = false;
-  std::uint64_t incarnation_ = 0;
 };
+
+}  // namespace surge
+
+#include "runtime/internal/worker_access.h"  // needs Worker complete; the definitions below need it
+
+namespace surge {
 
 // Suspends the calling task and lets every other ready task run first.
 struct YieldAwaitable {
   bool await_ready() const noexcept { return false; }
-  void await_suspend(std::coroutine_handle<> self) { Worker::current()->schedule(self); }
+  void await_suspend(std::coroutine_handle<> self) { internal::WorkerAccess::schedule(*Worker::current(), self); }
   void await_resume() const noexcept {}
 };
 inline YieldAwaitable yield() noexcept { return {}; }
 
 // Suspends the calling task behind everything else ready on its worker, I/O completions included: for
-// expensive work that should give way (call it between chunks). See Worker::schedule_low().
+// expensive work that should give way (call it between chunks).
 struct YieldLowAwaitable {
   bool await_ready() const noexcept { return false; }
-  void await_suspend(std::coroutine_handle<> self) { Worker::current()->schedule_low(self); }
+  void await_suspend(std::coroutine_handle<> self) { internal::WorkerAccess::schedule_low(*Worker::current(), self); }
   void await_resume() const noexcept {}
 };
 inline YieldLowAwaitable yield_low() noexcept { return {}; }
@@ -289,13 +309,13 @@ inline void JoinStateBase::mark_finished() noexcept {
   if (previous == 0) return;  // nobody waits yet: a later waiter sees kFinished and does not suspend
   auto* waiter = reinterpret_cast<JoinWaiter*>(previous);
   if (waiter->worker == Worker::current()) {
-    waiter->worker->schedule(waiter->coroutine);
+    WorkerAccess::schedule(*waiter->worker, waiter->coroutine);
     return;
   }
   waiter->run = [](internal::RemoteWork& work, Worker& worker) noexcept {
-    worker.schedule(static_cast<JoinWaiter&>(work).coroutine);
+    WorkerAccess::schedule(worker, static_cast<JoinWaiter&>(work).coroutine);
   };
-  waiter->worker->post(*waiter);
+  WorkerAccess::post(*waiter->worker, *waiter);
 }
 
 inline bool JoinStateBase::set_waiter(JoinWaiter& waiter) noexcept {
@@ -323,7 +343,7 @@ inline void JoinStateBase::request_cancel() noexcept {
   add_ref();  // the posted request keeps the state alive until it has run
   remote_cancel_.state = this;
   remote_cancel_.run = &run_remote_cancel;
-  task_worker_->post(remote_cancel_);
+  WorkerAccess::post(*task_worker_, remote_cancel_);
 }
 
 inline void JoinStateBase::run_remote_cancel(internal::RemoteWork& work, Worker& worker) noexcept {

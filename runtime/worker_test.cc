@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/fd_io.h"
 #include "runtime/internal/io_awaitable.h"
 #include "runtime/testing/backend_param.h"
 
@@ -155,17 +156,17 @@ TEST_P(WorkerTest, ShutdownCancelsIoAndDestroysUnfinishedTasks) {
     co_return 0;
   };
   worker_->block_on(let_run());
-  EXPECT_EQ(worker_->backend().in_flight(), 1u);
+  EXPECT_EQ(internal::WorkerAccess::backend(*worker_).in_flight(), 1u);
   EXPECT_EQ(LiveCounter::live, 1);
 
   worker_->shutdown();
-  EXPECT_EQ(worker_->backend().in_flight(), 0u);
+  EXPECT_EQ(internal::WorkerAccess::backend(*worker_).in_flight(), 0u);
   EXPECT_EQ(worker_->live_tasks(), 0u);
   EXPECT_EQ(LiveCounter::live, 0) << "the task's frame was not destroyed";
   EXPECT_FALSE(resumed) << "a task was resumed during shutdown";
   EXPECT_TRUE(handle.is_abandoned());
   worker_->shutdown();  // a second shutdown is harmless
-  worker_->backend().forget_fd(fds[0]);
+  forget_fd(*worker_, fds[0]);
   close(fds[0]);
   close(fds[1]);
 }
@@ -180,11 +181,11 @@ TEST_P(WorkerTest, BlockOnForGivesUpAndCleansUp) {
   };
   auto outcome = worker_->block_on_for(stuck(worker_.get(), fds[0], LiveCounter{}), std::chrono::milliseconds(50));
   EXPECT_FALSE(outcome.has_value());
-  EXPECT_EQ(worker_->backend().in_flight(), 0u);
+  EXPECT_EQ(internal::WorkerAccess::backend(*worker_).in_flight(), 0u);
   EXPECT_EQ(LiveCounter::live, 0);
   // The worker is still usable afterwards.
   EXPECT_EQ(worker_->block_on(forty_two()), 42);
-  worker_->backend().forget_fd(fds[0]);
+  forget_fd(*worker_, fds[0]);
   close(fds[0]);
   close(fds[1]);
 }

@@ -29,7 +29,7 @@ using testing::BackendTest;
 class AcceptTest : public BackendTest {
  protected:
   // Whether this backend serves accepts from a multishot request.
-  bool multishot() const { return worker_->backend().features().uses_multishot_accept; }
+  bool multishot() const { return worker_->features().uses_multishot_accept; }
 };
 
 // Blocking client sockets connected to `address` by the kernel alone (the handshake completes into the
@@ -67,7 +67,7 @@ TEST_P(AcceptTest, BurstOfAThousandConnectionsIsAcceptedOnce) {
     EXPECT_TRUE(listener) << listener.error().message();
     if (!listener) co_return;
     Clients clients(*listener->local_addr(), kConnections);
-    const BackendCounters before = worker_->backend().counters();
+    const BackendCounters before = worker_->counters();
     std::vector<TcpStream> accepted;
     for (int i = 0; i < kConnections; ++i) {
       auto stream = co_await listener->accept();
@@ -75,7 +75,7 @@ TEST_P(AcceptTest, BurstOfAThousandConnectionsIsAcceptedOnce) {
       if (!stream) co_return;
       accepted.push_back(std::move(*stream));
     }
-    const BackendCounters after = worker_->backend().counters();
+    const BackendCounters after = worker_->counters();
     // Each accepted stream is one of our clients, exactly once: its peer is a client's local address.
     std::vector<std::uint16_t> client_ports;
     for (int fd : clients.fds) client_ports.push_back(SocketAddress::local_of(fd)->port());
@@ -188,7 +188,7 @@ TEST_P(AcceptTest, ConcurrentAcceptsEachGetOneConnection) {
 // Where the kernel has multishot accept, io_uring must use it (the tests above then cover that path);
 // where it does not, say so with a skip rather than pass on the single-shot path unnoticed.
 TEST_P(AcceptTest, MultishotAcceptIsUsedWhereTheKernelHasIt) {
-  const BackendFeatures features = worker_->backend().features();
+  const BackendFeatures features = worker_->features();
   if (features.kind != BackendKind::kIoUring) GTEST_SKIP() << "epoll has no multishot accept";
   if (!features.multishot_accept) GTEST_SKIP() << "this kernel lacks multishot accept (5.19)";
   EXPECT_TRUE(features.uses_multishot_accept);

@@ -112,7 +112,7 @@ TEST_P(BorrowedReadTest, RunningOutOfBuffersLosesNoBytes) {
     held.clear();  // give them back
     EXPECT_TRUE(co_await read_borrowed_exactly(pair->server, sent.size(), &got));
     EXPECT_TRUE(got == sent) << "bytes lost or reordered across the shortage";
-    EXPECT_GE(worker_->backend().counters().buffer_ring_exhausted, 1u);
+    EXPECT_GE(worker_->counters().buffer_ring_exhausted, 1u);
   }()));
 }
 
@@ -132,7 +132,7 @@ TEST_P(BorrowedReadTest, HeldBufferIsNotOverwrittenByOtherConnections) {
     const std::string before_text(reinterpret_cast<const char*>(kept->data()), kept->size());
     EXPECT_EQ(before_text, "keep me exactly as I am");
 
-    const BackendCounters before = Worker::current()->backend().counters();
+    const BackendCounters before = Worker::current()->counters();
     const auto sent = random_bytes(256 * 1024, 13);  // 128 times the buffer size, through 7 buffers
     auto writer = Worker::current()->spawn([](TcpStream& s, const std::vector<unsigned char>& data) -> Task<Result<void>> {
       co_return co_await s.write_all(data);
@@ -141,9 +141,9 @@ TEST_P(BorrowedReadTest, HeldBufferIsNotOverwrittenByOtherConnections) {
     EXPECT_TRUE(co_await read_borrowed_exactly(second->server, sent.size(), &got));
     EXPECT_TRUE(co_await std::move(writer));
     EXPECT_TRUE(got == sent);
-    if (Worker::current()->backend().features().uses_buffer_ring) {
+    if (Worker::current()->features().uses_buffer_ring) {
       // One multishot request posts many chunks: far more completions than submissions.
-      const BackendCounters after = Worker::current()->backend().counters();
+      const BackendCounters after = Worker::current()->counters();
       EXPECT_GT((after.cqes_reaped - before.cqes_reaped) - (after.sqes_submitted - before.sqes_submitted), 100u);
     }
     EXPECT_EQ(std::string(reinterpret_cast<const char*>(kept->data()), kept->size()), before_text)
@@ -266,7 +266,7 @@ TEST_P(BorrowedReadTest, BuffersReturnedByAClosingStreamWakeAStarvedReader) {
 // Where the kernel has buffer rings and multishot recv, io_uring must use them for borrowed reads (the
 // tests above then cover that path); elsewhere a skip says the pool path was what ran.
 TEST_P(BorrowedReadTest, BufferRingIsUsedWhereTheKernelHasIt) {
-  const BackendFeatures features = worker_->backend().features();
+  const BackendFeatures features = worker_->features();
   if (features.kind != BackendKind::kIoUring) GTEST_SKIP() << "epoll lends from a pool";
   if (!features.buffer_rings || !features.multishot_recv) {
     GTEST_SKIP() << "this kernel lacks buffer rings or multishot recv (6.0): the pool path ran";

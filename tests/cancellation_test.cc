@@ -38,14 +38,14 @@ TEST_P(CancellationTest, CancelAWaitingRead) {
       co_return co_await s.read(buffer);
     }(reader));
     co_await testing::settle();
-    EXPECT_EQ(worker.backend().in_flight(), 1u);
+    EXPECT_EQ(internal::WorkerAccess::backend(worker).in_flight(), 1u);
     handle.cancel();
     auto outcome = co_await std::move(handle);
     EXPECT_FALSE(outcome);
     if (!outcome) {
       EXPECT_TRUE(outcome.error().is_cancelled()) << outcome.error().message();
     }
-    EXPECT_EQ(worker.backend().in_flight(), 0u);
+    EXPECT_EQ(internal::WorkerAccess::backend(worker).in_flight(), 0u);
   }(a)));
 }
 
@@ -178,7 +178,7 @@ TEST_P(CancellationTest, CancelASleep) {
       EXPECT_TRUE(outcome.error().is_cancelled());
     }
     EXPECT_LT(Worker::Clock::now() - start, std::chrono::seconds(5));
-    EXPECT_TRUE(worker.timers().empty()) << "the cancelled sleep left its timer behind";
+    EXPECT_TRUE(internal::WorkerAccess::timers(worker).empty()) << "the cancelled sleep left its timer behind";
   }()));
 }
 
@@ -219,7 +219,7 @@ TEST_P(CancellationTest, CancelPropagatesThroughNestedTasksAndJoins) {
     if (!outcome) {
       EXPECT_TRUE(outcome.error().is_cancelled());
     }
-    EXPECT_EQ(worker.backend().in_flight(), 0u);
+    EXPECT_EQ(internal::WorkerAccess::backend(worker).in_flight(), 0u);
     EXPECT_EQ(worker.live_tasks(), 1u);  // only this test's root is left
   }(a)));
 }
@@ -252,8 +252,8 @@ TEST_P(CancellationTest, TimeoutAroundAnEcho) {
     EXPECT_GE(waited, milliseconds(30)) << "timed out early";
     // Left in flight: the echo server's accept and its session's recv; not the timed-out read. With
     // multishot accept the listener's armed request is one more.
-    const std::size_t accept_request = worker.backend().features().uses_multishot_accept ? 1 : 0;
-    EXPECT_EQ(worker.backend().in_flight(), 2u + accept_request);
+    const std::size_t accept_request = worker.features().uses_multishot_accept ? 1 : 0;
+    EXPECT_EQ(internal::WorkerAccess::backend(worker).in_flight(), 2u + accept_request);
   }()));
 }
 
@@ -273,13 +273,13 @@ Task<void> deadline_checks(TcpStream& reader, TcpStream& writer) {
   if (!multi) {
     EXPECT_TRUE(multi.error().is_timed_out()) << multi.error().message();
   }
-  EXPECT_TRUE(worker.timers().empty()) << "a deadline left its timer behind";
+  EXPECT_TRUE(internal::WorkerAccess::timers(worker).empty()) << "a deadline left its timer behind";
 
   // Data that is there beats the deadline.
   EXPECT_TRUE(co_await writer.write_all("ok"));
   auto in_time = co_await timeout(milliseconds(500), reader.read(buffer));
   EXPECT_TRUE(in_time);
-  EXPECT_TRUE(worker.timers().empty());
+  EXPECT_TRUE(internal::WorkerAccess::timers(worker).empty());
 
   // A deadline in the past: the operation does not start, the data stays in the socket.
   EXPECT_TRUE(co_await writer.write_all("xy"));
@@ -303,7 +303,7 @@ Task<void> deadline_checks(TcpStream& reader, TcpStream& writer) {
   if (!outcome) {
     EXPECT_TRUE(outcome.error().is_cancelled()) << outcome.error().message();
   }
-  EXPECT_EQ(worker.backend().in_flight(), 0u);
+  EXPECT_EQ(internal::WorkerAccess::backend(worker).in_flight(), 0u);
 }
 
 TEST_P(CancellationTest, DeadlinesOnSocketOperations) {
@@ -316,7 +316,7 @@ TEST_P(CancellationTest, DeadlinesAsLinkedTimeoutsWhereTheBackendHasThem) {
   options.allow_linked_timeouts = true;
   create_worker(options);
   if (!worker_) return;
-  EXPECT_EQ(worker_->backend().supports_linked_timeouts(), GetParam() == BackendChoice::kIoUring);
+  EXPECT_EQ(internal::WorkerAccess::backend(*worker_).supports_linked_timeouts(), GetParam() == BackendChoice::kIoUring);
   auto [a, b] = stream_pair();
   EXPECT_TRUE(run(deadline_checks(a, b)));
 }
@@ -360,8 +360,8 @@ Task<void> huge_timeout_checks(TcpStream& reader, TcpStream& writer) {
   }
 
   co_await sleep_for(milliseconds(1));  // the writers' frames finish
-  EXPECT_TRUE(worker.timers().empty()) << "a huge deadline left its timer behind";
-  EXPECT_EQ(worker.backend().in_flight(), 0u);
+  EXPECT_TRUE(internal::WorkerAccess::timers(worker).empty()) << "a huge deadline left its timer behind";
+  EXPECT_EQ(internal::WorkerAccess::backend(worker).in_flight(), 0u);
 }
 
 TEST_P(CancellationTest, HugeTimeoutIsNoTimeout) {
@@ -423,7 +423,7 @@ TEST_P(CancellationTest, TimeoutAwaitedWhereItIsMade) {
     if (read) {
       EXPECT_EQ(*read, 2u);
     }
-    EXPECT_EQ(Worker::current()->backend().in_flight(), 0u);
+    EXPECT_EQ(internal::WorkerAccess::backend(*Worker::current()).in_flight(), 0u);
   }(a, b)));
 }
 
@@ -439,7 +439,7 @@ TEST_P(CancellationTest, WhenAnyCancelsAndAwaitsTheLosers) {
       EXPECT_TRUE(read.error().is_cancelled());
     }
     EXPECT_TRUE(std::get<1>(any.results));
-    EXPECT_EQ(Worker::current()->backend().in_flight(), 0u) << "a loser is still in flight";
+    EXPECT_EQ(internal::WorkerAccess::backend(*Worker::current()).in_flight(), 0u) << "a loser is still in flight";
   }(a)));
 }
 

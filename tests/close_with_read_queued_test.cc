@@ -41,9 +41,9 @@ Task<void> close_then_reuse(Worker& worker, Timing timing) {
   co_await yield();  // the reader runs in the next turn, before this task: its read is submitted
   if (timing == Timing::kInKernel) {
     for (int turn = 0; turn < 5; ++turn) co_await yield();
-    EXPECT_FALSE(worker.backend().has_unsubmitted());
-  } else if (worker.backend().kind() == BackendKind::kIoUring) {
-    EXPECT_TRUE(worker.backend().has_unsubmitted()) << "the read should still be in the SQ";
+    EXPECT_FALSE(internal::WorkerAccess::backend(worker).has_unsubmitted());
+  } else if (internal::WorkerAccess::backend(worker).kind() == BackendKind::kIoUring) {
+    EXPECT_TRUE(internal::WorkerAccess::backend(worker).has_unsubmitted()) << "the read should still be in the SQ";
   }
   EXPECT_FALSE(stale.is_finished());
   EXPECT_TRUE(a.close());

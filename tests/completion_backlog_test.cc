@@ -56,7 +56,7 @@ TEST_P(CompletionBacklogTest, SmallBudgetUnderLoadKeepsTheBacklogBounded) {
     server.cancel();
     (void)co_await std::move(server);
   }(), std::chrono::seconds(30)));
-  if (auto* io_uring = dynamic_cast<IoUringBackend*>(&worker_->backend())) {
+  if (auto* io_uring = dynamic_cast<IoUringBackend*>(&internal::WorkerAccess::backend(*worker_))) {
     // 64 x 200 round trips post some 50,000 CQEs; what may be held back at once is the budget plus what
     // the completion queue holds (and, after an EBUSY from a full queue, what its overflow held).
     EXPECT_LE(io_uring->completion_backlog_capacity_for_testing(), 4 * kCompletionQueueEntries);

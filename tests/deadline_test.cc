@@ -215,7 +215,7 @@ TEST_P(DeadlineTest, ReadOnAnEmptyNonBlockingPipeHonoursItsDeadline) {
         }
       }(fds[0]),
       std::chrono::seconds(3)));
-  worker_->backend().forget_fd(fds[0]);
+  forget_fd(*worker_, fds[0]);
   close(fds[0]);
   close(fds[1]);
 }
@@ -234,7 +234,7 @@ TEST_P(DeadlineTest, ReadOnAnEmptyNonBlockingEventfdHonoursItsDeadline) {
         }
       }(event_fd),
       std::chrono::seconds(3)));
-  worker_->backend().forget_fd(event_fd);
+  forget_fd(*worker_, event_fd);
   close(event_fd);
 }
 

@@ -54,8 +54,8 @@ TEST_P(FixedFilesTest, FullTableFallsBackToPlainFds) {
         EXPECT_EQ(echoed, message);
       }
     }
-    if (worker_->backend().features().uses_fixed_files) {
-      EXPECT_GT(worker_->backend().counters().fixed_table_full, 0u) << "the table should have run out";
+    if (worker_->features().uses_fixed_files) {
+      EXPECT_GT(worker_->counters().fixed_table_full, 0u) << "the table should have run out";
     }
   }()));
 }
@@ -74,12 +74,12 @@ TEST_P(FixedFilesTest, SlotsComeBackWhenSocketsClose) {
       // The server's session sees end of stream and closes its side during the next turns.
       for (int turn = 0; turn < 20; ++turn) co_await yield();
     }
-    EXPECT_EQ(worker_->backend().counters().fixed_table_full, 0u);
+    EXPECT_EQ(worker_->counters().fixed_table_full, 0u);
   }()));
 }
 
 TEST_P(FixedFilesTest, FixedFilesAreUsedWhereTheKernelHasThem) {
-  const BackendFeatures features = worker_->backend().features();
+  const BackendFeatures features = worker_->features();
   if (features.kind != BackendKind::kIoUring) GTEST_SKIP() << "epoll has no registered files";
   if (!features.sparse_fixed_files) GTEST_SKIP() << "this kernel lacks sparse file tables (5.19)";
   EXPECT_TRUE(features.uses_fixed_files);

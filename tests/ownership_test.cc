@@ -165,7 +165,7 @@ TEST_P(MixedReadsTest, PlainReadAfterBorrowedReadIsRefused) {
     EXPECT_TRUE(co_await writer.write_all("first"));
     auto chunk = co_await reader.read_borrowed();
     EXPECT_TRUE(chunk);
-    const std::size_t in_flight = Worker::current()->backend().in_flight();  // io_uring: the multishot request
+    const std::size_t in_flight = internal::WorkerAccess::backend(*Worker::current()).in_flight();  // io_uring: the multishot request
     char buffer[8];
     auto plain = co_await reader.read(buffer);
     EXPECT_FALSE(plain);
@@ -177,7 +177,7 @@ TEST_P(MixedReadsTest, PlainReadAfterBorrowedReadIsRefused) {
     if (!exact) {
       EXPECT_EQ(exact.error().code(), EINVAL) << exact.error().message();
     }
-    EXPECT_EQ(Worker::current()->backend().in_flight(), in_flight) << "a refused read reached the backend";
+    EXPECT_EQ(internal::WorkerAccess::backend(*Worker::current()).in_flight(), in_flight) << "a refused read reached the backend";
     EXPECT_TRUE(co_await writer.write_all("second"));
     auto next = co_await timeout(milliseconds(1000), reader.read_borrowed());
     EXPECT_TRUE(next);

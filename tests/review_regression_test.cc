@@ -388,7 +388,7 @@ TEST_P(ReviewRegressionTest, ManyOnceReadIdleStreamsLeaveHalfTheRingToAWaitingRe
                      << "): 24 unread streams hold more than half of a 16-buffer ring";
   }(idle, fresh.first, fresh.second)));
   std::printf("buffer_ring_exhausted=%llu\n",
-              static_cast<unsigned long long>(worker_->backend().counters().buffer_ring_exhausted));
+              static_cast<unsigned long long>(worker_->counters().buffer_ring_exhausted));
 }
 
 // ---------------------------------------------------------------------------------------------------

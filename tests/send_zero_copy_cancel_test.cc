@@ -95,7 +95,7 @@ class SendZeroCopyCancelTest : public BackendTest {
   void SetUp() override { create_worker({.send_zero_copy_threshold = 64 * 1024}); }
 
   void expect_zero_copy_in_use() {
-    const BackendFeatures features = worker_->backend().features();
+    const BackendFeatures features = worker_->features();
     if (features.kind == BackendKind::kIoUring && features.send_zc) EXPECT_TRUE(features.uses_send_zc);
   }
 };

@@ -41,7 +41,7 @@ TEST_P(SendZeroCopyTest, OneMebibyteEchoesIntactAndTheBufferIsReusable) {
     // Four writes of 1 MiB from ONE buffer, overwritten right after each write returns: if a write
     // returned before the kernel was done with the pages, later bytes would show up early.
     std::vector<unsigned char> buffer(1 << 20);
-    const BackendCounters before = worker_->backend().counters();
+    const BackendCounters before = worker_->counters();
     for (int i = 0; i < 4; ++i) {
       for (auto& byte : buffer) byte = static_cast<unsigned char>(random());
       expected.insert(expected.end(), buffer.begin(), buffer.end());
@@ -53,16 +53,16 @@ TEST_P(SendZeroCopyTest, OneMebibyteEchoesIntactAndTheBufferIsReusable) {
     if (echoed) {
       EXPECT_TRUE(*echoed == expected) << "bytes differ";
     }
-    if (worker_->backend().features().uses_send_zc) {
+    if (worker_->features().uses_send_zc) {
       // Each zero-copy send posts two completions (result, then notification).
-      const BackendCounters after = worker_->backend().counters();
+      const BackendCounters after = worker_->counters();
       EXPECT_GT(after.cqes_reaped - before.cqes_reaped, after.operations_completed - before.operations_completed);
     }
   }()));
 }
 
 TEST_P(SendZeroCopyTest, SendZeroCopyIsUsedWhereTheKernelHasIt) {
-  const BackendFeatures features = worker_->backend().features();
+  const BackendFeatures features = worker_->features();
   if (features.kind != BackendKind::kIoUring) GTEST_SKIP() << "epoll has no zero-copy send";
   if (!features.send_zc) GTEST_SKIP() << "this kernel lacks IORING_OP_SEND_ZC (6.0)";
   EXPECT_TRUE(features.uses_send_zc);

@@ -323,10 +323,10 @@ TEST_P(TcpTest, ShutdownWithConnectionsOpenClosesEverything) {
   }(&connected)));
   EXPECT_EQ(connected, 20);
   EXPECT_GT(worker_->live_tasks(), 20u);  // 20 clients, 20 sessions, the server
-  EXPECT_GT(worker_->backend().in_flight(), 20u);
+  EXPECT_GT(internal::WorkerAccess::backend(*worker_).in_flight(), 20u);
   worker_->shutdown();
   EXPECT_EQ(worker_->live_tasks(), 0u);
-  EXPECT_EQ(worker_->backend().in_flight(), 0u);
+  EXPECT_EQ(internal::WorkerAccess::backend(*worker_).in_flight(), 0u);
   worker_.reset();
   EXPECT_EQ(testing::open_fd_count(), before);
 }

@@ -53,9 +53,9 @@ int main_impl(int argc, char** argv) {
     std::fprintf(stderr, "%s: %s\n", kProgram, listener.error().message().c_str());
     return 1;
   }
-  const Backend* backend = &(*worker)->backend();
-  start_control_thread([backend] {
-    const BackendCounters counters = backend->counters();
+  const Worker* server = worker->get();
+  start_control_thread([server] {
+    const BackendCounters counters = server->counters();  // safe from this thread
     // The control thread's own allocations (building these lines) are not the server's.
     const std::uint64_t allocations = testing::allocation_count() - testing::thread_allocation_count();
     return "syscalls=" + std::to_string(counters.wait_syscalls + counters.io_syscalls) +

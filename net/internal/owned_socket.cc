@@ -15,17 +15,17 @@ Result<void> OwnedSocket::close() noexcept {
     // Maybe away from home (a stream returned through a JoinHandle, or by a Runtime's block_on): the
     // backend belongs to its worker's thread, so the fd is forgotten and closed there; if the worker is
     // gone, its backend is too, and only the fd is left to close.
-    const bool posted = Worker::run_at_home(
+    const bool posted = internal::WorkerAccess::run_at_home(
         worker_, 0,  // any incarnation: the fd is still open (see run_at_home)
         [](Worker& worker, std::uint64_t home_fd) noexcept {
-          worker.backend().forget_fd(static_cast<int>(home_fd));
+          internal::WorkerAccess::backend(worker).forget_fd(static_cast<int>(home_fd));
           ::close(static_cast<int>(home_fd));
         },
         static_cast<std::uint64_t>(fd));
     if (!posted && ::close(fd) < 0) return Error(errno, "close");
     return ok();
   }
-  worker_->backend().forget_fd(fd);
+  internal::WorkerAccess::backend(*worker_).forget_fd(fd);
   // Linux releases the fd even when close(2) reports an error, so never retry it.
   if (::close(fd) < 0) return Error(errno, "close");
   return ok();
@@ -33,8 +33,8 @@ Result<void> OwnedSocket::close() noexcept {
 
 Result<OwnedSocket> OwnedSocket::move_to(Worker& target) && noexcept {
   if (fd_ < 0) return OwnedSocket(target, -1);
-  if (!worker_->is_own_thread()) return Error(EXDEV, "move_to: called away from the socket's worker");
-  if (auto detached = worker_->backend().detach_fd(fd_); !detached) return detached.error();
+  if (!internal::WorkerAccess::is_own_thread(*worker_)) return Error(EXDEV, "move_to: called away from the socket's worker");
+  if (auto detached = internal::WorkerAccess::backend(*worker_).detach_fd(fd_); !detached) return detached.error();
   borrowed_reads_ = false;  // detach_fd stopped them: the stream may be read either way on `target`
   return OwnedSocket(target, std::exchange(fd_, -1));
 }

@@ -49,7 +49,7 @@ class IoAwaitable : protected Operation {
   IoAwaitable& operator=(const IoAwaitable&) = delete;
 
   ~IoAwaitable() {
-    if (deadline_timer_.valid()) worker_->timers().cancel(deadline_timer_);  // harmless if it fired
+    if (deadline_timer_.valid()) internal::WorkerAccess::timers(*worker_).cancel(deadline_timer_);  // harmless if it fired
   }
 
   // True only for an operation refused before it started (refuse()).
@@ -66,7 +66,7 @@ class IoAwaitable : protected Operation {
     }
     if (deadline_.has_value() && !arm_deadline()) return false;  // already passed: never started
     awaiter_ = awaiter;
-    worker_->backend().submit(*this);
+    internal::WorkerAccess::backend(*worker_).submit(*this);
     if (slot_ != nullptr) slot_->install(&on_cancel_requested, this);
     return true;
   }
@@ -113,13 +113,13 @@ class IoAwaitable : protected Operation {
       resume_awaiter();
       return;
     }
-    worker_->backend().submit(*this);
+    internal::WorkerAccess::backend(*worker_).submit(*this);
   }
   void resume_awaiter() noexcept {
     completed_ = true;
     if (slot_ != nullptr) slot_->clear();
-    if (deadline_timer_.valid()) worker_->timers().cancel(std::exchange(deadline_timer_, TimerId{}));
-    worker_->schedule(awaiter_);
+    if (deadline_timer_.valid()) internal::WorkerAccess::timers(*worker_).cancel(std::exchange(deadline_timer_, TimerId{}));
+    internal::WorkerAccess::schedule(*worker_, awaiter_);
   }
 
   // Makes the operation complete at once with `negative_errno`, without reaching the backend (a request
@@ -160,12 +160,12 @@ class IoAwaitable : protected Operation {
     }
     // Not every operation can carry a linked timeout (Backend::links_timeout_for): a borrowed receive
     // may wait without an SQE of its own, a zero-copy send after its SQE has completed.
-    if (single_step_ && worker_->backend().links_timeout_for(*this)) {
+    if (single_step_ && internal::WorkerAccess::backend(*worker_).links_timeout_for(*this)) {
       // Absolute, on the clock the kernel's timeouts use (steady_clock is CLOCK_MONOTONIC).
       link_deadline_ns =
           std::chrono::duration_cast<std::chrono::nanoseconds>(deadline_->time_since_epoch()).count();
     } else {
-      deadline_timer_ = worker_->timers().insert(worker_->tick_at_or_after(*deadline_), &on_deadline, this);
+      deadline_timer_ = internal::WorkerAccess::timers(*worker_).insert(internal::WorkerAccess::tick_at_or_after(*worker_, *deadline_), &on_deadline, this);
     }
     return true;
   }
@@ -174,13 +174,13 @@ class IoAwaitable : protected Operation {
     auto* awaitable = static_cast<IoAwaitable*>(self);
     awaitable->deadline_timer_ = TimerId{};
     awaitable->timed_out_ = true;
-    awaitable->worker_->backend().cancel(*awaitable);
+    internal::WorkerAccess::backend(*awaitable->worker_).cancel(*awaitable);
   }
 
   static void on_cancel_requested(void* self) noexcept {
     auto* awaitable = static_cast<IoAwaitable*>(self);
     awaitable->cancel_requested_ = true;
-    awaitable->worker_->backend().cancel(*awaitable);
+    internal::WorkerAccess::backend(*awaitable->worker_).cancel(*awaitable);
   }
 
   static void on_complete(Operation& operation) noexcept {

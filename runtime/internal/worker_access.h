@@ -1,0 +1,81 @@
+// worker_access.h (internal): what awaitables and the runtime reach inside a Worker beyond its public
+// surface: scheduling and posting, the backend, the timer wheel, the blocking pool and its bookkeeping.
+//
+// Worker's public members are what a service author calls (create, spawn, block_on, shutdown, ...). Code
+// in this workspace that builds new awaitables or runtime pieces (IoAwaitable, sleep_for, spawn_blocking,
+// sockets, channels) goes through this one type instead, so the internal surface is named, greppable and
+// free to change. Every function forwards inline: no cost on the hot path.
+//
+//   void await_suspend(std::coroutine_handle<> self) {
+//     Worker& worker = *Worker::current();
+//     internal::WorkerAccess::backend(worker).submit(operation_);
+//   }
+//
+// Threads: as each function says; "owner" is the worker's own thread (the one running its loop).
+//
+// worker.h includes this file at its end, and this file needs Worker complete, so it includes worker.h
+// outside its include guard: whichever of the two a translation unit includes first, Worker is defined
+// before WorkerAccess is.
+#include "runtime/worker.h"
+
+#ifndef SURGE_RUNTIME_INTERNAL_WORKER_ACCESS_H_
+#define SURGE_RUNTIME_INTERNAL_WORKER_ACCESS_H_
+
+#include <coroutine>
+#include <cstdint>
+
+namespace surge::internal {
+
+class WorkerAccess {
+ public:
+  using Clock = Worker::Clock;
+
+  // The worker's backend. Owner only (Backend::wake() and counters() from any thread).
+  static Backend& backend(Worker& worker) noexcept { return *worker.backend_; }
+
+  // Queues `coroutine` to be resumed by the worker's loop. Owner only. Dropped while the worker drains
+  // (shutdown), whose frames are about to be destroyed.
+  static void schedule(Worker& worker, std::coroutine_handle<> coroutine) { worker.schedule(coroutine); }
+  // Queues `coroutine` at low priority: after the turn's ready tasks, one per turn while other tasks are
+  // ready (never starved), all of them when nothing else is. Owner only.
+  static void schedule_low(Worker& worker, std::coroutine_handle<> coroutine) { worker.schedule_low(coroutine); }
+  // Hands `work` to the worker: its `run` is called on the worker's thread at the start of a turn (or
+  // during shutdown, which drains the inbox). Any thread. Wakes the worker if, and only if, it sleeps;
+  // concurrent posts share one wake-up. `work` must stay alive until `run` has been called.
+  static void post(Worker& worker, RemoteWork& work) noexcept { worker.post(work); }
+  // Makes the worker's wait in its backend return. Any thread.
+  static void wake(Worker& worker) noexcept { worker.backend_->wake(); }
+
+  // Whether the calling thread is the worker's own, the only one that may touch its backend.
+  static bool is_own_thread(const Worker& worker) noexcept { return worker.is_own_thread(); }
+  // The worker's number, unique in the process and never reused (unlike its address).
+  static std::uint64_t incarnation(const Worker& worker) noexcept { return worker.incarnation_; }
+  // Runs `action(*worker, argument)` on `worker`'s thread, or returns false if that worker (of that
+  // incarnation; 0: any) no longer exists. Any thread; see Worker::run_at_home.
+  using HomeAction = Worker::HomeAction;
+  static bool run_at_home(Worker* worker, std::uint64_t incarnation, HomeAction action,
+                          std::uint64_t argument) noexcept {
+    return Worker::run_at_home(worker, incarnation, action, argument);
+  }
+
+  // The worker's timers, in millisecond ticks since it was created. Owner only; they fire from its loop.
+  static TimerWheel& timers(Worker& worker) noexcept { return worker.timers_; }
+  // The first tick at or after `deadline` (timers are never early), and the tick now. Any thread.
+  static std::uint64_t tick_at_or_after(const Worker& worker, Clock::time_point deadline) noexcept {
+    return worker.tick_at_or_after(deadline);
+  }
+  static std::uint64_t current_tick(const Worker& worker) noexcept { return worker.current_tick(); }
+
+  // The pool spawn_blocking() uses: the Runtime's, or BlockingPool::shared() for a worker on its own.
+  static BlockingPool& blocking_pool(Worker& worker) noexcept { return worker.blocking_pool(); }
+  // Set by the Runtime before the worker runs.
+  static void set_blocking_pool(Worker& worker, BlockingPool* pool) noexcept { worker.blocking_pool_ = pool; }
+  // Bookkeeping for calls on the blocking pool on behalf of the worker's tasks: shutdown() waits until
+  // every one started has finished. Owner only.
+  static void blocking_call_started(Worker& worker) noexcept { ++worker.blocking_calls_; }
+  static void blocking_call_finished(Worker& worker) noexcept { --worker.blocking_calls_; }
+};
+
+}  // namespace surge::internal
+
+#endif  // SURGE_RUNTIME_INTERNAL_WORKER_ACCESS_H_
