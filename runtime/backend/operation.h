@@ -40,57 +40,71 @@ constexpr bool waits_for_input(OpCode opcode) noexcept {
          opcode == OpCode::kRecvBorrowed;
 }
 
-struct Operation {
+namespace internal {
+struct OperationAccess;
+}  // namespace internal
+
+// The fields are ordered so that the structure has no holes (104 bytes on 64-bit Linux, checked below):
+// it lives in every awaiter, and awaiters live in coroutine frames, one or two per connection.
+class Operation {
+ public:
   using CompleteFn = void (*)(Operation& operation) noexcept;
 
   // --- Request, filled in by the caller before submit(). ---
-  OpCode opcode = OpCode::kRecv;
-  int fd = -1;
   // recv/send/read/write: the data buffer. accept: sockaddr out (may be null). connect: sockaddr in.
   void* buffer = nullptr;
   std::size_t length = 0;
-  // accept: capacity of `buffer` in, address size out. connect: size of the address in `buffer`.
-  socklen_t address_length = 0;
-  int message_flags = 0;  // recv/send only
-  // The fd belongs to a runtime socket, which calls Backend::forget_fd before it closes the fd, so a
-  // backend may keep per-fd state for it across operations (io_uring: a registered-file slot). Left
-  // false for fds the caller may close on its own (pipes, eventfds in tests).
-  bool owned_fd = false;
   // > 0: a deadline, in nanoseconds on CLOCK_MONOTONIC (std::chrono::steady_clock), after which the
   // backend fails the operation with -ETIME, if it supports linked timeouts
   // (Backend::supports_linked_timeouts()). Absolute, so an operation submitted again (after EAGAIN) keeps
   // its original deadline. -ECANCELED always means a cancel() (the caller's, or the backend's own when the
-  // fd is forgotten or the backend shuts down), never a deadline. Backend-held storage for it below.
+  // fd is forgotten or the backend shuts down), never a deadline.
   std::int64_t link_deadline_ns = 0;
   // Called exactly once when the operation has finished. It may submit new operations.
   CompleteFn complete = nullptr;
+  int fd = -1;
+  // accept: capacity of `buffer` in, address size out. connect: size of the address in `buffer`.
+  socklen_t address_length = 0;
+  int message_flags = 0;  // recv/send only
 
   // --- Outcome, set by the backend just before `complete` runs. ---
   std::int32_t result = 0;
   // kRecvBorrowed: which lent buffer `buffer` is (see OpCode::kRecvBorrowed).
   std::uint32_t buffer_id = 0;
-  // Backend-internal multishot requests only: another completion of this same request will follow
-  // (IORING_CQE_F_MORE). Always false for callers' operations, which complete exactly once.
-  bool more = false;
-  // Backend-internal: the CQE's flags (IORING_CQE_F_*), for requests that read them (buffer ids).
-  std::uint32_t completion_flags = 0;
-  // Backend-internal: arm this request as multishot (io_uring). Callers leave it false.
-  bool multishot = false;
-  // Set when the operation's fd was forgotten (the socket closed) while it was in flight: its result is
-  // real, but an operation of several steps must not submit another, since the fd number may already
-  // name the next connection. Cleared by submit().
+
+  OpCode opcode = OpCode::kRecv;
+  // The fd belongs to a runtime socket, which calls Backend::forget_fd before it closes the fd, so a
+  // backend may keep per-fd state for it across operations (io_uring: a registered-file slot). Left
+  // false for fds the caller may close on its own (pipes, eventfds in tests).
+  bool owned_fd = false;
+  // Outcome: set when the operation's fd was forgotten (the socket closed) while it was in flight: its
+  // result is real, but an operation of several steps must not submit another, since the fd number may
+  // already name the next connection. Cleared by submit().
   bool fd_forgotten = false;
 
-  // --- Backend-private bookkeeping; callers leave these alone. ---
-  Operation* queue_next = nullptr;
-  Operation* in_flight_prev = nullptr;
-  Operation* in_flight_next = nullptr;
-  std::uint32_t backend_state = 0;
+ private:
+  friend struct internal::OperationAccess;
+
+  // --- The backend's bookkeeping, private to the backends (through internal::OperationAccess,
+  // runtime/backend/internal/operation_access.h). Meaningless to callers. ---
+  // Backend-internal multishot requests only: another completion of this same request will follow
+  // (IORING_CQE_F_MORE). Always false for callers' operations, which complete exactly once.
+  bool more_ : 1 = false;
+  // Arm this request as multishot (io_uring). Backend-internal requests only.
+  bool multishot_ : 1 = false;
+  Operation* queue_next_ = nullptr;      // an OperationQueue's link
+  Operation* in_flight_prev_ = nullptr;  // the backend's in-flight list
+  Operation* in_flight_next_ = nullptr;
   struct {
     std::int64_t seconds;
     std::int64_t nanoseconds;
-  } link_timeout_spec{};  // laid out as __kernel_timespec; must live until the kernel has read it
+  } link_timeout_spec_{};  // laid out as __kernel_timespec; must live until the kernel has read it
+  std::uint32_t backend_state_ = 0;  // the backend's flags for this operation
+  // The CQE's flags (IORING_CQE_F_*), for requests that read them (buffer ids).
+  std::uint32_t completion_flags_ = 0;
 };
+
+static_assert(sizeof(void*) != 8 || sizeof(Operation) <= 104, "Operation grew: keep it packed (see above)");
 
 }  // namespace surge
 

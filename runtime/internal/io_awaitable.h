@@ -64,7 +64,7 @@ class IoAwaitable : protected Operation {
       completed_ = true;
       return false;  // never started: resume at once
     }
-    if (deadline_.has_value() && !arm_deadline()) return false;  // already passed: never started
+    if (has_deadline_ && !arm_deadline()) return false;  // already passed: never started
     awaiter_ = awaiter;
     internal::WorkerAccess::backend(*worker_).submit(*this);
     if (slot_ != nullptr) slot_->install(&on_cancel_requested, this);
@@ -72,7 +72,10 @@ class IoAwaitable : protected Operation {
   }
 
   // Bounds the operation by `deadline` (before it is awaited). See the top of this file.
-  void set_deadline(Worker::Clock::time_point deadline) noexcept { deadline_ = deadline; }
+  void set_deadline(Worker::Clock::time_point deadline) noexcept {
+    deadline_ = deadline;
+    has_deadline_ = true;
+  }
 
  protected:
   IoAwaitable(Worker& worker, OpCode code, int file_descriptor) noexcept : worker_(&worker) {
@@ -152,7 +155,7 @@ class IoAwaitable : protected Operation {
   // Returns false (with the result set) if the deadline has already passed.
   bool arm_deadline() noexcept {
     // No subtraction: a saturated deadline (time_point::max(), see saturating_add) must not overflow.
-    if (*deadline_ <= Worker::Clock::now()) {
+    if (deadline_ <= Worker::Clock::now()) {
       result = -ECANCELED;
       timed_out_ = true;
       completed_ = true;
@@ -163,9 +166,9 @@ class IoAwaitable : protected Operation {
     if (single_step_ && internal::WorkerAccess::backend(*worker_).links_timeout_for(*this)) {
       // Absolute, on the clock the kernel's timeouts use (steady_clock is CLOCK_MONOTONIC).
       link_deadline_ns =
-          std::chrono::duration_cast<std::chrono::nanoseconds>(deadline_->time_since_epoch()).count();
+          std::chrono::duration_cast<std::chrono::nanoseconds>(deadline_.time_since_epoch()).count();
     } else {
-      deadline_timer_ = internal::WorkerAccess::timers(*worker_).insert(internal::WorkerAccess::tick_at_or_after(*worker_, *deadline_), &on_deadline, this);
+      deadline_timer_ = internal::WorkerAccess::timers(*worker_).insert(internal::WorkerAccess::tick_at_or_after(*worker_, deadline_), &on_deadline, this);
     }
     return true;
   }
@@ -196,13 +199,15 @@ class IoAwaitable : protected Operation {
   Worker* worker_;
   std::coroutine_handle<> awaiter_ = nullptr;
   CancelSlot* slot_ = nullptr;
-  std::optional<Worker::Clock::time_point> deadline_;
+  Worker::Clock::time_point deadline_{};  // if has_deadline_
   TimerId deadline_timer_;
-  bool single_step_ = true;
-  bool completed_ = false;
-  bool timed_out_ = false;
-  bool cancel_requested_ = false;
-  bool refused_ = false;
+  // One byte of flags, so that an awaiter is its Operation plus 48 bytes.
+  bool has_deadline_ : 1 = false;
+  bool single_step_ : 1 = true;
+  bool completed_ : 1 = false;
+  bool timed_out_ : 1 = false;
+  bool cancel_requested_ : 1 = false;
+  bool refused_ : 1 = false;
 };
 
 }  // namespace surge::internal

@@ -8,9 +8,12 @@
 #include <climits>
 #include <vector>
 
+#include "runtime/backend/internal/operation_access.h"
 #include "runtime/backend/internal/syscall_limits.h"
 
 namespace surge {
+
+using internal::OperationAccess;
 namespace {
 
 // Operation::backend_state values.
@@ -69,7 +72,7 @@ void EpollBackend::submit(Operation& operation) noexcept {
   ++in_flight_;
   operation.fd_forgotten = false;
   ++counters_.operations_submitted;
-  operation.backend_state = kStateIdle;
+  OperationAccess::state(operation) = kStateIdle;
   if (operation.fd < 0) {
     complete_later(operation, -EBADF);
     return;
@@ -85,7 +88,7 @@ void EpollBackend::submit(Operation& operation) noexcept {
   internal::OperationQueue& queue = waits_for_input(operation.opcode) ? state.waiting_for_input : state.waiting_for_output;
   if (!queue.empty()) {
     // Someone is already waiting in this direction: keep submission order.
-    operation.backend_state = kStateWaiting;
+    OperationAccess::state(operation) = kStateWaiting;
     queue.push_back(operation);
     return;
   }
@@ -94,7 +97,7 @@ void EpollBackend::submit(Operation& operation) noexcept {
     complete_later(operation, result);
     return;
   }
-  operation.backend_state = (operation.backend_state & ~kStateMask) | kStateWaiting;
+  OperationAccess::state(operation) = (OperationAccess::state(operation) & ~kStateMask) | kStateWaiting;
   queue.push_back(operation);
   if (!state.registered) register_fd(operation.fd, state);
 }
@@ -130,11 +133,11 @@ int EpollBackend::attempt(Operation& operation) noexcept {
                                    SOCK_NONBLOCK | SOCK_CLOEXEC));
         break;
       case OpCode::kConnect:
-        if ((operation.backend_state & kFlagConnectStarted) == 0) {
+        if ((OperationAccess::state(operation) & kFlagConnectStarted) == 0) {
           result = result_of(connect(operation.fd, static_cast<const sockaddr*>(operation.buffer),
                                      operation.address_length));
           if (result == -EINPROGRESS) {
-            operation.backend_state |= kFlagConnectStarted;
+            OperationAccess::state(operation) |= kFlagConnectStarted;
             return -EAGAIN;
           }
         } else {
@@ -208,12 +211,12 @@ void EpollBackend::retry_queue(internal::OperationQueue& queue) noexcept {
 
 void EpollBackend::complete_later(Operation& operation, int result) noexcept {
   operation.result = result;
-  operation.backend_state = kStateCompleted;
+  OperationAccess::state(operation) = kStateCompleted;
   completed_.push_back(operation);
 }
 
 void EpollBackend::cancel(Operation& operation) noexcept {
-  if ((operation.backend_state & kStateMask) != kStateWaiting) return;  // finished or not ours: harmless
+  if ((OperationAccess::state(operation) & kStateMask) != kStateWaiting) return;  // finished or not ours: harmless
   FdState& state = state_for(operation.fd);
   internal::OperationQueue& queue = waits_for_input(operation.opcode) ? state.waiting_for_input : state.waiting_for_output;
   if (queue.remove(operation)) complete_later(operation, -ECANCELED);
@@ -230,7 +233,7 @@ void EpollBackend::forget_fd(int fd) noexcept {
   // result is ready and not delivered yet, is marked so that none of them goes on with another step on
   // whatever file gets this number next (Operation::fd_forgotten).
   fail_waiting(state, -ECANCELED);
-  for (Operation* operation = completed_.front(); operation != nullptr; operation = operation->queue_next) {
+  for (Operation* operation = completed_.front(); operation != nullptr; operation = OperationAccess::queue_next(*operation)) {
     if (operation->fd == fd) operation->fd_forgotten = true;
   }
   if (state.registered) epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
@@ -307,7 +310,7 @@ int EpollBackend::poll(Timeout timeout) noexcept {
   while (delivered < static_cast<int>(max_completions_per_poll_)) {
     Operation* operation = finished.pop_front();
     if (operation == nullptr) break;
-    operation->backend_state = kStateIdle;
+    OperationAccess::state(*operation) = kStateIdle;
     --in_flight_;
     ++counters_.operations_completed;
     ++delivered;

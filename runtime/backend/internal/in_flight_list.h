@@ -5,12 +5,11 @@
 #ifndef SURGE_RUNTIME_BACKEND_INTERNAL_IN_FLIGHT_LIST_H_
 #define SURGE_RUNTIME_BACKEND_INTERNAL_IN_FLIGHT_LIST_H_
 
-#include "runtime/backend/operation.h"
-#include "runtime/internal/intrusive_list.h"
+#include "runtime/backend/internal/operation_access.h"
 
 namespace surge::internal {
 
-using InFlightList = IntrusiveList<Operation, &Operation::in_flight_prev, &Operation::in_flight_next>;
+using InFlightList = OperationAccess::InFlightList;
 
 }  // namespace surge::internal
 

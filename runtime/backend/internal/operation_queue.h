@@ -4,6 +4,7 @@
 #ifndef SURGE_RUNTIME_BACKEND_INTERNAL_OPERATION_QUEUE_H_
 #define SURGE_RUNTIME_BACKEND_INTERNAL_OPERATION_QUEUE_H_
 
+#include "runtime/backend/internal/operation_access.h"
 #include "runtime/backend/operation.h"
 
 namespace surge::internal {
@@ -14,9 +15,9 @@ class OperationQueue {
   Operation* front() const noexcept { return head_; }
 
   void push_back(Operation& operation) noexcept {
-    operation.queue_next = nullptr;
+    OperationAccess::queue_next(operation) = nullptr;
     if (tail_ != nullptr) {
-      tail_->queue_next = &operation;
+      OperationAccess::queue_next(*tail_) = &operation;
     } else {
       head_ = &operation;
     }
@@ -26,24 +27,24 @@ class OperationQueue {
   Operation* pop_front() noexcept {
     Operation* operation = head_;
     if (operation == nullptr) return nullptr;
-    head_ = operation->queue_next;
+    head_ = OperationAccess::queue_next(*operation);
     if (head_ == nullptr) tail_ = nullptr;
-    operation->queue_next = nullptr;
+    OperationAccess::queue_next(*operation) = nullptr;
     return operation;
   }
 
   // Unlinks `operation` if it is queued here; O(length). Returns whether it was found.
   bool remove(Operation& operation) noexcept {
     Operation* previous = nullptr;
-    for (Operation* current = head_; current != nullptr; previous = current, current = current->queue_next) {
+    for (Operation* current = head_; current != nullptr; previous = current, current = OperationAccess::queue_next(*current)) {
       if (current != &operation) continue;
       if (previous != nullptr) {
-        previous->queue_next = current->queue_next;
+        OperationAccess::queue_next(*previous) = OperationAccess::queue_next(*current);
       } else {
-        head_ = current->queue_next;
+        head_ = OperationAccess::queue_next(*current);
       }
       if (tail_ == current) tail_ = previous;
-      current->queue_next = nullptr;
+      OperationAccess::queue_next(*current) = nullptr;
       return true;
     }
     return false;
@@ -52,7 +53,7 @@ class OperationQueue {
   // Puts every operation of `earlier` (emptied) in front of this queue's, keeping their order.
   void prepend(OperationQueue& earlier) noexcept {
     if (earlier.head_ == nullptr) return;
-    earlier.tail_->queue_next = head_;
+    OperationAccess::queue_next(*earlier.tail_) = head_;
     if (tail_ == nullptr) tail_ = earlier.tail_;
     head_ = earlier.head_;
     earlier.head_ = earlier.tail_ = nullptr;

@@ -16,9 +16,12 @@
 #include <mutex>
 
 #include "runtime/backend/io_uring/ring_internal.h"
+#include "runtime/backend/internal/operation_access.h"
 #include "runtime/backend/internal/syscall_limits.h"
 
 namespace surge {
+
+using internal::OperationAccess;
 namespace {
 
 using namespace internal::uring;  // NOLINT: the backend's own tags and states
@@ -183,14 +186,14 @@ void IoUringBackend::submit(Operation& operation) noexcept {
   in_flight_.push_front(operation);
   count_on_fd(operation, +1);
   operation.fd_forgotten = false;
-  operation.backend_state = kStateInFlight;
+  OperationAccess::state(operation) = kStateInFlight;
   ++counters_.operations_submitted;
-  if (operation.opcode == OpCode::kAccept && use_multishot_accept_ && !operation.multishot &&
+  if (operation.opcode == OpCode::kAccept && use_multishot_accept_ && !OperationAccess::multishot(operation) &&
       operation.buffer == nullptr && operation.link_deadline_ns == 0) {
     accept_from_multishot(operation);
     return;
   }
-  if (operation.opcode == OpCode::kRecvBorrowed && !operation.multishot) {
+  if (operation.opcode == OpCode::kRecvBorrowed && !OperationAccess::multishot(operation)) {
     recv_borrowed(operation);
     return;
   }
@@ -213,7 +216,7 @@ void IoUringBackend::prepare(Operation& operation) noexcept {
   const unsigned length = internal::clamp_io_length(operation.length);
   switch (operation.opcode) {
     case OpCode::kAccept:
-      if (operation.multishot) {
+      if (OperationAccess::multishot(operation)) {
         io_uring_prep_multishot_accept(sqe, operation.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
         break;
       }
@@ -230,9 +233,9 @@ void IoUringBackend::prepare(Operation& operation) noexcept {
       break;
     case OpCode::kSend:
       if (send_zero_copy_threshold_ > 0 && length >= send_zero_copy_threshold_ &&
-          (operation.backend_state & kStatePlainSend) == 0) {
+          (OperationAccess::state(operation) & kStatePlainSend) == 0) {
         io_uring_prep_send_zc(sqe, operation.fd, operation.buffer, length, operation.message_flags | MSG_NOSIGNAL, 0);
-        operation.backend_state = (operation.backend_state | kStateZeroCopy) & ~kStateZeroCopyResult;
+        OperationAccess::state(operation) = (OperationAccess::state(operation) | kStateZeroCopy) & ~kStateZeroCopyResult;
         break;
       }
       io_uring_prep_send(sqe, operation.fd, operation.buffer, length, operation.message_flags | MSG_NOSIGNAL);
@@ -249,7 +252,7 @@ void IoUringBackend::prepare(Operation& operation) noexcept {
       io_uring_prep_close(sqe, operation.fd);
       break;
     case OpCode::kRecvBorrowed:
-      if (operation.multishot) {
+      if (OperationAccess::multishot(operation)) {
         io_uring_prep_recv_multishot(sqe, operation.fd, nullptr, 0, 0);
         sqe->flags |= IOSQE_BUFFER_SELECT;
         sqe->buf_group = 0;
@@ -260,19 +263,19 @@ void IoUringBackend::prepare(Operation& operation) noexcept {
   }
   if (operation.opcode != OpCode::kClose) use_fixed_file(sqe, operation);
   io_uring_sqe_set_data64(sqe, user_data_for(operation, kTagOperation));
-  operation.backend_state = (operation.backend_state & ~kStateTagMask) | kTagOperation;
+  OperationAccess::state(operation) = (OperationAccess::state(operation) & ~kStateTagMask) | kTagOperation;
   if (linked_timeout) link_deadline(sqe, operation);
 }
 
 void IoUringBackend::link_deadline(io_uring_sqe* sqe, Operation& operation) noexcept {
   sqe->flags |= IOSQE_IO_LINK;
-  operation.link_timeout_spec.seconds = operation.link_deadline_ns / 1'000'000'000;
-  operation.link_timeout_spec.nanoseconds = operation.link_deadline_ns % 1'000'000'000;
+  OperationAccess::link_timeout_spec(operation).seconds = operation.link_deadline_ns / 1'000'000'000;
+  OperationAccess::link_timeout_spec(operation).nanoseconds = operation.link_deadline_ns % 1'000'000'000;
   io_uring_sqe* timeout_sqe = next_sqe();  // the caller made room for both
   // Absolute on CLOCK_MONOTONIC (the kernel's default clock for timeouts), so a resubmission keeps the
   // deadline. When it fires the operation completes with -ECANCELED, which finish() turns into -ETIME
   // unless a cancel() was asked for; the timeout's own CQE (-ETIME or -ECANCELED) is ignored.
-  io_uring_prep_link_timeout(timeout_sqe, reinterpret_cast<__kernel_timespec*>(&operation.link_timeout_spec),
+  io_uring_prep_link_timeout(timeout_sqe, reinterpret_cast<__kernel_timespec*>(&OperationAccess::link_timeout_spec(operation)),
                              IORING_TIMEOUT_ABS);
   io_uring_sqe_set_data64(timeout_sqe, kTagIgnore);
 }
@@ -284,7 +287,7 @@ void IoUringBackend::arm_readiness_poll(Operation& operation) noexcept {
   io_uring_prep_poll_add(sqe, operation.fd, waits_for_input(operation.opcode) ? POLLIN : POLLOUT);
   use_fixed_file(sqe, operation);
   io_uring_sqe_set_data64(sqe, user_data_for(operation, kTagReadinessPoll));
-  operation.backend_state = (operation.backend_state & ~kStateTagMask) | kTagReadinessPoll;
+  OperationAccess::state(operation) = (OperationAccess::state(operation) & ~kStateTagMask) | kTagReadinessPoll;
   if (linked_timeout) link_deadline(sqe, operation);
 }
 
@@ -296,16 +299,16 @@ void IoUringBackend::arm_wake_poll() noexcept {
 
 void IoUringBackend::cancel(Operation& operation) noexcept {
   expect_owner_thread("cancel");
-  if ((operation.backend_state & kStateInFlight) == 0) return;
+  if ((OperationAccess::state(operation) & kStateInFlight) == 0) return;
   if (cancel_accept_waiter(operation) || cancel_recv_waiter(operation)) return;
-  operation.backend_state |= kStateCancelRequested;
-  if ((operation.backend_state & kStateZeroCopyResult) != 0) {
+  OperationAccess::state(operation) |= kStateCancelRequested;
+  if ((OperationAccess::state(operation) & kStateZeroCopyResult) != 0) {
     // The send itself is over; only its notification is awaited, which a cancel SQE cannot hurry.
     if (operation.result > 0) abort_zero_copy_send(operation);
     return;
   }
   io_uring_sqe* sqe = next_sqe();
-  io_uring_prep_cancel64(sqe, user_data_for(operation, operation.backend_state & kStateTagMask), 0);
+  io_uring_prep_cancel64(sqe, user_data_for(operation, OperationAccess::state(operation) & kStateTagMask), 0);
   io_uring_sqe_set_data64(sqe, kTagIgnore);
 }
 
@@ -322,11 +325,11 @@ void IoUringBackend::forget_fd(int fd) noexcept {
   // Contract: nothing is in flight on a closing fd. If something is (a caller closed with an operation
   // queued), fail it rather than let it run on whatever file next gets this fd number or slot.
   if (has_ops_on_fd(fd)) in_flight_.for_each([this, fd](Operation& operation) {  // the usual close skips the walk
-    if (operation.fd != fd || operation.multishot) return;  // the requests above have their own forget
+    if (operation.fd != fd || OperationAccess::multishot(operation)) return;  // the requests above have their own forget
     // A zero-copy send's bytes would otherwise stay pinned in the closed socket's queue for as long as
     // the peer does not take them; reset it now, while the fd still names it.
-    if ((operation.backend_state & kStateZeroCopy) != 0) abort_zero_copy_send(operation);
-    operation.backend_state |= kStateForgotten;
+    if ((OperationAccess::state(operation) & kStateZeroCopy) != 0) abort_zero_copy_send(operation);
+    OperationAccess::state(operation) |= kStateForgotten;
     cancel(operation);
   });
   // An SQE still in the SQ looks its file up only when the kernel takes it: after the close, its fd
@@ -462,22 +465,22 @@ void IoUringBackend::dispatch(std::uint64_t user_data, std::int32_t result, std:
     return;
   }
   Operation& operation = *reinterpret_cast<Operation*>(user_data & ~kTagMask);
-  if (tag == kTagOperation) operation.completion_flags = flags;
-  if (tag == kTagOperation && (operation.backend_state & kStateZeroCopy) != 0) {
+  if (tag == kTagOperation) OperationAccess::completion_flags(operation) = flags;
+  if (tag == kTagOperation && (OperationAccess::state(operation) & kStateZeroCopy) != 0) {
     if ((flags & IORING_CQE_F_NOTIF) != 0) {
       // The kernel has let go of the buffer: now it is done.
       if (zero_copy_send_done(operation, operation.result)) {
-        finish(operation, (operation.backend_state & kStateZeroCopyAborted) != 0 ? -ECANCELED : operation.result);
+        finish(operation, (OperationAccess::state(operation) & kStateZeroCopyAborted) != 0 ? -ECANCELED : operation.result);
       }
       return;
     }
     if ((flags & IORING_CQE_F_MORE) != 0) {
       operation.result = result;  // the send's result; its notification follows
-      operation.backend_state |= kStateZeroCopyResult;
+      OperationAccess::state(operation) |= kStateZeroCopyResult;
       // A cancel that came while the send was in the kernel found nothing left to cancel, or lost the
       // race: the bytes are queued now, and only a reset makes the kernel let go of them in bounded time.
       // (A forgotten operation's connection was reset when its fd was forgotten; the fd may be closed.)
-      const std::uint32_t state = operation.backend_state;
+      const std::uint32_t state = OperationAccess::state(operation);
       if ((state & kStateCancelRequested) != 0 && (state & kStateForgotten) == 0 && result > 0) {
         abort_zero_copy_send(operation);
       }
@@ -490,14 +493,14 @@ void IoUringBackend::dispatch(std::uint64_t user_data, std::int32_t result, std:
   if (tag == kTagOperation && (flags & IORING_CQE_F_MORE) != 0) {
     // One of many completions of a multishot request: it stays in flight.
     operation.result = result;
-    operation.more = true;
+    OperationAccess::set_more(operation, true);
     operation.complete(operation);
     return;
   }
   if (tag == kTagOperation && result == -EAGAIN) {
     // A file opened O_NONBLOCK (eventfd, signalfd, pipe) makes io_uring report EAGAIN instead of
     // waiting: wait for readiness ourselves, then issue the operation again.
-    if ((operation.backend_state & kStateCancelRequested) != 0) {
+    if ((OperationAccess::state(operation) & kStateCancelRequested) != 0) {
       finish(operation, -ECANCELED);
     } else {
       arm_readiness_poll(operation);
@@ -507,7 +510,7 @@ void IoUringBackend::dispatch(std::uint64_t user_data, std::int32_t result, std:
   if (tag == kTagReadinessPoll) {
     if (result < 0) {
       finish(operation, result);  // e.g. -ECANCELED: the poll was cancelled
-    } else if ((operation.backend_state & kStateCancelRequested) != 0) {
+    } else if ((OperationAccess::state(operation) & kStateCancelRequested) != 0) {
       // The cancel found only the finished poll: the operation itself was never issued, so nothing is
       // lost by not issuing it now (and after forget_fd its fd may name another file).
       finish(operation, -ECANCELED);
@@ -520,19 +523,19 @@ void IoUringBackend::dispatch(std::uint64_t user_data, std::int32_t result, std:
 }
 
 bool IoUringBackend::zero_copy_send_done(Operation& operation, std::int32_t result) noexcept {
-  if ((result != -ENOMEM && result != -EOPNOTSUPP) || (operation.backend_state & kStateCancelRequested) != 0) {
+  if ((result != -ENOMEM && result != -EOPNOTSUPP) || (OperationAccess::state(operation) & kStateCancelRequested) != 0) {
     return true;
   }
   // The kernel could not pin the pages (ENOMEM: RLIMIT_MEMLOCK counts them), or the socket has no
   // zero-copy path (EOPNOTSUPP: a Unix socket): send the same bytes by copying.
-  operation.backend_state = (operation.backend_state | kStatePlainSend) & ~(kStateZeroCopy | kStateZeroCopyResult);
+  OperationAccess::state(operation) = (OperationAccess::state(operation) | kStatePlainSend) & ~(kStateZeroCopy | kStateZeroCopyResult);
   prepare(operation);
   return false;
 }
 
 void IoUringBackend::abort_zero_copy_send(Operation& operation) noexcept {
-  if ((operation.backend_state & kStateZeroCopyAborted) != 0) return;
-  operation.backend_state |= kStateZeroCopyAborted;
+  if ((OperationAccess::state(operation) & kStateZeroCopyAborted) != 0) return;
+  OperationAccess::state(operation) |= kStateZeroCopyAborted;
   // connect(AF_UNSPEC) on a TCP socket is tcp_disconnect(): it sends a reset and purges the write and
   // retransmit queues, dropping the skbs that hold the caller's pages, so the notification is posted.
   // (shutdown() would keep them queued.) The connection is unusable afterwards; its fd stays open.
@@ -544,7 +547,7 @@ void IoUringBackend::abort_zero_copy_send(Operation& operation) noexcept {
 
 void IoUringBackend::count_on_fd(const Operation& operation, int change) noexcept {
   // Callers' operations only: the multishot requests are found through their listener or stream.
-  if (operation.multishot || operation.fd < 0) return;
+  if (OperationAccess::multishot(operation) || operation.fd < 0) return;
   const auto index = static_cast<std::size_t>(operation.fd);
   if (index >= ops_on_fd_.size()) ops_on_fd_.resize(index * 2 + 16, 0);
   ops_on_fd_[index] += static_cast<std::uint32_t>(change);
@@ -560,18 +563,18 @@ void IoUringBackend::finish(Operation& operation, std::int32_t result) noexcept 
   count_on_fd(operation, -1);
   // A linked timeout that fired shows as -ECANCELED that no cancel() asked for: report the deadline.
   if (result == -ECANCELED && operation.link_deadline_ns > 0 &&
-      (operation.backend_state & kStateCancelRequested) == 0) {
+      (OperationAccess::state(operation) & kStateCancelRequested) == 0) {
     result = -ETIME;
   }
-  if ((operation.backend_state & kStateHoldsBuffer) != 0 && result <= 0) {
+  if ((OperationAccess::state(operation) & kStateHoldsBuffer) != 0 && result <= 0) {
     release_buffer(operation.buffer_id);  // nothing received into the pool buffer: it goes back
     operation.buffer = nullptr;
   }
-  if ((operation.backend_state & kStateForgotten) != 0) operation.fd_forgotten = true;
-  operation.backend_state = 0;
+  if ((OperationAccess::state(operation) & kStateForgotten) != 0) operation.fd_forgotten = true;
+  OperationAccess::state(operation) = 0;
   ++counters_.operations_completed;
   operation.result = result;
-  operation.more = false;
+  OperationAccess::set_more(operation, false);
   operation.complete(operation);
 }
 

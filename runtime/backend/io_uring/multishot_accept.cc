@@ -20,6 +20,8 @@
 
 namespace surge {
 
+using internal::OperationAccess;
+
 using namespace internal::uring;  // NOLINT: the backend's own tags and states
 
 
@@ -46,7 +48,7 @@ void IoUringBackend::accept_from_multishot(Operation& operation) noexcept {
     created->backend = this;
     created->opcode = OpCode::kAccept;
     created->fd = operation.fd;
-    created->multishot = true;
+    OperationAccess::set_multishot(*created, true);
     created->owned_fd = operation.owned_fd;
     created->complete = &on_accept_request;
     listener = created.get();
@@ -58,19 +60,19 @@ void IoUringBackend::accept_from_multishot(Operation& operation) noexcept {
     complete_soon(operation, result);
     return;
   }
-  operation.backend_state |= kStateAcceptWaiter;
+  OperationAccess::state(operation) |= kStateAcceptWaiter;
   listener->waiters.push_back(&operation);
   if (!listener->armed) arm(*listener);
 }
 
 bool IoUringBackend::cancel_accept_waiter(Operation& operation) noexcept {
-  if ((operation.backend_state & kStateAcceptWaiter) == 0) return false;
+  if ((OperationAccess::state(operation) & kStateAcceptWaiter) == 0) return false;
   MultishotAccept* listener = listener_for(operation.fd);
   if (listener != nullptr) {
     auto& waiters = listener->waiters;
     waiters.erase(&operation);
   }
-  operation.backend_state &= ~kStateAcceptWaiter;
+  OperationAccess::state(operation) &= ~kStateAcceptWaiter;
   complete_soon(operation, -ECANCELED);
   return true;
 }
@@ -87,13 +89,13 @@ void IoUringBackend::on_accept_request(Operation& request) noexcept {
   auto& listener = static_cast<MultishotAccept&>(request);
   IoUringBackend& backend = *listener.backend;
   const std::int32_t result = request.result;
-  const bool more = request.more;
+  const bool more = OperationAccess::more(request);
   if (result >= 0) {
     if (listener.forgotten) {
       ::close(result);  // nobody will claim it
     } else if (!backend.give_to_first_waiter(listener, result)) {
       listener.ready.push_back(result);
-      const bool stopping = (listener.backend_state & kStateCancelRequested) != 0;
+      const bool stopping = (OperationAccess::state(listener) & kStateCancelRequested) != 0;
       if (more && !stopping && listener.ready.size() >= backend.multishot_accept_backlog_) backend.cancel(listener);
     }
   }
@@ -122,7 +124,7 @@ void IoUringBackend::forget_listener(int fd) noexcept {
   if (listener == nullptr) return;
   // Contract: nothing is in flight on a closing fd. If accepts are, fail them rather than strand them.
   listener->waiters.for_each([this](Operation* waiter) {
-    waiter->backend_state &= ~kStateAcceptWaiter;
+    OperationAccess::state(*waiter) &= ~kStateAcceptWaiter;
     complete_soon(*waiter, -ECANCELED);
   });
   listener->waiters.clear();

@@ -26,6 +26,8 @@
 
 namespace surge {
 
+using internal::OperationAccess;
+
 using namespace internal::uring;  // NOLINT: the backend's own tags and states
 
 namespace {
@@ -89,7 +91,7 @@ void IoUringBackend::recv_from_multishot(Operation& operation) noexcept {
     created->backend = this;
     created->opcode = OpCode::kRecvBorrowed;
     created->fd = operation.fd;
-    created->multishot = true;
+    OperationAccess::set_multishot(*created, true);
     created->owned_fd = operation.owned_fd;
     created->complete = &on_recv_request;
     receivers_[fd] = std::move(created);
@@ -110,7 +112,7 @@ void IoUringBackend::recv_from_multishot(Operation& operation) noexcept {
     }
     return;
   }
-  operation.backend_state |= kStateRecvWaiter;
+  OperationAccess::state(operation) |= kStateRecvWaiter;
   receiver.waiters.push_back(&operation);
   if (!receiver.armed && !receiver.starved) arm(receiver);
 }
@@ -130,9 +132,9 @@ void IoUringBackend::on_recv_request(Operation& request) noexcept {
   auto& receiver = static_cast<MultishotRecv&>(request);
   IoUringBackend& backend = *receiver.backend;
   const std::int32_t result = request.result;
-  const bool more = request.more;
-  const bool has_buffer = (request.completion_flags & IORING_CQE_F_BUFFER) != 0;
-  const auto buffer_id = static_cast<std::uint32_t>(request.completion_flags >> IORING_CQE_BUFFER_SHIFT);
+  const bool more = OperationAccess::more(request);
+  const bool has_buffer = (OperationAccess::completion_flags(request) & IORING_CQE_F_BUFFER) != 0;
+  const auto buffer_id = static_cast<std::uint32_t>(OperationAccess::completion_flags(request) >> IORING_CQE_BUFFER_SHIFT);
   if (has_buffer) --backend.free_in_ring_;  // the kernel took it from the ring
   bool deliver = true;
   if (result == -ENOBUFS) {
@@ -211,19 +213,19 @@ void IoUringBackend::wake_starved() noexcept {
 }
 
 bool IoUringBackend::cancel_recv_waiter(Operation& operation) noexcept {
-  if ((operation.backend_state & kStateRecvWaiter) != 0) {
+  if ((OperationAccess::state(operation) & kStateRecvWaiter) != 0) {
     const auto fd = static_cast<std::size_t>(operation.fd);
     if (fd < receivers_.size() && receivers_[fd]) {
       auto& waiters = receivers_[fd]->waiters;
       waiters.erase(&operation);
     }
-    operation.backend_state &= ~kStateRecvWaiter;
+    OperationAccess::state(operation) &= ~kStateRecvWaiter;
     complete_soon(operation, -ECANCELED);
     return true;
   }
-  if ((operation.backend_state & kStateBufferWaiter) != 0) {
+  if ((OperationAccess::state(operation) & kStateBufferWaiter) != 0) {
     buffer_waiters_.erase(&operation);
-    operation.backend_state &= ~kStateBufferWaiter;
+    OperationAccess::state(operation) &= ~kStateBufferWaiter;
     complete_soon(operation, -ECANCELED);
     return true;
   }
@@ -236,7 +238,7 @@ void IoUringBackend::forget_receiver(int fd) noexcept {
   MultishotRecv& receiver = *receivers_[index];
   // Contract: nothing is in flight on a closing fd. If receives are, fail them rather than strand them.
   receiver.waiters.for_each([this](Operation* waiter) {
-    waiter->backend_state &= ~kStateRecvWaiter;
+    OperationAccess::state(*waiter) &= ~kStateRecvWaiter;
     complete_soon(*waiter, -ECANCELED);
   });
   receiver.waiters.clear();
@@ -300,14 +302,14 @@ void IoUringBackend::recv_into_pool_buffer(Operation& operation) noexcept {
   const std::optional<std::uint32_t> id = buffer_ring_->buffers.take();
   if (!id) {
     ++counters_.buffer_ring_exhausted;
-    operation.backend_state |= kStateBufferWaiter;
+    OperationAccess::state(operation) |= kStateBufferWaiter;
     buffer_waiters_.push_back(&operation);
     return;
   }
   operation.buffer = buffer_ring_->buffers.data(*id);
   operation.length = buffer_ring_->buffers.size();
   operation.buffer_id = *id;
-  operation.backend_state |= kStateHoldsBuffer;
+  OperationAccess::state(operation) |= kStateHoldsBuffer;
   prepare(operation);
 }
 
@@ -321,7 +323,7 @@ void IoUringBackend::release_buffer(std::uint32_t buffer_id) noexcept {
     if (!buffer_waiters_.empty()) {
       Operation& next = *buffer_waiters_.front();
       buffer_waiters_.pop_front();
-      next.backend_state &= ~kStateBufferWaiter;
+      OperationAccess::state(next) &= ~kStateBufferWaiter;
       recv_into_pool_buffer(next);
     }
     return;

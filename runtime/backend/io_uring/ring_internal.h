@@ -6,9 +6,11 @@
 #include <liburing.h>
 
 #include <cstdint>
+#include <utility>
 
 #include "runtime/backend/io_uring/io_uring_backend.h"
 #include "runtime/backend/internal/lent_buffers.h"
+#include "runtime/backend/internal/operation_access.h"
 #include "runtime/backend/internal/ring_queue.h"
 #include "runtime/backend/operation.h"
 
@@ -24,20 +26,20 @@ inline constexpr std::uint64_t kTagMask = 3;
 // can never be an operation's address.
 inline constexpr std::uint64_t kTagMessageWake = 4 | kTagIgnore;
 
-// Operation::backend_state bits.
+// OperationAccess::state() bits.
 inline constexpr std::uint32_t kStateTagMask = 3;  // the tag under which the operation is in the kernel now
 inline constexpr std::uint32_t kStateInFlight = 4;
 inline constexpr std::uint32_t kStateCancelRequested = 8;
 
-static_assert(sizeof(Operation::link_timeout_spec) == sizeof(__kernel_timespec));
+static_assert(sizeof(OperationAccess::link_timeout_spec(std::declval<Operation&>())) == sizeof(__kernel_timespec));
 
 inline std::uint64_t user_data_for(Operation& operation, std::uint64_t tag) {
   return reinterpret_cast<std::uintptr_t>(&operation) | tag;
 }
 
-// An accept waiting in a listener's multishot queue (io_uring_multishot_accept.cc), not in the kernel.
+// An accept waiting in a listener's multishot queue (multishot_accept.cc), not in the kernel.
 inline constexpr std::uint32_t kStateAcceptWaiter = 16;
-// A borrowed receive waiting in a stream's multishot queue (io_uring_multishot_recv.cc).
+// A borrowed receive waiting in a stream's multishot queue (multishot_recv.cc).
 inline constexpr std::uint32_t kStateRecvWaiter = 32;
 // A borrowed receive waiting for a pool buffer to come back (no buffer ring).
 inline constexpr std::uint32_t kStateBufferWaiter = 64;
@@ -64,7 +66,7 @@ inline constexpr std::uint32_t kStatePlainSend = 4096;
 
 namespace surge {
 
-// One listening socket's multishot accept (io_uring_multishot_accept.cc): the request itself is the
+// One listening socket's multishot accept (multishot_accept.cc): the request itself is the
 // Operation the kernel reports on.
 struct IoUringBackend::MultishotAccept : Operation {
   IoUringBackend* backend = nullptr;
@@ -74,7 +76,7 @@ struct IoUringBackend::MultishotAccept : Operation {
   internal::RingQueue<Operation*> waiters; // accept Operations in submission order
 };
 
-// One stream's multishot recv with buffer selection (io_uring_multishot_recv.cc).
+// One stream's multishot recv with buffer selection (multishot_recv.cc).
 struct IoUringBackend::MultishotRecv : Operation {
   IoUringBackend* backend = nullptr;
   bool armed = false;
