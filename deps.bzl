@@ -24,7 +24,7 @@ _copied_directory = repository_rule(
 def surge_dependencies():
     """Declares what surge's BUILD files load, unless the workspace already has it.
 
-    @surge_system: Debian's liburing, GoogleTest and Google Benchmark under /usr.
+    @surge_system: Debian's liburing, abseil, GoogleTest and Google Benchmark under /usr.
     @rules_cc, @rules_java, @remote_coverage_tools: the offline stand-ins Bazel 4.2.3's own tools load.
     """
     existing = native.existing_rules()

@@ -33,16 +33,68 @@
 #include <memory>
 #include <optional>
 #include <random>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/flags/flag.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "bench/benchmark_flags.h"
 #include "bench/load_generator.h"
 #include "bench/server_process.h"
 #include "bench/servers/server_common.h"
-#include "examples/flags.h"
+#include "flags/parse.h"
 #include "runtime/worker.h"
+
+namespace surge::bench {
+
+// A comma-separated list of whole numbers from 1 to 2^26, as --connections, --sizes and --stream_sizes
+// take; anything else is a parse error that names the flag.
+struct CountList {
+  std::vector<int> values;
+};
+
+bool AbslParseFlag(absl::string_view text, CountList* list, std::string* error) {
+  list->values.clear();
+  for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    int value = 0;
+    if (!absl::SimpleAtoi(part, &value) || value < 1 || value > (1 << 26)) {
+      *error = absl::StrCat("'", part, "' is not a whole number from 1 to 2^26");
+      return false;
+    }
+    list->values.push_back(value);
+  }
+  return true;
+}
+
+std::string AbslUnparseFlag(const CountList& list) { return absl::StrJoin(list.values, ","); }
+
+}  // namespace surge::bench
+
+ABSL_FLAG(int, rounds, 7, "rounds of every cell, interleaved across the servers, 1 to 1000");
+ABSL_FLAG(int, window_ms, 700, "measured window of each echo or stream cell, in ms, 1 to 600000");
+ABSL_FLAG(int, warmup_ms, 200, "load before each window that is not measured, in ms, 0 to 600000");
+ABSL_FLAG(std::vector<std::string>, servers,
+          std::vector<std::string>({"surge_io_uring", "surge_epoll", "raw_uring", "asio_epoll", "asio_io_uring",
+                                    "libuv", "tokio", "surge_io_uring+borrowed", "surge_io_uring-defer"}),
+          "servers to compare: surge_io_uring, surge_epoll, raw_uring, asio_epoll, asio_io_uring, libuv, tokio, "
+          "the surge_* variants of kVariants in echo_compare.cc, and before_<variant> with --before_server");
+ABSL_FLAG(std::vector<std::string>, workloads, std::vector<std::string>({"echo", "stream", "idle"}),
+          "workloads: echo (closed-loop round trips), stream (one connection streaming), idle (memory per "
+          "idle connection)");
+ABSL_FLAG(surge::bench::CountList, connections, (surge::bench::CountList{{1, 64, 512}}),
+          "connections of the echo cells");
+ABSL_FLAG(surge::bench::CountList, sizes, (surge::bench::CountList{{64, 4096}}), "message sizes of the echo cells, bytes");
+ABSL_FLAG(surge::bench::CountList, stream_sizes, (surge::bench::CountList{{65536, 1048576}}),
+          "write sizes of the stream cells, bytes");
+ABSL_FLAG(int, idle_connections, 10000, "connections of the idle cell, 1 to 100000");
+ABSL_FLAG(std::string, tokio_server, "",
+          "path of the Tokio server (bench/build_tokio_server.sh builds it); without it, tokio is skipped");
+ABSL_FLAG(std::string, before_server, "",
+          "path of a surge_echo_server built from an earlier commit, for the before_<variant> servers");
 
 namespace surge::bench {
 namespace {
@@ -64,27 +116,10 @@ struct Settings {
 
 Settings settings;
 
-std::vector<std::string> split(std::string_view text) {
-  std::vector<std::string> parts;
-  std::stringstream stream{std::string(text)};
-  for (std::string part; std::getline(stream, part, ',');) {
-    if (!part.empty()) parts.push_back(part);
-  }
-  return parts;
-}
-
-std::vector<int> split_numbers(std::string_view text, const char* flag_name) {
-  std::vector<int> numbers;
-  for (const auto& part : split(text)) {
-    char* end = nullptr;
-    const long value = std::strtol(part.c_str(), &end, 10);
-    if (*end != '\0' || value < 1 || value > (1 << 26)) {
-      std::fprintf(stderr, "echo_compare: --%s: '%s' is not a whole number from 1 to 2^26\n", flag_name, part.c_str());
-      std::exit(2);
-    }
-    numbers.push_back(static_cast<int>(value));
-  }
-  return numbers;
+// A list flag's items without the empty ones ("a,,b" and "a,b," are "a,b").
+std::vector<std::string> non_empty(std::vector<std::string> items) {
+  std::erase(items, std::string());
+  return items;
 }
 
 // The command line that starts `server`, or an error saying why it cannot run here.
@@ -136,7 +171,7 @@ Result<std::vector<std::string>> server_command(const std::string& server, int b
     return Error(EINVAL, "unknown server name (see --servers in echo_compare.cc)");
   }
   command.push_back(std::thread::hardware_concurrency() >= 2 ? "--cpu=0" : "--cpu=-1");
-  command.push_back("--buffer=" + std::to_string(buffer_size));
+  command.push_back(absl::StrCat("--buffer=", buffer_size));
   return command;
 }
 
@@ -212,7 +247,7 @@ void report_server_counters(benchmark::State& state, const ServerStats& before, 
 void run_window(benchmark::State& state, const std::string& server, int connections, int size, bool stream) {
   auto process = shared_server(server);
   if (!process) {
-    state.SkipWithError((server + ": " + process.error().message()).c_str());
+    state.SkipWithError(absl::StrCat(server, ": ", process.error().message()).c_str());
     return;
   }
   ServerStats before;
@@ -261,7 +296,7 @@ void run_idle(benchmark::State& state, const std::string& server, int connection
   auto command = server_command(server, kBufferSize);
   auto process = command ? ServerProcess::start(*command) : Result<std::unique_ptr<ServerProcess>>(command.error());
   if (!process) {
-    state.SkipWithError((server + ": " + process.error().message()).c_str());
+    state.SkipWithError(absl::StrCat(server, ": ", process.error().message()).c_str());
     return;
   }
   for (auto _ : state) {
@@ -304,8 +339,8 @@ void register_benchmarks() {
           std::vector<std::string> servers = settings.servers;
           std::shuffle(servers.begin(), servers.end(), shuffle_seed);
           for (const auto& server : servers) {
-            const std::string name = "echo/" + server + "/conns:" + std::to_string(connections) +
-                                     "/bytes:" + std::to_string(size) + "/round:" + std::to_string(round);
+            const std::string name =
+                absl::StrCat("echo/", server, "/conns:", connections, "/bytes:", size, "/round:", round);
             benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& state) {
               run_window(state, server, connections, size, false);
             })->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
@@ -318,7 +353,7 @@ void register_benchmarks() {
         std::vector<std::string> servers = settings.servers;
         std::shuffle(servers.begin(), servers.end(), shuffle_seed);
         for (const auto& server : servers) {
-          const std::string name = "stream/" + server + "/bytes:" + std::to_string(size) + "/round:" + std::to_string(round);
+          const std::string name = absl::StrCat("stream/", server, "/bytes:", size, "/round:", round);
           benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& state) {
             run_window(state, server, 1, size, true);
           })->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
@@ -329,7 +364,7 @@ void register_benchmarks() {
   if (has(settings.workloads, "idle")) {
     for (const auto& server : settings.servers) {
       const int connections = settings.idle_connections;
-      const std::string name = "idle/" + server + "/conns:" + std::to_string(connections);
+      const std::string name = absl::StrCat("idle/", server, "/conns:", connections);
       benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& state) {
         run_idle(state, server, connections);
       })->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
@@ -347,19 +382,29 @@ std::string find_servers_directory(const char* argv0) {
 
 int main_impl(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);  // a server that died must show up as an error, not kill the harness
-  settings.rounds = static_cast<int>(examples::integer_flag(argc, argv, "rounds", 7, 1, 1000));
-  settings.window = std::chrono::milliseconds(examples::integer_flag(argc, argv, "window_ms", 700, 1, 600000));
-  settings.warmup = std::chrono::milliseconds(examples::integer_flag(argc, argv, "warmup_ms", 200, 0, 600000));
-  settings.servers = split(examples::flag(argc, argv, "servers",
-                                          "surge_io_uring,surge_epoll,raw_uring,asio_epoll,asio_io_uring,libuv,tokio,"
-                                          "surge_io_uring+borrowed,surge_io_uring-defer"));
-  settings.workloads = split(examples::flag(argc, argv, "workloads", "echo,stream,idle"));
-  settings.connections = split_numbers(examples::flag(argc, argv, "connections", "1,64,512"), "connections");
-  settings.sizes = split_numbers(examples::flag(argc, argv, "sizes", "64,4096"), "sizes");
-  settings.stream_sizes = split_numbers(examples::flag(argc, argv, "stream_sizes", "65536,1048576"), "stream_sizes");
-  settings.idle_connections = static_cast<int>(examples::integer_flag(argc, argv, "idle_connections", 10000, 1, 100000));
-  settings.tokio_server = std::string(examples::flag(argc, argv, "tokio_server", ""));
-  settings.before_server = std::string(examples::flag(argc, argv, "before_server", ""));
+  parse_benchmark_command_line(
+      argc, argv,
+      "the backend and peer comparison (./run.sh bench). Starts each echo server under bench/servers as its "
+      "own process pinned to CPU 0, drives it from one surge worker on CPU 1, in rounds interleaved across "
+      "the servers, and reports one Google Benchmark result per cell and round (echo/<server>/conns:<n>/"
+      "bytes:<n>/round:<r>, stream/<server>/bytes:<n>/round:<r>, idle/<server>/conns:<n>) whose counters "
+      "bench/report.py turns into tables. Every Google Benchmark flag works too (--benchmark_filter=REGEX, "
+      "--benchmark_out=FILE, --benchmark_out_format=json, ...).\n"
+      "Usage: echo_compare [--rounds=7] [--window_ms=700] [--warmup_ms=200] [--servers=a,b,...] "
+      "[--workloads=echo,stream,idle] [--connections=1,64,512] [--sizes=64,4096] "
+      "[--stream_sizes=65536,1048576] [--idle_connections=10000] [--tokio_server=PATH] [--before_server=PATH] "
+      "[--benchmark_...]");
+  settings.rounds = flags::get_in_range(FLAGS_rounds, 1, 1000);
+  settings.window = std::chrono::milliseconds(flags::get_in_range(FLAGS_window_ms, 1, 600000));
+  settings.warmup = std::chrono::milliseconds(flags::get_in_range(FLAGS_warmup_ms, 0, 600000));
+  settings.servers = non_empty(absl::GetFlag(FLAGS_servers));
+  settings.workloads = non_empty(absl::GetFlag(FLAGS_workloads));
+  settings.connections = absl::GetFlag(FLAGS_connections).values;
+  settings.sizes = absl::GetFlag(FLAGS_sizes).values;
+  settings.stream_sizes = absl::GetFlag(FLAGS_stream_sizes).values;
+  settings.idle_connections = flags::get_in_range(FLAGS_idle_connections, 1, 100000);
+  settings.tokio_server = absl::GetFlag(FLAGS_tokio_server);
+  settings.before_server = absl::GetFlag(FLAGS_before_server);
   settings.servers_directory = find_servers_directory(argv[0]);
 
   rlimit files{};
@@ -374,9 +419,8 @@ int main_impl(int argc, char** argv) {
   }
   pin_current_thread(std::thread::hardware_concurrency() >= 2 ? 1 : -1);  // the server gets CPU 0
   register_benchmarks();
-  benchmark::Initialize(&argc, argv);
-  benchmark::AddCustomContext("client", "one surge worker, " + std::string(backend_name(client_worker().backend_kind())) +
-                                            ", pinned to CPU 1; servers pinned to CPU 0");
+  benchmark::AddCustomContext("client", absl::StrCat("one surge worker, ", backend_name(client_worker().backend_kind()),
+                                                    ", pinned to CPU 1; servers pinned to CPU 0"));
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   running_servers.clear();

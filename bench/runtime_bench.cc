@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/benchmark_flags.h"
 #include "examples/echo.h"
 #include "net/tcp_listener.h"
 #include "net/tcp_stream.h"
@@ -195,4 +196,15 @@ BENCHMARK(BM_SleepCancelled)->ArgName("backend")->Arg(0)->Arg(1);
 }  // namespace
 }  // namespace surge
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  surge::bench::parse_benchmark_command_line(
+      argc, argv,
+      "runtime overhead (spawn, yield, timers, cross-worker hand-offs) and loopback echo round trips on "
+      "each backend, side by side in one Google Benchmark run. It has no flags of its own: every Google "
+      "Benchmark flag works (--benchmark_filter=REGEX, --benchmark_repetitions=N, "
+      "--benchmark_min_time=SECONDS, --benchmark_out=FILE, --benchmark_out_format=json, ...).\n"
+      "Usage: runtime_bench [--benchmark_...]");
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -5,20 +5,39 @@
 #include <cstdio>
 #include <string>
 
-#include "examples/command_line.h"
+#include "absl/flags/flag.h"
 #include "examples/echo_load.h"
+#include "flags/backend_flag.h"
+#include "flags/host_flag.h"
+#include "flags/parse.h"
 #include "runtime/worker.h"
+
+ABSL_FLAG(surge::flags::HostAddress, host, surge::flags::HostAddress(), "numeric IPv4 or IPv6 address of the server");
+ABSL_FLAG(int, port, 7000, "TCP port of the server, 1 to 65535");
+ABSL_FLAG(surge::BackendChoice, backend, surge::BackendChoice::kAuto,
+          "I/O backend: auto (io_uring where it works, else epoll; $SURGE_BACKEND overrides), io_uring or epoll");
+ABSL_FLAG(int, connections, 1, "connections, each a closed loop of round trips, 1 to 100000");
+ABSL_FLAG(int, requests, 10000, "round trips per connection, 1 to 2^30");
+ABSL_FLAG(int, size, 64, "bytes per message, 1 to 64 MiB");
 
 namespace surge::examples {
 namespace {
 
 int main_impl(int argc, char** argv) {
-  const BackendChoice choice = backend_flag(argc, argv, "echo_client");
+  flags::parse_command_line(
+      argc, argv,
+      "drives an echo server (echo_server, or any other) with a closed-loop load: each connection sends a "
+      "message, waits for its echo and checks every byte, then sends the next; prints round trips/s and "
+      "p50/p99 latency.\n"
+      "Usage: echo_client [--host=127.0.0.1] [--port=7000] [--backend=auto|io_uring|epoll] [--connections=1] "
+      "[--requests=10000] [--size=64]");
+  const BackendChoice choice = absl::GetFlag(FLAGS_backend);
   EchoLoadOptions options;
-  options.address = address_flags(argc, argv, "echo_client", 7000, 1);
-  options.connections = static_cast<int>(integer_flag(argc, argv, "connections", 1, 1, 100000));
-  options.round_trips_per_connection = static_cast<int>(integer_flag(argc, argv, "requests", 10000, 1, 1 << 30));
-  options.message_size = static_cast<std::size_t>(integer_flag(argc, argv, "size", 64, 1, 64 << 20));
+  options.address =
+      absl::GetFlag(FLAGS_host).with_port(static_cast<std::uint16_t>(flags::get_in_range(FLAGS_port, 1, 65535)));
+  options.connections = flags::get_in_range(FLAGS_connections, 1, 100000);
+  options.round_trips_per_connection = flags::get_in_range(FLAGS_requests, 1, 1 << 30);
+  options.message_size = static_cast<std::size_t>(flags::get_in_range(FLAGS_size, 1, 64 << 20));
 
   auto worker = Worker::create({.backend = choice});
   if (!worker) {

@@ -8,12 +8,21 @@
 #include <cstring>
 #include <string>
 
-#include "examples/command_line.h"
+#include "absl/flags/flag.h"
 #include "examples/echo.h"
+#include "flags/backend_flag.h"
+#include "flags/host_flag.h"
+#include "flags/parse.h"
 #include "net/socket_address.h"
 #include "net/tcp_listener.h"
 #include "runtime/signal_set.h"
 #include "runtime/worker.h"
+
+ABSL_FLAG(surge::flags::HostAddress, host, surge::flags::HostAddress(),
+          "numeric IPv4 or IPv6 address to listen on");
+ABSL_FLAG(int, port, 7000, "TCP port to listen on, 0 to 65535 (0: any free port)");
+ABSL_FLAG(surge::BackendChoice, backend, surge::BackendChoice::kAuto,
+          "I/O backend: auto (io_uring where it works, else epoll; $SURGE_BACKEND overrides), io_uring or epoll");
 
 namespace surge::examples {
 namespace {
@@ -32,8 +41,14 @@ Task<Result<int>> run(Worker& worker, TcpListener listener, SignalSet& signals) 
 }
 
 int main_impl(int argc, char** argv) {
-  const SocketAddress address = address_flags(argc, argv, "echo_server", 7000, 0);
-  const BackendChoice choice = backend_flag(argc, argv, "echo_server");
+  flags::parse_command_line(
+      argc, argv,
+      "a TCP echo server on one surge worker: echoes every byte back until SIGINT or SIGTERM, then closes "
+      "every connection and exits.\n"
+      "Usage: echo_server [--host=127.0.0.1] [--port=7000] [--backend=auto|io_uring|epoll]");
+  const SocketAddress address =
+      absl::GetFlag(FLAGS_host).with_port(static_cast<std::uint16_t>(flags::get_in_range(FLAGS_port, 0, 65535)));
+  const BackendChoice choice = absl::GetFlag(FLAGS_backend);
   auto worker = Worker::create({.backend = choice});
   if (!worker) {
     std::fprintf(stderr, "echo_server: %s\n", worker.error().message().c_str());

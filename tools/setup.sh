@@ -3,9 +3,9 @@
 # nothing (not even `apt-get update`) when everything is there. Needs root, or sudo.
 set -euo pipefail
 
-# The first line builds surge; the second holds the peers the benchmarks compare it with (Boost.Asio,
+# The first line builds surge (abseil: flags for every program, absl::Status for surge::Error); the second holds the peers the benchmarks compare it with (Boost.Asio,
 # libuv, Tokio's crates for cargo) and the plotting library of bench/report.py.
-packages=(bazel-bootstrap g++ liburing-dev libgtest-dev libbenchmark-dev
+packages=(bazel-bootstrap g++ liburing-dev libabsl-dev libgtest-dev libbenchmark-dev
           libboost1.81-dev libuv1-dev librust-tokio-dev python3-matplotlib)
 
 missing=()

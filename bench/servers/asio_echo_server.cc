@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "bench/servers/server_common.h"
+#include "bench/servers/server_flags.h"
 
 namespace surge::bench {
 namespace {
@@ -40,7 +41,12 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::size_t buffer_si
 }
 
 int main_impl(int argc, char** argv) {
-  const ServerFlags flags = parse_server_flags(argc, argv, PROGRAM_NAME);
+  const ServerFlags flags = parse_server_flags(
+      argc, argv,
+      "the Boost.Asio peer (C++20 coroutines, one io_context on one thread), for //bench:echo_compare. "
+      "Listens on 127.0.0.1, prints 'port N', answers 'stats' on stdin with its CPU time and memory, and "
+      "exits when stdin closes.\n"
+      "Usage: " PROGRAM_NAME " [--port=0] [--cpu=-1] [--buffer=65536]");
   pin_current_thread(flags.cpu);
   asio::io_context context(1);  // concurrency hint 1: one thread runs it, so Asio may skip its locks
   boost::system::error_code error;

@@ -10,11 +10,17 @@
 #include <cstdlib>
 
 #include "bench/servers/server_common.h"
+#include "bench/servers/server_flags.h"
 
 namespace surge::bench {
 namespace {
 
 constexpr const char* kProgram = "libuv_echo_server";
+constexpr const char* kUsage =
+    "the libuv peer (one loop, uv_try_write fast path), for //bench:echo_compare. "
+    "Listens on 127.0.0.1, prints 'port N', answers 'stats' on stdin with its CPU time and memory, and "
+    "exits when stdin closes.\n"
+    "Usage: libuv_echo_server [--port=0] [--cpu=-1] [--buffer=65536]";
 std::size_t buffer_size = 64 * 1024;
 
 struct Connection {
@@ -70,7 +76,7 @@ void on_connection(uv_stream_t* listener, int status) {
 }
 
 int main_impl(int argc, char** argv) {
-  const ServerFlags flags = parse_server_flags(argc, argv, kProgram);
+  const ServerFlags flags = parse_server_flags(argc, argv, kUsage);
   buffer_size = flags.buffer_size;
   pin_current_thread(flags.cpu);
   uv_loop_t* loop = uv_default_loop();

@@ -11,7 +11,7 @@
 #include <cstring>
 #include <thread>
 
-#include "examples/flags.h"
+#include "absl/strings/str_cat.h"
 
 namespace surge::bench {
 namespace {
@@ -32,28 +32,13 @@ std::string stats_line(const std::function<std::string()>& extra_stats) {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   const struct mallinfo2 heap = mallinfo2();
-  std::string line = "stats user_us=" + std::to_string(micros(usage.ru_utime)) +
-                     " sys_us=" + std::to_string(micros(usage.ru_stime)) +
-                     " rss_bytes=" + std::to_string(resident_bytes()) +
-                     " heap_bytes=" + std::to_string(heap.uordblks + heap.hblkhd);
-  if (extra_stats) line += " " + extra_stats();
+  std::string line = absl::StrCat("stats user_us=", micros(usage.ru_utime), " sys_us=", micros(usage.ru_stime),
+                                  " rss_bytes=", resident_bytes(), " heap_bytes=", heap.uordblks + heap.hblkhd);
+  if (extra_stats) absl::StrAppend(&line, " ", extra_stats());
   return line + "\n";
 }
 
 }  // namespace
-
-ServerFlags parse_server_flags(int argc, char** argv, const char* program) {
-  ServerFlags flags;
-  flags.port = static_cast<std::uint16_t>(examples::integer_flag(argc, argv, "port", 0, 0, 65535));
-  flags.cpu = static_cast<int>(examples::integer_flag(argc, argv, "cpu", -1, -1, 1023));
-  flags.buffer_size = static_cast<std::size_t>(examples::integer_flag(argc, argv, "buffer", 64 * 1024, 1, 1 << 26));
-  rlimit files{};
-  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
-    files.rlim_cur = files.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &files) != 0) std::fprintf(stderr, "%s: cannot raise the fd limit\n", program);
-  }
-  return flags;
-}
 
 void pin_current_thread(int cpu) {
   if (cpu < 0 || static_cast<unsigned>(cpu) >= std::thread::hardware_concurrency()) return;

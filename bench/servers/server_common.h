@@ -9,7 +9,7 @@
 //   harness closes stdin                server exits at once
 //
 //   int main(int argc, char** argv) {
-//     const auto flags = surge::bench::parse_server_flags(argc, argv);
+//     const auto flags = surge::bench::parse_server_flags(argc, argv, kUsage);  // server_flags.h
 //     surge::bench::pin_current_thread(flags.cpu);
 //     ... listen ...
 //     surge::bench::start_control_thread([] { return "syscalls=" + std::to_string(count); });
@@ -28,16 +28,6 @@
 #include <string>
 
 namespace surge::bench {
-
-struct ServerFlags {
-  std::uint16_t port = 0;              // --port, 0 = any free port
-  int cpu = -1;                        // --cpu to pin the serving thread to, -1 = no pinning
-  std::size_t buffer_size = 64 * 1024; // --buffer, bytes per connection
-};
-
-// Parses the flags above; exits with a message on bad input. Also raises the open-file limit to its hard
-// maximum (the idle-connection benchmark holds 10,000 connections).
-ServerFlags parse_server_flags(int argc, char** argv, const char* program);
 
 // Pins the calling thread to `cpu` (no-op for -1 or when the machine has fewer CPUs).
 void pin_current_thread(int cpu);

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Every program's command line (absl flags): --help prints the usage and exits 0 without starting anything;
+# an unknown flag, a bad value or an out-of-range value exits non-zero with a message naming the flag.
+# Arguments: the programs' paths (see BUILD.bazel).
+set -uo pipefail
+
+failures=0
+out="${TEST_TMPDIR:-/tmp}/out"
+err="${TEST_TMPDIR:-/tmp}/err"
+
+fail() {
+  echo "FAIL: $*" >&2
+  echo "--- stdout:" >&2; head -20 "$out" >&2
+  echo "--- stderr:" >&2; head -20 "$err" >&2
+  failures=$((failures + 1))
+}
+
+# run PROGRAM ARGS...: exit status in $status, output in $out and $err. Bounded: a program that starts
+# serving instead of answering is killed after 10 s and counts as a failure. Stdin is closed, which also
+# ends a bench server at once.
+run() {
+  timeout 10 "$@" </dev/null >"$out" 2>"$err"
+  status=$?
+}
+
+# expect_error PROGRAM WORD ARGS...: non-zero exit, WORD in stderr.
+expect_error() {
+  local program="$1" word="$2"
+  shift 2
+  run "$program" "$@"
+  if [ "$status" -eq 0 ] || [ "$status" -eq 124 ]; then fail "$(basename "$program") $*: exit $status, want an error"
+  elif ! grep -q -- "$word" "$err"; then fail "$(basename "$program") $*: stderr does not name '$word'"
+  fi
+}
+
+for program in "$@"; do
+  name="$(basename "$program")"
+
+  run "$program" --help
+  if [ "$status" -ne 0 ]; then fail "$name --help: exit $status, want 0"
+  elif ! grep -q "^Usage: $name " "$out"; then fail "$name --help: no 'Usage: $name' line"
+  elif grep -qE '^port [0-9]+$|listening on|^surge: ' "$out" "$err"; then fail "$name --help: started serving"
+  fi
+
+  expect_error "$program" no_such_flag --no_such_flag=1
+  expect_error "$program" prot --prot=1        # a misspelled --port
+  expect_error "$program" stray stray          # positional arguments are not taken either
+done
+
+# Values: parse errors and ranges, one of each kind per program that has the flag.
+for program in "$@"; do
+  case "$(basename "$program")" in
+    echo_server)
+      expect_error "$program" backend --backend=kqueue
+      expect_error "$program" host --host=localhost
+      expect_error "$program" port --port=65536
+      ;;
+    echo_client)
+      expect_error "$program" port --port=0
+      expect_error "$program" connections --connections=0
+      ;;
+    echo_demo)
+      expect_error "$program" size --size=64x
+      expect_error "$program" requests --requests=16777217
+      ;;
+    surge_echo_server)
+      expect_error "$program" backend --backend=uringg
+      expect_error "$program" sqpoll --sqpoll=2
+      expect_error "$program" lent_buffer_size --lent_buffer_size=63
+      expect_error "$program" cpu --cpu=-2
+      ;;
+    raw_uring_echo_server | libuv_echo_server | asio_*_echo_server)
+      expect_error "$program" buffer --buffer=0
+      expect_error "$program" backend --backend=io_uring  # a surge flag: the peers do not take it
+      ;;
+    echo_compare)
+      expect_error "$program" sizes --sizes=64,x
+      expect_error "$program" rounds --rounds=0
+      expect_error "$program" benchmark_flter --benchmark_flter=x
+      ;;
+    runtime_bench)
+      expect_error "$program" benchmark_flter --benchmark_flter=x
+      ;;
+  esac
+done
+
+if [ "$failures" -ne 0 ]; then
+  echo "$failures failure(s)" >&2
+  exit 1
+fi
+echo "PASS: $# programs"
