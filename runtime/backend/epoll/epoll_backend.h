@@ -73,7 +73,7 @@ class EpollBackend final : public Backend {
   std::size_t in_flight_ = 0;
   std::vector<epoll_event> events_;
   unsigned max_completions_per_poll_ = 256;
-  BackendCounterCells counters_;
+  internal::BackendCounterCells counters_;
   // Borrowed receives: a pool created on first use; fds whose receive waits for a buffer to come back,
   // each listed once (FdState::starved), so the list is bounded by the open fds whatever a peer sends.
   unsigned lent_buffer_count_ = 256;

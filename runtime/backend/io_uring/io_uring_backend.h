@@ -160,7 +160,7 @@ class IoUringBackend final : public Backend {
   std::vector<Completion> pending_;
   std::size_t pending_head_ = 0;  // pending_[pending_head_..] are still to be dispatched
   std::size_t max_completions_per_poll_ = 256;
-  BackendCounterCells counters_;
+  internal::BackendCounterCells counters_;
   bool use_multishot_accept_ = false;
   std::size_t multishot_accept_backlog_ = 64;
   std::vector<std::uint32_t> ops_on_fd_;  // by fd: callers' operations in flight on it
