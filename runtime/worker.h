@@ -61,9 +61,8 @@ struct WorkerOptions {
   BackendOptions backend_options;
   // Before going to sleep with no I/O in flight, watch the inbox for this long: work posted meanwhile
   // (by another worker) is picked up without a sleep and a wake-up syscall. Bounded; zero disables it.
-  // Not done with I/O in flight, where spinning would only delay completions. Measured on a 2-vCPU VM
-  // (bench BM_CrossWorkerRoundTrip): a hand-off to a sleeping worker costs ~15 us (MSG_RING) to ~30 us
-  // (eventfd); to a spinning one, ~0.3 us.
+  // Not done with I/O in flight, where spinning would only delay completions. A hand-off to a spinning
+  // worker costs a fraction of one to a sleeping worker (README, "Runtime overhead": BM_CrossWorkerRoundTrip).
   std::chrono::nanoseconds spin_before_sleep{std::chrono::microseconds(20)};
 };
 

@@ -38,8 +38,7 @@ struct BackendOptions {
   // ready get their turn between batches; the rest wait for the next poll (which then does not block).
   unsigned max_completions_per_poll = 256;
   // io_uring: deadlines on single operations as linked timeout SQEs instead of the worker's timer wheel.
-  // Off by default: measured slower (bench BM_EchoRoundTrip, 64 B, median of 5 on a 2-vCPU VM: no
-  // deadline 15.3 us, wheel 15.8 us, linked timeout 16.2 us per round trip).
+  // Off by default: measured slower than the wheel (README, "Runtime overhead": BM_EchoRoundTrip).
   bool allow_linked_timeouts = false;
   // io_uring: serve accepts from one multishot accept request per listener (5.19+): the kernel hands
   // over each new connection without a new SQE. Accepted-but-unclaimed connections queue up to
@@ -62,7 +61,7 @@ struct BackendOptions {
   // many buffers, never the whole ring; and all streams together stop at half the ring (or at this bound,
   // if larger), so the other half stays for streams whose readers wait. The price is throughput for a
   // stream whose reader is slower than its peer: it stops and restarts where unbounded reads would have
-  // queued up to the whole ring (one stream echoing 1 MiB writes: about 0.75x, see the README). A bound of
+  // queued up to the whole ring (one stream echoing 1 MiB writes: see the README). A bound of
   // lent_buffers or more turns the bounds off, for services whose peers are all trusted.
   unsigned lent_buffers_per_stream = 8;
   bool allow_buffer_ring = true;           // io_uring: else kRecvBorrowed uses a pool and plain recv
