@@ -387,8 +387,8 @@ TEST_P(ReviewRegressionTest, ManyOnceReadIdleStreamsLeaveHalfTheRingToAWaitingRe
     EXPECT_TRUE(got) << "a waiting reader got no buffer (" << (got ? std::string() : got.error().message())
                      << "): 24 unread streams hold more than half of a 16-buffer ring";
   }(idle, fresh.first, fresh.second)));
-  std::printf("buffer_ring_exhausted=%llu\n",
-              static_cast<unsigned long long>(worker_->counters().buffer_ring_exhausted));
+  std::printf("lent_buffers_exhausted=%llu\n",
+              static_cast<unsigned long long>(worker_->counters().lent_buffers_exhausted));
 }
 
 // ---------------------------------------------------------------------------------------------------

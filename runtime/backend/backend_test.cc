@@ -317,7 +317,7 @@ TEST_P(BackendContractTest, CountsSubmissionsAndCompletions) {
     EXPECT_EQ(counters.sqes_submitted, 0u);
     EXPECT_GE(counters.io_syscalls, 8u);
   }
-  EXPECT_EQ(counters.buffer_ring_exhausted, 0u);
+  EXPECT_EQ(counters.lent_buffers_exhausted, 0u);
 }
 
 TEST_P(BackendContractTest, FeaturesDescribeTheBackend) {

@@ -20,7 +20,7 @@ struct BackendCounters {
   std::uint64_t io_syscalls = 0;    // epoll: accept4/connect/recv/send/read/write; io_uring: file registrations
   std::uint64_t sqes_submitted = 0;  // io_uring only: SQEs queued (operations, polls, cancels, wake-ups)
   std::uint64_t cqes_reaped = 0;     // io_uring only: CQEs taken off the completion queue
-  std::uint64_t buffer_ring_exhausted = 0;  // receives that found no lent buffer free (io_uring: ENOBUFS)
+  std::uint64_t lent_buffers_exhausted = 0;  // receives that found no lent buffer free (io_uring: ENOBUFS)
   std::uint64_t fixed_table_full = 0;       // io_uring only: fds used unregistered, the file table being full
 };
 
@@ -50,13 +50,13 @@ struct BackendCounterCells {
   OwnedCounter io_syscalls;
   OwnedCounter sqes_submitted;
   OwnedCounter cqes_reaped;
-  OwnedCounter buffer_ring_exhausted;
+  OwnedCounter lent_buffers_exhausted;
   OwnedCounter fixed_table_full;
 
   BackendCounters snapshot() const noexcept {
     return {operations_submitted.get(), operations_completed.get(), wait_syscalls.get(),
             io_syscalls.get(),          sqes_submitted.get(),       cqes_reaped.get(),
-            buffer_ring_exhausted.get(), fixed_table_full.get()};
+            lent_buffers_exhausted.get(), fixed_table_full.get()};
   }
 };
 

@@ -51,7 +51,7 @@ struct BackendOptions {
   // Borrowed-buffer receives (OpCode::kRecvBorrowed, TcpStream::read_borrowed): `lent_buffers` buffers
   // of `lent_buffer_size` bytes per backend, so at most their product is ever lent (io_uring: one
   // provided-buffer ring, filled by one multishot recv per stream; epoll: a pool). When all are lent
-  // out, receives wait for one to come back (io_uring counts it in buffer_ring_exhausted).
+  // out, receives wait for one to come back (io_uring counts it in lent_buffers_exhausted).
   unsigned lent_buffers = 256;             // a power of two (io_uring's ring needs one)
   unsigned lent_buffer_size = 16 * 1024;
   // io_uring with a buffer ring: at most this many received chunks wait unclaimed in one stream's queue

@@ -174,7 +174,7 @@ int EpollBackend::attempt(Operation& operation) noexcept {
         if (!id) {
           // All lent out: wait for release_buffer(), which tries this fd's receives again. Listed once:
           // every EPOLLIN edge retries, and a peer sending small segments makes many edges.
-          ++counters_.buffer_ring_exhausted;
+          ++counters_.lent_buffers_exhausted;
           FdState& state = state_for(operation.fd);
           if (!state.starved) {
             state.starved = true;

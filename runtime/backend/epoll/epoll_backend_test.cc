@@ -70,7 +70,7 @@ class EpollStarvationTest : public ::testing::Test {
 TEST_F(EpollStarvationTest, StarvedFdIsListedOnceHoweverOftenItIsRetried) {
   SocketPair pair;
   const std::vector<std::uint32_t> held = borrow_all(pair.fds[0], pair.fds[1]);
-  const std::uint64_t exhausted_before = backend_->counters().buffer_ring_exhausted;
+  const std::uint64_t exhausted_before = backend_->counters().lent_buffers_exhausted;
   TestOperation starved = borrowed_recv(pair.fds[0]);
   backend_->submit(starved);
   for (int i = 0; i < 200; ++i) {
@@ -78,7 +78,7 @@ TEST_F(EpollStarvationTest, StarvedFdIsListedOnceHoweverOftenItIsRetried) {
     backend_->poll(std::chrono::nanoseconds::zero());
   }
   EXPECT_FALSE(starved.done);
-  EXPECT_GT(backend_->counters().buffer_ring_exhausted - exhausted_before, 100u) << "the test did not retry";
+  EXPECT_GT(backend_->counters().lent_buffers_exhausted - exhausted_before, 100u) << "the test did not retry";
   EXPECT_EQ(backend_->starved_fd_entries_for_testing(), 1u);
 
   // A buffer coming back serves the waiting receive, and the fd leaves the list.

@@ -138,7 +138,7 @@ void IoUringBackend::on_recv_request(Operation& request) noexcept {
   if (has_buffer) --backend.free_in_ring_;  // the kernel took it from the ring
   bool deliver = true;
   if (result == -ENOBUFS) {
-    ++backend.counters_.buffer_ring_exhausted;
+    ++backend.counters_.lent_buffers_exhausted;
     // Buffers may have come back between the kernel finding the ring empty and now: then go on at once
     // (below), else wait for the next one to come back.
     if (backend.free_in_ring_ == 0 && !receiver.starved) {
@@ -301,7 +301,7 @@ void IoUringBackend::retire(MultishotRecv& receiver) noexcept {
 void IoUringBackend::recv_into_pool_buffer(Operation& operation) noexcept {
   const std::optional<std::uint32_t> id = buffer_ring_->buffers.take();
   if (!id) {
-    ++counters_.buffer_ring_exhausted;
+    ++counters_.lent_buffers_exhausted;
     OperationAccess::state(operation) |= kStateBufferWaiter;
     buffer_waiters_.push_back(&operation);
     return;
