@@ -72,7 +72,6 @@ Result<std::unique_ptr<IoUringBackend>> IoUringBackend::create(const BackendOpti
     status = io_uring_queue_init_params(options.submission_queue_entries, &backend->ring_, &params);
     if (status == 0) {
       backend->setup_flags_ = params.flags;
-      backend->features_.setup_flags = params.flags;
       backend->features_.kernel_features = params.features;
       break;
     }
@@ -93,8 +92,6 @@ Result<std::unique_ptr<IoUringBackend>> IoUringBackend::create(const BackendOpti
   backend->has_link_timeout_ =
       options.allow_linked_timeouts && io_uring_opcode_supported(probe, IORING_OP_LINK_TIMEOUT);
   BackendFeatures& features = backend->features_;
-  features.msg_ring = backend->has_msg_ring_;
-  features.linked_timeouts = backend->has_link_timeout_;
   // Multishot accept, provided-buffer rings and sparse file tables have no opcode of their own; they
   // arrived in 5.19 with IORING_OP_SOCKET. Multishot recv arrived in 6.0 with IORING_OP_SEND_ZC.
   const bool kernel_5_19 = io_uring_opcode_supported(probe, IORING_OP_SOCKET);
@@ -104,15 +101,11 @@ Result<std::unique_ptr<IoUringBackend>> IoUringBackend::create(const BackendOpti
   features.send_zc = io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
   features.multishot_recv = features.send_zc;
   backend->use_multishot_accept_ = options.allow_multishot_accept && features.multishot_accept;
-  features.uses_multishot_accept = backend->use_multishot_accept_;
   backend->multishot_accept_backlog_ = options.multishot_accept_backlog > 0 ? options.multishot_accept_backlog : 1;
   backend->lent_buffer_count_ = options.lent_buffers;
   backend->lent_buffer_size_ = options.lent_buffer_size;
   backend->lent_buffers_per_stream_ = options.lent_buffers_per_stream > 0 ? options.lent_buffers_per_stream : 1;
   backend->allow_buffer_ring_ = options.allow_buffer_ring;
-  // Set up on first use (a ring of lent buffers is memory a worker that never borrows should not pay),
-  // so until then this says what would be used.
-  features.uses_buffer_ring = options.allow_buffer_ring && features.buffer_rings && features.multishot_recv;
   io_uring_free_probe(probe);
   if (!all_supported) return Error(ENOTSUP, "io_uring probe: a required opcode is missing");
 
@@ -120,17 +113,35 @@ Result<std::unique_ptr<IoUringBackend>> IoUringBackend::create(const BackendOpti
   // then passes IORING_ENTER_REGISTERED_RING by itself. Optional: failure only costs that lookup.
   // Other rings still address this one (MSG_RING) through ring_.ring_fd, which stays open.
   features.registered_ring_fd = io_uring_register_ring_fd(&backend->ring_) == 1;
-  if (options.allow_fixed_files) backend->set_up_fixed_files(options.fixed_file_slots);
+  if (options.allow_fixed_files) {
+    backend->fixed_files_.set_up(backend->ring_, options.fixed_file_slots, features.sparse_fixed_files);
+  }
   if (features.send_zc && options.send_zero_copy_threshold > 0) {
     backend->send_zero_copy_threshold_ = options.send_zero_copy_threshold;
-    backend->features_.uses_send_zc = true;
   }
-  log_features_once(backend->features_);
+  log_features_once(backend->features());
 
   backend->wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (backend->wake_fd_ < 0) return Error(errno, "eventfd");
   backend->arm_wake_poll();
   return backend;
+}
+
+BackendFeatures IoUringBackend::features() const {
+  // features_ holds what set-up found (ring flags, what the kernel offers); what is used is read from the
+  // one place that decides it, so the two can never disagree.
+  BackendFeatures features = features_;
+  features.setup_flags = setup_flags_;
+  features.msg_ring = has_msg_ring_;
+  features.linked_timeouts = has_link_timeout_;
+  features.uses_multishot_accept = use_multishot_accept_;
+  features.uses_fixed_files = fixed_files_.enabled();
+  features.uses_send_zc = send_zero_copy_threshold_ > 0;
+  // Lent buffers are set up on first use (memory a worker that never borrows should not pay); until
+  // then this says what would be used.
+  features.uses_buffer_ring =
+      buffer_ring_ ? use_buffer_ring_ : allow_buffer_ring_ && features.buffer_rings && features.multishot_recv;
+  return features;
 }
 
 IoUringBackend::~IoUringBackend() {
@@ -248,7 +259,7 @@ void IoUringBackend::prepare(Operation& operation) noexcept {
       io_uring_prep_write(sqe, operation.fd, operation.buffer, length, static_cast<std::uint64_t>(-1));
       break;
     case OpCode::kClose:
-      forget_fixed_file(operation.fd);  // the slot must not outlive the fd
+      fixed_files_.forget(operation.fd, counters_);  // the slot must not outlive the fd
       io_uring_prep_close(sqe, operation.fd);
       break;
     case OpCode::kRecvBorrowed:
@@ -261,7 +272,7 @@ void IoUringBackend::prepare(Operation& operation) noexcept {
       }
       break;
   }
-  if (operation.opcode != OpCode::kClose) use_fixed_file(sqe, operation);
+  if (operation.opcode != OpCode::kClose) fixed_files_.use_for(sqe, operation, counters_);
   io_uring_sqe_set_data64(sqe, user_data_for(operation, kTagOperation));
   OperationAccess::state(operation) = (OperationAccess::state(operation) & ~kStateTagMask) | kTagOperation;
   if (linked_timeout) link_deadline(sqe, operation);
@@ -285,7 +296,7 @@ void IoUringBackend::arm_readiness_poll(Operation& operation) noexcept {
   const bool linked_timeout = make_room_for_deadline(operation);
   io_uring_sqe* sqe = next_sqe();
   io_uring_prep_poll_add(sqe, operation.fd, waits_for_input(operation.opcode) ? POLLIN : POLLOUT);
-  use_fixed_file(sqe, operation);
+  fixed_files_.use_for(sqe, operation, counters_);
   io_uring_sqe_set_data64(sqe, user_data_for(operation, kTagReadinessPoll));
   OperationAccess::state(operation) = (OperationAccess::state(operation) & ~kStateTagMask) | kTagReadinessPoll;
   if (linked_timeout) link_deadline(sqe, operation);
@@ -336,12 +347,11 @@ void IoUringBackend::forget_fd(int fd) noexcept {
   // number (or slot) could name the next connection's file. The kernel takes it now, while it is still
   // this one's; the cancels above then find it there.
   flush_sqes_naming(fd);
-  forget_fixed_file(fd);
+  fixed_files_.forget(fd, counters_);
 }
 
 void IoUringBackend::flush_sqes_naming(int fd) noexcept {
-  const auto index = static_cast<std::size_t>(fd);
-  const int slot = index < fixed_slot_of_fd_.size() ? fixed_slot_of_fd_[index] : -1;
+  const int slot = fixed_files_.slot_of(fd);
   const unsigned tail = ring_.sq.sqe_tail;
   bool named = false;
   for (unsigned position = io_uring_smp_load_acquire(ring_.sq.khead); position != tail && !named; ++position) {

@@ -27,6 +27,7 @@
 #include "runtime/backend/backend.h"
 #include "runtime/backend/internal/in_flight_list.h"
 #include "runtime/backend/internal/ring_queue.h"
+#include "runtime/backend/io_uring/fixed_file_table.h"
 #include "runtime/result.h"
 
 namespace surge {
@@ -61,7 +62,7 @@ class IoUringBackend final : public Backend {
              operation.length >= send_zero_copy_threshold_);
   }
   BackendCounters counters() const noexcept override { return counters_.snapshot(); }
-  BackendFeatures features() const override { return features_; }
+  BackendFeatures features() const override;
 
   // The IORING_SETUP_* flags the ring was created with (after the fallback ladder).
   unsigned setup_flags() const noexcept { return setup_flags_; }
@@ -107,11 +108,6 @@ class IoUringBackend final : public Backend {
   // Ends `receiver`'s multishot request before returning, keeping what it received (detach_fd).
   void stop_receiver_now(MultishotRecv& receiver) noexcept;
   void retire(MultishotRecv& receiver) noexcept;
-  // Fixed files (io_uring_fixed_files.cc).
-  void set_up_fixed_files(unsigned slots) noexcept;
-  int fixed_slot_for(int fd) noexcept;  // the fd's table slot, registering it first; -1: use the fd
-  void use_fixed_file(io_uring_sqe* sqe, const Operation& operation) noexcept;
-  void forget_fixed_file(int fd) noexcept;
   // Hands the SQ to the kernel now if an SQE in it names `fd` (or its slot), and returns once the kernel
   // has taken it: after that the fd may close and its number and slot be reused.
   void flush_sqes_naming(int fd) noexcept;
@@ -140,14 +136,33 @@ class IoUringBackend final : public Backend {
   void count_on_fd(const Operation& operation, int change) noexcept;
   bool has_ops_on_fd(int fd) const noexcept;
 
-  io_uring ring_{};
+  // --- Fields, grouped by the thread that writes them. ---
+
+  // Set at creation, then only read. wake() and other rings' wake_from() read ring_.ring_fd, wake_fd_
+  // and has_msg_ring_ from any thread; the rest is read by the owner.
+  io_uring ring_{};  // the SQ and CQ themselves: owner only (DEFER_TASKRUN: enforced)
   std::thread::id owner_thread_ = std::this_thread::get_id();
   bool ring_initialised_ = false;
   unsigned setup_flags_ = 0;
+  // What set-up found: the kernel's features and offers. What is used is read from the fields that
+  // decide it (see features()), never stored here a second time.
   BackendFeatures features_{.kind = BackendKind::kIoUring};
   bool has_msg_ring_ = false;
   bool has_link_timeout_ = false;
   int wake_fd_ = -1;
+  std::size_t max_completions_per_poll_ = 256;
+  bool use_multishot_accept_ = false;
+  std::size_t multishot_accept_backlog_ = 64;
+  unsigned lent_buffer_count_ = 256;
+  unsigned lent_buffer_size_ = 16 * 1024;
+  std::size_t lent_buffers_per_stream_ = 8;
+  bool allow_buffer_ring_ = true;
+  std::size_t send_zero_copy_threshold_ = 0;  // 0: never (also where the kernel lacks SEND_ZC)
+
+  // Written by the owner, read by any thread (a monitoring thread's counters()).
+  internal::BackendCounterCells counters_;
+
+  // The owner's alone.
   internal::InFlightList in_flight_;
   // CQEs copied out of the ring and not yet dispatched. Copying first means a callback that submits can
   // never run while the CQ is half-consumed. Only a budget's worth is copied per poll (the rest waits in
@@ -159,32 +174,20 @@ class IoUringBackend final : public Backend {
   };
   std::vector<Completion> pending_;
   std::size_t pending_head_ = 0;  // pending_[pending_head_..] are still to be dispatched
-  std::size_t max_completions_per_poll_ = 256;
-  internal::BackendCounterCells counters_;
-  bool use_multishot_accept_ = false;
-  std::size_t multishot_accept_backlog_ = 64;
   std::vector<std::uint32_t> ops_on_fd_;  // by fd: callers' operations in flight on it
   std::vector<std::unique_ptr<MultishotAccept>> listeners_;  // few: one per listening socket
   // Borrowed receives: the lent buffers (created on first use), as a ring or as a pool.
-  unsigned lent_buffer_count_ = 256;
-  unsigned lent_buffer_size_ = 16 * 1024;
-  std::size_t lent_buffers_per_stream_ = 8;
   std::size_t free_in_ring_ = 0;  // buffers published in the ring (not lent, not queued)
   std::size_t queued_chunks_ = 0;      // received chunks waiting unclaimed in streams' queues, all streams
   std::size_t max_queued_chunks_ = 1;  // half the ring (or the per-stream bound, if larger): the rest is
                                        // kept for streams whose readers wait
-  bool allow_buffer_ring_ = true;
-  bool use_buffer_ring_ = false;
+  bool use_buffer_ring_ = false;       // decided when the lent buffers are set up
   std::unique_ptr<BufferRing> buffer_ring_;
   std::vector<std::unique_ptr<MultishotRecv>> receivers_;  // by fd
   std::vector<std::unique_ptr<MultishotRecv>> retiring_;   // closed streams whose request is ending
   std::vector<int> starved_;                               // fds whose request ended with ENOBUFS
-  internal::RingQueue<Operation*> buffer_waiters_;                  // pool mode: receives waiting for a buffer
-  // Fixed files: fd -> slot in the ring's sparse file table (-1: not registered), and the free slots.
-  std::size_t send_zero_copy_threshold_ = 0;  // 0: never (also where the kernel lacks SEND_ZC)
-  bool use_fixed_files_ = false;
-  std::vector<int> fixed_slot_of_fd_;
-  std::vector<int> free_fixed_slots_;
+  internal::RingQueue<Operation*> buffer_waiters_;         // pool mode: receives waiting for a buffer
+  internal::FixedFileTable fixed_files_;                   // enabled() says whether fixed files are used
 };
 
 }  // namespace surge

@@ -68,7 +68,6 @@ void IoUringBackend::set_up_lent_buffers() noexcept {
       }
     }
   }
-  features_.uses_buffer_ring = use_buffer_ring_;
   buffer_ring_ = std::move(lent);
 }
 
