@@ -25,8 +25,9 @@ TEST_P(TimerTest, SleepsEndInDeadlineOrderAndNeverEarly) {
     std::vector<int> order;
     std::vector<JoinHandle<void>> sleepers;
     // A little ahead, so that every deadline is still in the future when its sleeper starts, even on a
-    // slow (sanitised) build: sleepers whose deadlines have all passed would end in the order they start.
-    const auto start = Clock::now() + milliseconds(5);
+    // slow (sanitised) build: sleepers whose deadlines have all passed would end in the order they start
+    // (5 ms was not enough under TSan on a loaded 2-core machine: the 0 and 1 ms sleepers ran late).
+    const auto start = Clock::now() + milliseconds(50);
     for (int ms : {40, 10, 30, 1, 20, 0, 25}) {
       sleepers.push_back(worker.spawn([](int ms, std::vector<int>* log, Clock::time_point start) -> Task<void> {
         const auto deadline = start + milliseconds(ms);
