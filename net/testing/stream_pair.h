@@ -1,6 +1,9 @@
 // stream_pair.h: two connected TcpStreams, for tests: over a Unix socketpair (stream_pair: no server,
 // every recv and send on them is the test's own), or over loopback TCP (tcp_pair: a real TCP connection,
 // for what depends on TCP, like segments and flow control).
+//
+//   auto [left, right] = surge::testing::stream_pair(*Worker::current());
+//   auto pair = co_await surge::testing::tcp_pair();   // Result<TcpPair>: .client, .server
 #ifndef SURGE_NET_TESTING_STREAM_PAIR_H_
 #define SURGE_NET_TESTING_STREAM_PAIR_H_
 

@@ -7,6 +7,18 @@
 //
 // Completion semantics are the same on every backend: `result` is the syscall's return value (>= 0) or
 // -errno, exactly once, delivered from inside Backend::poll() on the thread that owns the backend.
+//
+//   struct Read : surge::Operation { std::coroutine_handle<> waiter; };
+//   Read read;
+//   read.opcode = surge::OpCode::kRecv;
+//   read.fd = socket;
+//   read.buffer = bytes;
+//   read.length = sizeof(bytes);
+//   read.complete = [](surge::Operation& op) noexcept { static_cast<Read&>(op).waiter.resume(); };
+//   backend.submit(read);            // op.result: bytes received, 0 at end of stream, or -errno
+//
+// Inside surge, awaitables derive from internal::IoAwaitable (runtime/internal/io_awaitable.h), which does
+// this, plus deadlines and cancellation.
 #ifndef SURGE_RUNTIME_BACKEND_OPERATION_H_
 #define SURGE_RUNTIME_BACKEND_OPERATION_H_
 

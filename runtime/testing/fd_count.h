@@ -1,4 +1,8 @@
 // fd_count.h: counts this process's open file descriptors, to prove that nothing leaks.
+//
+//   const int before = surge::testing::open_fd_count();
+//   ...                                   // open and close sockets
+//   EXPECT_EQ(surge::testing::open_fd_count(), before);
 #ifndef SURGE_RUNTIME_TESTING_FD_COUNT_H_
 #define SURGE_RUNTIME_TESTING_FD_COUNT_H_
 
