@@ -292,7 +292,8 @@ inline bool TaskStateBase::set_waiter(JoinWaiter& waiter) noexcept {
 }
 
 inline void TaskStateBase::request_cancel() noexcept {
-  if (finished()) return;
+  // Abandoned: the frame is gone, and the worker may be too (a Runtime's), or never was (a refused spawn).
+  if (finished() || abandoned()) return;
   if (root_.worker == Worker::current()) {
     cancel_here();
     return;

@@ -134,9 +134,12 @@ class TaskStateBase {
   }
 
   void add_ref() noexcept { references_.fetch_add(1, std::memory_order_relaxed); }
-  // The last reference frees the block (the frame is gone by then, and the result destroyed).
+  // The last reference frees the block (the frame is gone by then, and the result destroyed). Seeing 1
+  // means the caller holds the only reference, and nobody else can add one (add_ref is only called by
+  // a holder), so the locked decrement is skipped; acquire pairs with the other holders' releases.
   void release() noexcept {
-    if (references_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    if (references_.load(std::memory_order_acquire) == 1 ||
+        references_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       this->~TaskStateBase();
       ::operator delete(static_cast<void*>(this));
     }
