@@ -23,7 +23,7 @@
 //
 // Memory: one heap block per Task, the frame with a small header in front (runtime/internal/task_state.h)
 // that holds the promise's state and, if the Task is spawned, its join state: a spawn allocates nothing
-// more. The header costs an awaited Task 64-72 bytes more than a promise that held only its own state.
+// more. The header costs an awaited Task about 80 bytes more than a promise that held only its own state.
 #ifndef SURGE_RUNTIME_TASK_H_
 #define SURGE_RUNTIME_TASK_H_
 

@@ -12,8 +12,11 @@
 // while the block stays allocated until the handle has let go of the result too.
 //
 // What an awaited Task pays for this: the fields only a spawned task uses share a union with the two
-// only an awaited one uses (continuation, cancel slot pointer), so the header is 64–72 bytes larger than
-// the promise it replaces (sizeof(TaskStateBase) = 88, padded to 16 with the result).
+// only an awaited one uses (continuation, cancel slot pointer), but the header (sizeof(TaskStateBase) is
+// 96, then the result, padded to 16) still makes an awaited Task's block about 80 bytes larger than a
+// frame whose promise held only its own state (GCC 12: an empty Task<void> 136 B instead of 56, a
+// Task<Result<void>> echo session 688 instead of 608). A spawn saves 224 B of malloc chunks and two
+// allocations (join state 80-112 B, root frame 144-168 B).
 //
 // Ownership of a block:
 //   - Awaited (never spawned): the Task object owns the frame; destroying the frame frees the block
