@@ -282,10 +282,19 @@ inline bool TaskStateBase::mark_finished() noexcept {
 
 inline bool TaskStateBase::set_waiter(JoinWaiter& waiter) noexcept {
   if (waiter.slot != nullptr) waiter.slot->install(&on_waiter_cancelled, this);
-  std::uintptr_t expected = 0;
-  if (root_.waiter.compare_exchange_strong(expected, reinterpret_cast<std::uintptr_t>(&waiter),
-                                           std::memory_order_acq_rel, std::memory_order_acquire)) {
-    return true;
+  if (waiter.worker == root_.worker) {
+    // On the task's own worker the task cannot finish meanwhile, and the handle (the waiter's, being
+    // awaited) cannot be dropped: nothing else writes waiter_ now, so no locked read-modify-write.
+    if (root_.waiter.load(std::memory_order_relaxed) == 0) {
+      root_.waiter.store(reinterpret_cast<std::uintptr_t>(&waiter), std::memory_order_relaxed);
+      return true;
+    }
+  } else {
+    std::uintptr_t expected = 0;
+    if (root_.waiter.compare_exchange_strong(expected, reinterpret_cast<std::uintptr_t>(&waiter),
+                                             std::memory_order_acq_rel, std::memory_order_acquire)) {
+      return true;
+    }
   }
   if (waiter.slot != nullptr) waiter.slot->clear();  // finished meanwhile: no wait, nothing to cancel
   return false;
