@@ -176,9 +176,7 @@ class Runtime {
   template <typename T>
   static JoinHandle<T> refuse(Task<T> task) {
     { Task<T> destroyed = std::move(task); }
-    auto* state = new internal::JoinState<T>();  // its one reference is the handle's
-    state->abandon();
-    return JoinHandle<T>(state);
+    return JoinHandle<T>(internal::TaskState<T>::make_abandoned());  // its one reference is the handle's
   }
 
   // The body of worker thread: create the worker, run it, then take part in the shutdown phases.

@@ -218,23 +218,23 @@ void Worker::run_ready_batch() {
   for (std::size_t count = ready_.size(); count > 0 && !ready_.empty(); --count) ready_.pop().resume();
 }
 
-void Worker::adopt_root(internal::RootPromise& promise) noexcept {
-  promise.worker = this;
-  roots_.push_front(promise);
-  if (promise.join_state->adopt_task_slot(&promise.slot)) promise.slot.request();  // cancelled early
+void Worker::adopt_root(internal::TaskStateBase& state) noexcept {
+  roots_.push_front(state);
+  if (state.adopt()) state.cancel_slot()->request();  // cancelled early
 }
 
 void Worker::adopt_posted_root(internal::RemoteWork& work, Worker& worker) noexcept {
-  internal::RootPromise& promise = *static_cast<internal::RootPromise::Adoption&>(work).promise;
-  worker.adopt_root(promise);
-  worker.schedule(std::coroutine_handle<internal::RootPromise>::from_promise(promise));
+  internal::TaskStateBase& state = internal::TaskStateBase::from_adoption(work);
+  worker.adopt_root(state);
+  worker.schedule(std::coroutine_handle<>::from_address(state.frame_address()));
 }
 
-void internal::release_finished_root(internal::RootPromise& promise) noexcept {
-  promise.worker->roots_.remove(promise);
-  promise.join_state->release();
-  // Destroying a coroutine from its own final awaiter is allowed: it is suspended at this point.
-  std::coroutine_handle<internal::RootPromise>::from_promise(promise).destroy();
+bool Worker::release_finished_root(internal::TaskStateBase& state) noexcept {
+  state.worker()->roots_.remove(state);
+  // Destroying a coroutine from its own final awaiter is allowed: it is suspended at this point. Its
+  // block stays allocated (the caller holds the frame's reference), so `state` is still valid.
+  std::coroutine_handle<>::from_address(state.frame_address()).destroy();
+  return state.mark_finished();
 }
 
 void Worker::shutdown() noexcept {
@@ -254,12 +254,12 @@ void Worker::shutdown() noexcept {
   ready_.clear();
   low_priority_.clear();
   while (!roots_.empty()) {
-    internal::RootPromise& promise = *roots_.front();
-    roots_.remove(promise);
-    promise.join_state->abandon();
-    promise.join_state->release();
+    internal::TaskStateBase& state = *roots_.front();
+    roots_.remove(state);
+    state.abandon();
     // Destroys the whole chain of frames this task awaits; their destructors close sockets.
-    std::coroutine_handle<internal::RootPromise>::from_promise(promise).destroy();
+    std::coroutine_handle<>::from_address(state.frame_address()).destroy();
+    state.release();  // the frame's reference; the handle may still hold the block
   }
   draining_ = false;
   current_worker = previous;

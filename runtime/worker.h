@@ -45,7 +45,6 @@
 #include "runtime/internal/ready_queue.h"
 #include "runtime/internal/remote_inbox.h"
 #include "runtime/result.h"
-#include "runtime/internal/root_task.h"
 #include "runtime/internal/wake_handshake.h"
 #include "runtime/task.h"
 #include "timer/timer_wheel.h"
@@ -124,19 +123,15 @@ class Worker {
   // the result, from any worker, or dropped to detach the task.
   template <typename T>
   JoinHandle<T> spawn(Task<T> task) {
-    auto* state = new internal::JoinState<T>();
-    state->add_ref();  // one reference for the root, one for the handle
-    state->set_task_worker(this);
-    internal::RootTask root = run_to_join_state(std::move(task), state);
-    internal::RootPromise& promise = root.handle.promise();
-    promise.join_state = state;
+    // One allocation, the Task's own: its header becomes the join state and the task its own root.
+    internal::TaskState<T>& state = internal::TaskAccess::make_root(std::move(task), *this, &release_finished_root);
     if (std::this_thread::get_id() == owner_thread_) {
-      adopt_root(promise);
-      schedule(root.handle);
+      adopt_root(state);
+      schedule(std::coroutine_handle<>::from_address(state.frame_address()));
     } else {
-      promise.adoption.run = &adopt_posted_root;
-      promise.adoption.promise = &promise;
-      post(promise.adoption);
+      internal::RemoteWork& adoption = state.adoption();
+      adoption.run = &adopt_posted_root;
+      post(adoption);
     }
     return JoinHandle<T>(state);
   }
@@ -207,22 +202,8 @@ class Worker {
   Worker(std::unique_ptr<Backend> backend, std::chrono::nanoseconds spin_before_sleep);
   // The bounded spin of WorkerOptions::spin_before_sleep; returns whether work was posted meanwhile.
   bool spin_for_posted_work() const noexcept;
-  friend void internal::release_finished_root(internal::RootPromise& promise) noexcept;
-
-  template <typename T>
-  static internal::RootTask run_to_join_state(Task<T> task, internal::JoinState<T>* state) {
-    try {
-      if constexpr (std::is_void_v<T>) {
-        co_await std::move(task);
-        state->finish();
-      } else {
-        state->finish(co_await std::move(task));
-      }
-    } catch (...) {
-      state->fail(std::current_exception());
-    }
-    // The root's reference to `state` is released by the worker when it destroys this frame.
-  }
+  // A spawned task has returned (internal::TaskStateBase::FinishRoot).
+  static bool release_finished_root(internal::TaskStateBase& state) noexcept;
 
   template <typename T>
   bool run_until_finished(const JoinHandle<T>& handle, std::optional<Clock::time_point> deadline) {
@@ -237,7 +218,7 @@ class Worker {
   void run_posted_work();
   // Sleeps in the backend for at most `timeout`, unless work was posted meanwhile.
   void sleep_in_backend(Backend::Timeout timeout);
-  void adopt_root(internal::RootPromise& promise) noexcept;
+  void adopt_root(internal::TaskStateBase& state) noexcept;
   static void adopt_posted_root(internal::RemoteWork& work, Worker& worker) noexcept;
   // How long the backend may sleep: until the earliest of the next timer and `deadline` (nullopt: no limit).
   Backend::Timeout wait_timeout(std::optional<Clock::time_point> deadline) const;
@@ -262,7 +243,7 @@ class Worker {
   alignas(64) internal::ReadyQueue ready_;
   internal::ReadyQueue low_priority_;
   // The unfinished spawned tasks; the worker owns their frames.
-  internal::IntrusiveList<internal::RootPromise, &internal::RootPromise::previous, &internal::RootPromise::next> roots_;
+  internal::IntrusiveList<internal::TaskStateBase, &internal::TaskStateBase::previous_, &internal::TaskStateBase::next_> roots_;
   TimerWheel timers_{0};
   // Turns run (with tasks ready) since the backend was last polled; see kMaxTurnsWithoutPoll.
   static constexpr int kMaxTurnsWithoutPoll = 8;
@@ -302,57 +283,68 @@ inline YieldLowAwaitable yield_low() noexcept { return {}; }
 
 namespace internal {
 
-inline void JoinStateBase::mark_finished() noexcept {
-  task_slot_ = nullptr;
-  const std::uintptr_t previous = waiter_.exchange(kFinished, std::memory_order_acq_rel);
-  if (previous == 0) return;  // nobody waits yet: a later waiter sees kFinished and does not suspend
+inline bool TaskStateBase::mark_finished() noexcept {
+  const std::uintptr_t previous = root_.waiter.exchange(kFinished, std::memory_order_acq_rel);
+  if (previous == 0) return false;  // nobody waits yet: a later waiter sees kFinished and does not suspend
+  if (previous == kDetached) return true;
   auto* waiter = reinterpret_cast<JoinWaiter*>(previous);
   if (waiter->worker == Worker::current()) {
     WorkerAccess::schedule(*waiter->worker, waiter->coroutine);
-    return;
+    return false;
   }
   waiter->run = [](internal::RemoteWork& work, Worker& worker) noexcept {
     WorkerAccess::schedule(worker, static_cast<JoinWaiter&>(work).coroutine);
   };
   WorkerAccess::post(*waiter->worker, *waiter);
+  return false;
 }
 
-inline bool JoinStateBase::set_waiter(JoinWaiter& waiter) noexcept {
+inline bool TaskStateBase::set_waiter(JoinWaiter& waiter) noexcept {
   if (waiter.slot != nullptr) waiter.slot->install(&on_waiter_cancelled, this);
-  std::uintptr_t expected = 0;
-  if (waiter_.compare_exchange_strong(expected, reinterpret_cast<std::uintptr_t>(&waiter), std::memory_order_acq_rel,
-                                      std::memory_order_acquire)) {
-    return true;
+  if (waiter.worker == root_.worker) {
+    // On the task's own worker the task cannot finish meanwhile, and the handle (the waiter's, being
+    // awaited) cannot be dropped: nothing else writes waiter_ now, so no locked read-modify-write.
+    if (root_.waiter.load(std::memory_order_relaxed) == 0) {
+      root_.waiter.store(reinterpret_cast<std::uintptr_t>(&waiter), std::memory_order_relaxed);
+      return true;
+    }
+  } else {
+    std::uintptr_t expected = 0;
+    if (root_.waiter.compare_exchange_strong(expected, reinterpret_cast<std::uintptr_t>(&waiter),
+                                             std::memory_order_acq_rel, std::memory_order_acquire)) {
+      return true;
+    }
   }
   if (waiter.slot != nullptr) waiter.slot->clear();  // finished meanwhile: no wait, nothing to cancel
   return false;
 }
 
-inline void JoinStateBase::request_cancel() noexcept {
-  if (finished()) return;
-  if (task_worker_ == Worker::current()) {
-    if (task_slot_ != nullptr) {
-      task_slot_->request();
-    } else {
-      cancel_before_start_ = true;  // spawned from another thread and not adopted yet
-    }
+inline void TaskStateBase::request_cancel() noexcept {
+  // Abandoned: the frame is gone, and the worker may be too (a Runtime's), or never was (a refused spawn).
+  if (finished() || abandoned()) return;
+  if (root_.worker == Worker::current()) {
+    cancel_here();
     return;
   }
   if (cancel_posted_.exchange(true, std::memory_order_acq_rel)) return;  // one request is enough
-  add_ref();  // the posted request keeps the state alive until it has run
-  remote_cancel_.state = this;
-  remote_cancel_.run = &run_remote_cancel;
-  WorkerAccess::post(*task_worker_, remote_cancel_);
+  add_ref();  // the posted request keeps the block alive until it has run
+  root_.remote_cancel.run = &run_remote_cancel;
+  WorkerAccess::post(*root_.worker, root_.remote_cancel);
 }
 
-inline void JoinStateBase::run_remote_cancel(internal::RemoteWork& work, Worker& worker) noexcept {
-  JoinStateBase* state = static_cast<RemoteCancel&>(work).state;
-  if (state->task_slot_ != nullptr) {
-    state->task_slot_->request();
-  } else if (!state->finished()) {
-    state->cancel_before_start_ = true;
+inline void TaskStateBase::cancel_here() noexcept {
+  if (finished() || abandoned()) return;  // the frame (and what the slot's handler refers to) is gone
+  if (adopted_) {
+    root_.slot.request();
+  } else {
+    cancel_before_start_ = true;  // spawned from another thread and not adopted yet
   }
-  state->release();
+}
+
+inline void TaskStateBase::run_remote_cancel(internal::RemoteWork& work, Worker& worker) noexcept {
+  TaskStateBase& state = from_remote_cancel(work);
+  state.cancel_here();
+  state.release();
 }
 
 }  // namespace internal
