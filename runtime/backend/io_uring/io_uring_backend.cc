@@ -100,8 +100,8 @@ Result<std::unique_ptr<IoUringBackend>> IoUringBackend::create(const BackendOpti
   features.sparse_fixed_files = kernel_5_19;
   features.send_zc = io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
   features.multishot_recv = features.send_zc;
-  backend->use_multishot_accept_ = options.allow_multishot_accept && features.multishot_accept;
-  backend->multishot_accept_backlog_ = options.multishot_accept_backlog > 0 ? options.multishot_accept_backlog : 1;
+  backend->acceptor_.set_up(options.allow_multishot_accept && features.multishot_accept,
+                            options.multishot_accept_backlog);
   backend->lent_buffer_count_ = options.lent_buffers;
   backend->lent_buffer_size_ = options.lent_buffer_size;
   backend->lent_buffers_per_stream_ = options.lent_buffers_per_stream > 0 ? options.lent_buffers_per_stream : 1;
@@ -127,6 +127,12 @@ Result<std::unique_ptr<IoUringBackend>> IoUringBackend::create(const BackendOpti
   return backend;
 }
 
+IoUringBackend::IoUringBackend() : acceptor_(*this) {}
+
+void IoUringBackend::complete_soon(Operation& operation, std::int32_t result) noexcept {
+  pending_.push_back({user_data_for(operation, kTagOperation), result, 0});
+}
+
 BackendFeatures IoUringBackend::features() const {
   // features_ holds what set-up found (ring flags, what the kernel offers); what is used is read from the
   // one place that decides it, so the two can never disagree.
@@ -134,7 +140,7 @@ BackendFeatures IoUringBackend::features() const {
   features.setup_flags = setup_flags_;
   features.msg_ring = has_msg_ring_;
   features.linked_timeouts = has_link_timeout_;
-  features.uses_multishot_accept = use_multishot_accept_;
+  features.uses_multishot_accept = acceptor_.enabled();
   features.uses_fixed_files = fixed_files_.enabled();
   features.uses_send_zc = send_zero_copy_threshold_ > 0;
   // Lent buffers are set up on first use (memory a worker that never borrows should not pay); until
@@ -145,8 +151,6 @@ BackendFeatures IoUringBackend::features() const {
 }
 
 IoUringBackend::~IoUringBackend() {
-  // Connections accepted for listeners and never claimed (in_flight() is 0, so no request is armed).
-  while (!listeners_.empty()) release(*listeners_.back());
   if (buffer_ring_ && buffer_ring_->ring != nullptr) {
     io_uring_unregister_buf_ring(&ring_, 0);
     munmap(buffer_ring_->ring, buffer_ring_->ring_bytes);
@@ -199,9 +203,8 @@ void IoUringBackend::submit(Operation& operation) noexcept {
   operation.fd_forgotten = false;
   OperationAccess::state(operation) = kStateInFlight;
   ++counters_.operations_submitted;
-  if (operation.opcode == OpCode::kAccept && use_multishot_accept_ && !OperationAccess::multishot(operation) &&
-      operation.buffer == nullptr && operation.link_deadline_ns == 0) {
-    accept_from_multishot(operation);
+  if (acceptor_.serves(operation)) {
+    acceptor_.accept(operation);
     return;
   }
   if (operation.opcode == OpCode::kRecvBorrowed && !OperationAccess::multishot(operation)) {
@@ -311,7 +314,7 @@ void IoUringBackend::arm_wake_poll() noexcept {
 void IoUringBackend::cancel(Operation& operation) noexcept {
   expect_owner_thread("cancel");
   if ((OperationAccess::state(operation) & kStateInFlight) == 0) return;
-  if (cancel_accept_waiter(operation) || cancel_recv_waiter(operation)) return;
+  if (acceptor_.cancel_waiter(operation) || cancel_recv_waiter(operation)) return;
   OperationAccess::state(operation) |= kStateCancelRequested;
   if ((OperationAccess::state(operation) & kStateZeroCopyResult) != 0) {
     // The send itself is over; only its notification is awaited, which a cancel SQE cannot hurry.
@@ -332,7 +335,7 @@ void IoUringBackend::forget_fd(int fd) noexcept {
   // The per-fd state the fast paths keep: a stream's multishot recv, a listener's multishot accept, a
   // registered-file slot.
   forget_receiver(fd);
-  forget_listener(fd);
+  acceptor_.forget(fd);
   // Contract: nothing is in flight on a closing fd. If something is (a caller closed with an operation
   // queued), fail it rather than let it run on whatever file next gets this fd number or slot.
   if (has_ops_on_fd(fd)) in_flight_.for_each([this, fd](Operation& operation) {  // the usual close skips the walk

@@ -28,6 +28,7 @@
 #include "runtime/backend/internal/in_flight_list.h"
 #include "runtime/backend/internal/ring_queue.h"
 #include "runtime/backend/io_uring/fixed_file_table.h"
+#include "runtime/backend/io_uring/multishot_acceptor.h"
 #include "runtime/result.h"
 
 namespace surge {
@@ -72,22 +73,14 @@ class IoUringBackend final : public Backend {
   std::size_t completion_backlog_capacity_for_testing() const noexcept { return pending_.capacity(); }
 
  private:
-  IoUringBackend() = default;
+  friend class internal::MultishotAcceptor;  // submits, cancels and completes through the backend
+
+  IoUringBackend();
 
   // Aborts unless called on the thread that created the ring.
   void expect_owner_thread(const char* call) const noexcept;
   io_uring_sqe* next_sqe() noexcept;
   void flush_for_room() noexcept;  // submits what the SQ holds (a full SQ), making room
-  // Multishot accept (io_uring_multishot_accept.cc).
-  struct MultishotAccept;
-  void accept_from_multishot(Operation& operation) noexcept;
-  bool cancel_accept_waiter(Operation& operation) noexcept;  // false if `operation` is not one
-  MultishotAccept* listener_for(int fd) noexcept;            // the live (not forgotten) one, or null
-  void arm(MultishotAccept& listener) noexcept;
-  static void on_accept_request(Operation& request) noexcept;
-  void release(MultishotAccept& listener) noexcept;
-  bool give_to_first_waiter(MultishotAccept& listener, std::int32_t result) noexcept;  // false: none waits
-  void forget_listener(int fd) noexcept;
   // Borrowed receives (io_uring_multishot_recv.cc).
   struct MultishotRecv;
   struct BufferRing;
@@ -151,8 +144,6 @@ class IoUringBackend final : public Backend {
   bool has_link_timeout_ = false;
   int wake_fd_ = -1;
   std::size_t max_completions_per_poll_ = 256;
-  bool use_multishot_accept_ = false;
-  std::size_t multishot_accept_backlog_ = 64;
   unsigned lent_buffer_count_ = 256;
   unsigned lent_buffer_size_ = 16 * 1024;
   std::size_t lent_buffers_per_stream_ = 8;
@@ -175,7 +166,7 @@ class IoUringBackend final : public Backend {
   std::vector<Completion> pending_;
   std::size_t pending_head_ = 0;  // pending_[pending_head_..] are still to be dispatched
   std::vector<std::uint32_t> ops_on_fd_;  // by fd: callers' operations in flight on it
-  std::vector<std::unique_ptr<MultishotAccept>> listeners_;  // few: one per listening socket
+  internal::MultishotAcceptor acceptor_;  // enabled() says whether accepts are multishot
   // Borrowed receives: the lent buffers (created on first use), as a ring or as a pool.
   std::size_t free_in_ring_ = 0;  // buffers published in the ring (not lent, not queued)
   std::size_t queued_chunks_ = 0;      // received chunks waiting unclaimed in streams' queues, all streams

@@ -37,7 +37,7 @@ inline std::uint64_t user_data_for(Operation& operation, std::uint64_t tag) {
   return reinterpret_cast<std::uintptr_t>(&operation) | tag;
 }
 
-// An accept waiting in a listener's multishot queue (multishot_accept.cc), not in the kernel.
+// An accept waiting in a listener's multishot queue (multishot_acceptor.h), not in the kernel.
 inline constexpr std::uint32_t kStateAcceptWaiter = 16;
 // A borrowed receive waiting in a stream's multishot queue (multishot_recv.cc).
 inline constexpr std::uint32_t kStateRecvWaiter = 32;
@@ -65,16 +65,6 @@ inline constexpr std::uint32_t kStatePlainSend = 4096;
 }  // namespace surge::internal::uring
 
 namespace surge {
-
-// One listening socket's multishot accept (multishot_accept.cc): the request itself is the
-// Operation the kernel reports on.
-struct IoUringBackend::MultishotAccept : Operation {
-  IoUringBackend* backend = nullptr;
-  bool armed = false;
-  bool forgotten = false;         // the listener was closed: go away once the kernel lets go
-  internal::RingQueue<std::int32_t> ready; // accepted fds, or a final error (< 0), not yet claimed
-  internal::RingQueue<Operation*> waiters; // accept Operations in submission order
-};
 
 // One stream's multishot recv with buffer selection (multishot_recv.cc).
 struct IoUringBackend::MultishotRecv : Operation {
