@@ -146,15 +146,12 @@ BackendFeatures IoUringBackend::features() const {
   // Lent buffers are set up on first use (memory a worker that never borrows should not pay); until
   // then this says what would be used.
   features.uses_buffer_ring =
-      buffer_ring_ ? use_buffer_ring_ : allow_buffer_ring_ && features.buffer_rings && features.multishot_recv;
+      lent_ ? lent_->is_ring() : allow_buffer_ring_ && features.buffer_rings && features.multishot_recv;
   return features;
 }
 
 IoUringBackend::~IoUringBackend() {
-  if (buffer_ring_ && buffer_ring_->ring != nullptr) {
-    io_uring_unregister_buf_ring(&ring_, 0);
-    munmap(buffer_ring_->ring, buffer_ring_->ring_bytes);
-  }
+  lent_.reset();  // unregisters the buffer ring while the io_uring is still there
   if (ring_initialised_) io_uring_queue_exit(&ring_);
   if (wake_fd_ >= 0) close(wake_fd_);
 }
@@ -269,7 +266,7 @@ void IoUringBackend::prepare(Operation& operation) noexcept {
       if (OperationAccess::multishot(operation)) {
         io_uring_prep_recv_multishot(sqe, operation.fd, nullptr, 0, 0);
         sqe->flags |= IOSQE_BUFFER_SELECT;
-        sqe->buf_group = 0;
+        sqe->buf_group = internal::LentBufferRing::kGroup;
       } else {
         io_uring_prep_recv(sqe, operation.fd, operation.buffer, length, 0);  // into a pool buffer
       }

@@ -28,6 +28,7 @@
 #include "runtime/backend/internal/in_flight_list.h"
 #include "runtime/backend/internal/ring_queue.h"
 #include "runtime/backend/io_uring/fixed_file_table.h"
+#include "runtime/backend/io_uring/lent_buffer_ring.h"
 #include "runtime/backend/io_uring/multishot_acceptor.h"
 #include "runtime/result.h"
 
@@ -83,7 +84,6 @@ class IoUringBackend final : public Backend {
   void flush_for_room() noexcept;  // submits what the SQ holds (a full SQ), making room
   // Borrowed receives (io_uring_multishot_recv.cc).
   struct MultishotRecv;
-  struct BufferRing;
   void recv_borrowed(Operation& operation) noexcept;
   void set_up_lent_buffers() noexcept;  // on first use: the ring where the kernel has one, else a pool
   void recv_from_multishot(Operation& operation) noexcept;
@@ -168,12 +168,10 @@ class IoUringBackend final : public Backend {
   std::vector<std::uint32_t> ops_on_fd_;  // by fd: callers' operations in flight on it
   internal::MultishotAcceptor acceptor_;  // enabled() says whether accepts are multishot
   // Borrowed receives: the lent buffers (created on first use), as a ring or as a pool.
-  std::size_t free_in_ring_ = 0;  // buffers published in the ring (not lent, not queued)
   std::size_t queued_chunks_ = 0;      // received chunks waiting unclaimed in streams' queues, all streams
   std::size_t max_queued_chunks_ = 1;  // half the ring (or the per-stream bound, if larger): the rest is
                                        // kept for streams whose readers wait
-  bool use_buffer_ring_ = false;       // decided when the lent buffers are set up
-  std::unique_ptr<BufferRing> buffer_ring_;
+  std::unique_ptr<internal::LentBufferRing> lent_;  // on first use; is_ring() says ring or pool
   std::vector<std::unique_ptr<MultishotRecv>> receivers_;  // by fd
   std::vector<std::unique_ptr<MultishotRecv>> retiring_;   // closed streams whose request is ending
   std::vector<int> starved_;                               // fds whose request ended with ENOBUFS

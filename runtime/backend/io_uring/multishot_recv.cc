@@ -30,50 +30,21 @@ using internal::OperationAccess;
 
 using namespace internal::uring;  // NOLINT: the backend's own tags and states
 
-namespace {
-constexpr unsigned short kBufferGroup = 0;
-}  // namespace
-
 void IoUringBackend::set_up_lent_buffers() noexcept {
-  if (buffer_ring_) return;
-  unsigned count = lent_buffer_count_;
-  while ((count & (count - 1)) != 0) count &= count - 1;  // the ring needs a power of two: round down
-  auto lent = std::make_unique<BufferRing>(count, lent_buffer_size_);
-  if (allow_buffer_ring_ && features_.buffer_rings && features_.multishot_recv) {
-    const std::size_t bytes = std::size_t{count} * sizeof(io_uring_buf);
-    void* memory = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
-    if (memory != MAP_FAILED) {
-      auto* ring = static_cast<io_uring_buf_ring*>(memory);
-      io_uring_buf_ring_init(ring);
-      io_uring_buf_reg registration{};
-      registration.ring_addr = reinterpret_cast<std::uintptr_t>(ring);
-      registration.ring_entries = count;
-      registration.bgid = kBufferGroup;
-      if (io_uring_register_buf_ring(&ring_, &registration, 0) == 0) {
-        lent->ring = ring;
-        lent->ring_bytes = bytes;
-        lent->mask = io_uring_buf_ring_mask(count);
-        for (unsigned id = 0; id < count; ++id) {
-          io_uring_buf_ring_add(ring, lent->buffers.data(id), lent->buffers.size(), static_cast<unsigned short>(id),
-                                lent->mask, static_cast<int>(id));
-        }
-        io_uring_buf_ring_advance(ring, static_cast<int>(count));
-        free_in_ring_ = count;
-        // Half the ring, or the per-stream bound where that is larger: a bound of the whole ring or more
-        // turns both off (the ring running dry is then the only limit).
-        max_queued_chunks_ = std::max<std::size_t>({count / 2, lent_buffers_per_stream_, 1});
-        use_buffer_ring_ = true;
-      } else {
-        munmap(memory, bytes);  // refused (old kernel, or a group in use): the pool still works
-      }
-    }
+  if (lent_) return;
+  lent_ = std::make_unique<internal::LentBufferRing>(ring_, lent_buffer_count_, lent_buffer_size_,
+                                                     allow_buffer_ring_ && features_.buffer_rings &&
+                                                         features_.multishot_recv);
+  if (lent_->is_ring()) {
+    // Half the ring, or the per-stream bound where that is larger: a bound of the whole ring or more
+    // turns both off (the ring running dry is then the only limit).
+    max_queued_chunks_ = std::max<std::size_t>({lent_->count() / 2, lent_buffers_per_stream_, 1});
   }
-  buffer_ring_ = std::move(lent);
 }
 
 void IoUringBackend::recv_borrowed(Operation& operation) noexcept {
   set_up_lent_buffers();
-  if (use_buffer_ring_) {
+  if (lent_->is_ring()) {
     recv_from_multishot(operation);
   } else {
     recv_into_pool_buffer(operation);
@@ -100,7 +71,7 @@ void IoUringBackend::recv_from_multishot(Operation& operation) noexcept {
     const MultishotRecv::Received received = receiver.ready.front();
     receiver.ready.pop_front();
     if (received.result > 0) --queued_chunks_;
-    operation.buffer = received.result > 0 ? buffer_ring_->buffers.data(received.buffer_id) : nullptr;
+    operation.buffer = received.result > 0 ? lent_->buffers().data(received.buffer_id) : nullptr;
     operation.buffer_id = received.buffer_id;
     complete_soon(operation, received.result);
     // A stream stopped at its bound goes on once its reader has taken half of its queue, before the queue
@@ -122,7 +93,7 @@ void IoUringBackend::arm(MultishotRecv& receiver) noexcept {
 }
 
 void IoUringBackend::hand_over(Operation& waiter, std::int32_t result, std::uint32_t buffer_id) noexcept {
-  waiter.buffer = result > 0 ? buffer_ring_->buffers.data(buffer_id) : nullptr;
+  waiter.buffer = result > 0 ? lent_->buffers().data(buffer_id) : nullptr;
   waiter.buffer_id = buffer_id;
   finish(waiter, result);  // clears its waiter state with the rest
 }
@@ -134,13 +105,13 @@ void IoUringBackend::on_recv_request(Operation& request) noexcept {
   const bool more = OperationAccess::more(request);
   const bool has_buffer = (OperationAccess::completion_flags(request) & IORING_CQE_F_BUFFER) != 0;
   const auto buffer_id = static_cast<std::uint32_t>(OperationAccess::completion_flags(request) >> IORING_CQE_BUFFER_SHIFT);
-  if (has_buffer) --backend.free_in_ring_;  // the kernel took it from the ring
+  if (has_buffer) backend.lent_->taken_by_kernel();
   bool deliver = true;
   if (result == -ENOBUFS) {
     ++backend.counters_.lent_buffers_exhausted;
     // Buffers may have come back between the kernel finding the ring empty and now: then go on at once
     // (below), else wait for the next one to come back.
-    if (backend.free_in_ring_ == 0 && !receiver.starved) {
+    if (backend.lent_->free_in_ring() == 0 && !receiver.starved) {
       receiver.starved = true;
       backend.starved_.push_back(receiver.fd);
     }
@@ -187,11 +158,7 @@ void IoUringBackend::stop_unread_receivers() noexcept {
 }
 
 void IoUringBackend::return_to_ring(std::uint32_t buffer_id) noexcept {
-  BufferRing& lent = *buffer_ring_;
-  io_uring_buf_ring_add(lent.ring, lent.buffers.data(buffer_id), lent.buffers.size(),
-                        static_cast<unsigned short>(buffer_id), lent.mask, 0);
-  io_uring_buf_ring_advance(lent.ring, 1);
-  ++free_in_ring_;
+  lent_->publish(buffer_id);
   if (!starved_.empty()) wake_starved();
 }
 
@@ -298,15 +265,15 @@ void IoUringBackend::retire(MultishotRecv& receiver) noexcept {
 // ---- Without a buffer ring: a pool ----
 
 void IoUringBackend::recv_into_pool_buffer(Operation& operation) noexcept {
-  const std::optional<std::uint32_t> id = buffer_ring_->buffers.take();
+  const std::optional<std::uint32_t> id = lent_->buffers().take();
   if (!id) {
     ++counters_.lent_buffers_exhausted;
     OperationAccess::state(operation) |= kStateBufferWaiter;
     buffer_waiters_.push_back(&operation);
     return;
   }
-  operation.buffer = buffer_ring_->buffers.data(*id);
-  operation.length = buffer_ring_->buffers.size();
+  operation.buffer = lent_->buffers().data(*id);
+  operation.length = lent_->buffers().size();
   operation.buffer_id = *id;
   OperationAccess::state(operation) |= kStateHoldsBuffer;
   prepare(operation);
@@ -316,9 +283,9 @@ void IoUringBackend::recv_into_pool_buffer(Operation& operation) noexcept {
 
 void IoUringBackend::release_buffer(std::uint32_t buffer_id) noexcept {
   expect_owner_thread("release_buffer");
-  if (!buffer_ring_ || buffer_id >= buffer_ring_->buffers.count()) return;
-  if (!use_buffer_ring_) {
-    buffer_ring_->buffers.give_back(buffer_id);
+  if (!lent_ || buffer_id >= lent_->count()) return;
+  if (!lent_->is_ring()) {
+    lent_->buffers().give_back(buffer_id);
     if (!buffer_waiters_.empty()) {
       Operation& next = *buffer_waiters_.front();
       buffer_waiters_.pop_front();

@@ -81,15 +81,6 @@ struct IoUringBackend::MultishotRecv : Operation {
   internal::RingQueue<Operation*> waiters;  // borrowed receives in submission order
 };
 
-// The provided-buffer ring all of a backend's streams receive into (group 0).
-struct IoUringBackend::BufferRing {
-  io_uring_buf_ring* ring = nullptr;
-  std::size_t ring_bytes = 0;
-  unsigned mask = 0;
-  internal::LentBuffers buffers;
-  BufferRing(unsigned count, unsigned size) : buffers(count, size) {}
-};
-
 }  // namespace surge
 
 #endif  // SURGE_RUNTIME_BACKEND_IO_URING_RING_INTERNAL_H_
