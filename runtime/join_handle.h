@@ -9,8 +9,11 @@
 // worker as soon as the task returns. The handle keeps the task's heap block allocated (the frame's
 // memory, with the result and the join state in its header: spawn allocates nothing besides the
 // Task's own frame) until the handle is dropped; drop handles you no longer need. If the worker shuts down before the task
-// finishes, the task is destroyed and the handle reports is_abandoned(); awaiting it then is a bug. A
-// Runtime that has begun to shut down refuses new tasks the same way: their handles are abandoned at once.
+// finishes, the task is destroyed and the handle reports is_abandoned(); a task awaiting it then is
+// resumed (also one that was already waiting) and the await throws std::future_error (broken_promise).
+// A Runtime that has begun to shut down refuses new tasks the same way: their handles are abandoned at
+// once. A waiting task whose own frame is destroyed (its worker shuts down) stops waiting: the awaited
+// task never touches the waiter's frame after that.
 //
 // Threading: the handle may be awaited, cancelled and dropped on any worker, not only the task's own
 // (a waiter on another worker is resumed through that worker's inbox). take_result() and is_finished()
@@ -23,6 +26,7 @@
 #include <coroutine>
 #include <cstdint>
 #include <exception>
+#include <future>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -37,9 +41,10 @@ class Worker;
 
 namespace internal {
 
-// Who waits for a task: lives in the waiter's awaiter, in its coroutine frame. As a RemoteWork it is
-// posted to the waiter's worker when the task finishes on another worker.
-struct JoinWaiter : internal::RemoteWork {
+// Who waits for a task: lives in the waiter's awaiter, in its coroutine frame. set_waiter() copies what
+// the wake-up needs into the task's header, so the task never reads this after registration (the frame
+// may be destroyed on its own worker meanwhile; see TaskStateBase::forget_waiter).
+struct JoinWaiter {
   std::coroutine_handle<> coroutine = nullptr;
   Worker* worker = nullptr;
   internal::CancelSlot* slot = nullptr;  // the waiter's chain: cancelling it cancels the task
@@ -82,18 +87,32 @@ class [[nodiscard]] JoinHandle {
   struct Awaiter {
     internal::TaskState<T>* state;
     internal::JoinWaiter waiter;
-    bool await_ready() const noexcept { return state->finished(); }
+    bool registered = false;  // suspended as the task's waiter, not resumed yet
+
+    Awaiter(internal::TaskState<T>* awaited) noexcept : state(awaited) {}
+    Awaiter(const Awaiter&) = delete;
+    Awaiter& operator=(const Awaiter&) = delete;
+    // Destroyed while still registered: the frame is being destroyed without being resumed (its worker
+    // shuts down). The task must not wake it any more.
+    ~Awaiter() {
+      if (registered) state->forget_waiter(waiter);
+    }
+
+    bool await_ready() const noexcept { return state->finished() || state->abandoned(); }
     template <typename Promise>
     bool await_suspend(std::coroutine_handle<Promise> awaiter) noexcept;  // defined in worker.h
     T await_resume() {
-      assert(!state->abandoned() && "awaited a task destroyed by worker shutdown");
+      registered = false;
       if (waiter.slot != nullptr) waiter.slot->clear();  // the wait is over: nothing left to cancel
+      if (state->abandoned() && !state->finished()) {
+        throw std::future_error(std::future_errc::broken_promise);  // its worker destroyed the task
+      }
       return state->take();
     }
   };
   Awaiter operator co_await() && noexcept {
     assert(state_ != nullptr && "awaited an empty JoinHandle");
-    return Awaiter{state_, {}};
+    return Awaiter(state_);
   }
 
  private:

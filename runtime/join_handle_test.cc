@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <stdexcept>
 #include <thread>
 #include <utility>
@@ -198,9 +199,14 @@ TEST_P(JoinHandleTest, ShutdownDestroysTheFrameAndTheHeldHandleOutlivesIt) {
   EXPECT_TRUE(handle.is_abandoned());
   EXPECT_FALSE(handle.is_finished());
   handle.cancel();  // harmless after abandonment
-  // Awaiting an abandoned handle is a bug that never resumes; a bounded run gives up and cleans up.
+  // Awaiting an abandoned handle does not wait: it throws broken_promise (no value will ever come).
   auto awaiter = [](JoinHandle<Counted> h) -> Task<int> { co_return (co_await std::move(h)).value; };
-  EXPECT_FALSE(worker_->block_on_for(awaiter(std::move(handle)), std::chrono::milliseconds(20)).has_value());
+  try {
+    (void)worker_->block_on_for(awaiter(std::move(handle)), std::chrono::milliseconds(1000));
+    ADD_FAILURE() << "awaiting an abandoned task returned";
+  } catch (const std::future_error& error) {
+    EXPECT_EQ(error.code(), std::future_errc::broken_promise);
+  }
   EXPECT_EQ(worker_->live_tasks(), 0u);
 }
 

@@ -224,6 +224,7 @@ void Worker::adopt_root(internal::TaskStateBase& state) noexcept {
 }
 
 void Worker::adopt_posted_root(internal::RemoteWork& work, Worker& worker) noexcept {
+  worker.pending_adoptions_.fetch_sub(1, std::memory_order_relaxed);
   internal::TaskStateBase& state = internal::TaskStateBase::from_adoption(work);
   worker.adopt_root(state);
   worker.schedule(std::coroutine_handle<>::from_address(state.frame_address()));
@@ -256,9 +257,11 @@ void Worker::shutdown() noexcept {
   while (!roots_.empty()) {
     internal::TaskStateBase& state = *roots_.front();
     roots_.remove(state);
-    state.abandon();
     // Destroys the whole chain of frames this task awaits; their destructors close sockets.
     std::coroutine_handle<>::from_address(state.frame_address()).destroy();
+    // After the frame: waking a waiter reuses the storage of the task's cancel slot, which the frame's
+    // awaiters may still touch while they are destroyed.
+    state.abandon();
     state.release();  // the frame's reference; the handle may still hold the block
   }
   draining_ = false;

@@ -131,6 +131,7 @@ class Worker {
     } else {
       internal::RemoteWork& adoption = state.adoption();
       adoption.run = &adopt_posted_root;
+      pending_adoptions_.fetch_add(1, std::memory_order_relaxed);  // counted by live_tasks() meanwhile
       post(adoption);
     }
     return JoinHandle<T>(state);
@@ -141,8 +142,11 @@ class Worker {
   // The worker stays usable. Idempotent. Worker thread only, not from inside a task.
   void shutdown() noexcept;
 
-  // Spawned tasks that have not finished yet.
-  std::size_t live_tasks() const noexcept { return roots_.size(); }
+  // Spawned tasks that have not finished yet, those spawned from other threads and not yet picked up by
+  // the loop included. The worker's thread (or any thread while the worker does not run).
+  std::size_t live_tasks() const noexcept {
+    return roots_.size() + pending_adoptions_.load(std::memory_order_relaxed);
+  }
 
  private:
   friend class internal::WorkerAccess;  // what awaitables and the runtime reach (internal/worker_access.h)
@@ -238,6 +242,7 @@ class Worker {
   internal::WakeHandshake handshake_;      // the sleep/wake handshake with posters (wake_handshake.h)
   std::atomic<int> posts_in_progress_{0};  // post() calls still touching this worker (see ~Worker)
   std::atomic<bool> stop_posted_{false};
+  std::atomic<std::size_t> pending_adoptions_{0};  // tasks spawned from other threads, not adopted yet
 
   // The owner thread's alone.
   alignas(64) internal::ReadyQueue ready_;
@@ -284,39 +289,72 @@ inline YieldLowAwaitable yield_low() noexcept { return {}; }
 namespace internal {
 
 inline bool TaskStateBase::mark_finished() noexcept {
-  const std::uintptr_t previous = root_.waiter.exchange(kFinished, std::memory_order_acq_rel);
+  const std::uintptr_t previous = root_.waiter.exchange(kFinished, std::memory_order_seq_cst);
   if (previous == 0) return false;  // nobody waits yet: a later waiter sees kFinished and does not suspend
   if (previous == kDetached) return true;
-  auto* waiter = reinterpret_cast<JoinWaiter*>(previous);
-  if (waiter->worker == Worker::current()) {
-    WorkerAccess::schedule(*waiter->worker, waiter->coroutine);
-    return false;
-  }
-  waiter->run = [](internal::RemoteWork& work, Worker& worker) noexcept {
-    WorkerAccess::schedule(worker, static_cast<JoinWaiter&>(work).coroutine);
-  };
-  WorkerAccess::post(*waiter->worker, *waiter);
+  wake_waiter();
   return false;
 }
 
+inline void TaskStateBase::wake_waiter() noexcept {
+  Worker* const worker = root_.waiter_worker;
+  if (worker == Worker::current()) {
+    WorkerAccess::schedule(*worker, root_.waiter_coroutine);
+    return;
+  }
+  // The task's frame is gone, and with it every use of its cancel slot: the wake-up takes that storage.
+  RemoteWork& wake = *std::construct_at(&root_.wake);
+  wake.run = &run_wake;
+  add_ref();  // the posted wake-up keeps the header alive until it has run
+  WorkerAccess::post(*worker, wake);
+}
+
+inline void TaskStateBase::run_wake(RemoteWork& work, Worker& worker) noexcept {
+  TaskStateBase& state = from_wake(work);
+  if (!state.waiter_gone_) WorkerAccess::schedule(worker, state.root_.waiter_coroutine);
+  state.release();
+}
+
 inline bool TaskStateBase::set_waiter(JoinWaiter& waiter) noexcept {
+  root_.waiter_coroutine = waiter.coroutine;  // published by the store or CAS below
+  root_.waiter_worker = waiter.worker;
   if (waiter.slot != nullptr) waiter.slot->install(&on_waiter_cancelled, this);
+  const auto self = reinterpret_cast<std::uintptr_t>(&waiter);
   if (waiter.worker == root_.worker) {
-    // On the task's own worker the task cannot finish meanwhile, and the handle (the waiter's, being
-    // awaited) cannot be dropped: nothing else writes waiter_ now, so no locked read-modify-write.
-    if (root_.waiter.load(std::memory_order_relaxed) == 0) {
-      root_.waiter.store(reinterpret_cast<std::uintptr_t>(&waiter), std::memory_order_relaxed);
+    // On the task's own worker the task cannot finish or be abandoned meanwhile, and the handle (the
+    // waiter's, being awaited) cannot be dropped: nothing else writes waiter_ now, so no locked
+    // read-modify-write.
+    if (root_.waiter.load(std::memory_order_relaxed) == 0 && !abandoned()) {
+      root_.waiter.store(self, std::memory_order_relaxed);
       return true;
     }
   } else {
     std::uintptr_t expected = 0;
-    if (root_.waiter.compare_exchange_strong(expected, reinterpret_cast<std::uintptr_t>(&waiter),
-                                             std::memory_order_acq_rel, std::memory_order_acquire)) {
-      return true;
+    if (root_.waiter.compare_exchange_strong(expected, self, std::memory_order_seq_cst)) {
+      // abandon() stores abandoned_ and then reads waiter_, we the reverse, all seq_cst: either it sees
+      // us (and wakes us), or we see it here and take ourselves out again.
+      if (!abandoned_.load(std::memory_order_seq_cst)) return true;
+      if (!root_.waiter.compare_exchange_strong(expected = self, 0, std::memory_order_seq_cst)) return true;
     }
   }
-  if (waiter.slot != nullptr) waiter.slot->clear();  // finished meanwhile: no wait, nothing to cancel
+  if (waiter.slot != nullptr) waiter.slot->clear();  // finished or abandoned meanwhile: no wait
   return false;
+}
+
+inline void TaskStateBase::forget_waiter(JoinWaiter& waiter) noexcept {
+  std::uintptr_t expected = reinterpret_cast<std::uintptr_t>(&waiter);
+  if (root_.waiter.compare_exchange_strong(expected, 0, std::memory_order_seq_cst)) return;  // before any wake-up
+  // The task finished (or was abandoned) and claimed this waiter: its wake-up is posted to this worker,
+  // or about to be, and runs here after this. It must not resume the destroyed frame.
+  waiter_gone_ = true;
+}
+
+inline void TaskStateBase::abandon() noexcept {
+  abandoned_.store(true, std::memory_order_seq_cst);
+  std::uintptr_t current = root_.waiter.load(std::memory_order_seq_cst);
+  if (is_waiter(current) && root_.waiter.compare_exchange_strong(current, 0, std::memory_order_seq_cst)) {
+    wake_waiter();  // its await throws broken_promise
+  }
 }
 
 inline void TaskStateBase::request_cancel() noexcept {
@@ -355,7 +393,8 @@ bool JoinHandle<T>::Awaiter::await_suspend(std::coroutine_handle<Promise> awaite
   waiter.coroutine = awaiter;
   waiter.worker = Worker::current();
   waiter.slot = internal::cancel_slot_of(awaiter);
-  return state->set_waiter(waiter);
+  registered = state->set_waiter(waiter);
+  return registered;
 }
 
 }  // namespace surge

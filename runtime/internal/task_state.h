@@ -114,8 +114,9 @@ class TaskStateBase {
   }
   // The task has returned: see FinishRoot.
   bool finish_root() noexcept { return root_.finish(*this); }
-  // The worker destroys the unfinished task on shutdown.
-  void abandon() noexcept { abandoned_.store(true, std::memory_order_release); }
+  // The worker destroys the unfinished task on shutdown; a registered waiter is woken (its await then
+  // throws broken_promise). Defined in worker.h.
+  void abandon() noexcept;
   // Publishes that the task has returned and wakes the waiter on its worker; returns whether the handle
   // was dropped before (then the caller destroys the result). Defined in worker.h.
   bool mark_finished() noexcept;
@@ -129,6 +130,10 @@ class TaskStateBase {
   // Registers `waiter`; returns false if the task finished meanwhile (then nothing was registered and
   // the caller must not suspend). Defined in worker.h.
   bool set_waiter(JoinWaiter& waiter) noexcept;
+  // The waiter's frame is destroyed while `waiter` is registered (its worker shuts down): unregisters it,
+  // or, if the task has already claimed it for a wake-up, makes that wake-up resume nothing. The waiter's
+  // worker thread only. Defined in worker.h.
+  void forget_waiter(JoinWaiter& waiter) noexcept;
   // The handle lets go; returns whether the task had finished (then the caller destroys the result,
   // which the task no longer touches). After this the task discards its result itself.
   bool detach_handle() noexcept {
@@ -157,6 +162,15 @@ class TaskStateBase {
   friend class surge::Worker;  // links roots_ through previous_/next_
 
   static void on_waiter_cancelled(void* self) noexcept { static_cast<TaskStateBase*>(self)->request_cancel(); }
+  // Resumes the registered waiter, which the caller has just unregistered (finish or abandon): on this
+  // thread if it is the waiter's worker's, else through that worker's inbox with root_.wake. Reads only
+  // this header, never the waiter's frame. Defined in worker.h.
+  void wake_waiter() noexcept;
+  static void run_wake(RemoteWork& work, Worker& worker) noexcept;  // defined in worker.h
+  static TaskStateBase& from_wake(RemoteWork& work) noexcept {
+    return *reinterpret_cast<TaskStateBase*>(reinterpret_cast<char*>(&work) - offsetof(TaskStateBase, root_.wake));
+  }
+  static bool is_waiter(std::uintptr_t word) noexcept { return word != 0 && word != kFinished && word != kDetached; }
   // On the task's worker: a cancel request from any source.
   void cancel_here() noexcept;                                             // defined in worker.h
   static void run_remote_cancel(RemoteWork& work, Worker& worker) noexcept;  // defined in worker.h
@@ -191,11 +205,15 @@ class TaskStateBase {
     union {
       CancelSlot slot;      // from adoption on: shared by everything the task awaits
       RemoteWork adoption;  // until then, if spawned from another thread
+      RemoteWork wake;      // once the frame is gone: the waiter's wake-up, posted to its worker
     };
     Worker* worker = nullptr;  // the task's worker
     FinishRoot finish = nullptr;
     RemoteWork remote_cancel;  // a cancel request posted to `worker` (holds a reference)
     std::atomic<std::uintptr_t> waiter{0};
+    // Copied from the JoinWaiter by set_waiter(), before it is published in `waiter`.
+    std::coroutine_handle<> waiter_coroutine = nullptr;
+    Worker* waiter_worker = nullptr;
   };
 
   // The worker's intrusive list of unfinished spawned tasks (Worker::roots_).
@@ -212,6 +230,7 @@ class TaskStateBase {
   bool spawned_ = false;
   bool adopted_ = false;               // task's worker only
   bool cancel_before_start_ = false;   // likewise
+  bool waiter_gone_ = false;           // the waiter's worker only: its frame was destroyed (forget_waiter)
   const std::uint16_t frame_offset_;   // from this header to the frame
 };
 static_assert(std::is_standard_layout_v<TaskStateBase>);

@@ -145,8 +145,9 @@ BackendFeatures IoUringBackend::features() const {
   features.uses_send_zc = send_zero_copy_threshold_ > 0;
   // Lent buffers are set up on first use (memory a worker that never borrows should not pay); until
   // then this says what would be used.
+  const std::uint8_t lent_mode = lent_mode_.load(std::memory_order_acquire);
   features.uses_buffer_ring =
-      lent_ ? lent_->is_ring() : allow_buffer_ring_ && features.buffer_rings && features.multishot_recv;
+      lent_mode != 0 ? lent_mode == 1 : allow_buffer_ring_ && features.buffer_rings && features.multishot_recv;
   return features;
 }
 

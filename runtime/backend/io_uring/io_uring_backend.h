@@ -20,6 +20,8 @@
 
 #include <liburing.h>
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -150,8 +152,11 @@ class IoUringBackend final : public Backend {
   bool allow_buffer_ring_ = true;
   std::size_t send_zero_copy_threshold_ = 0;  // 0: never (also where the kernel lacks SEND_ZC)
 
-  // Written by the owner, read by any thread (a monitoring thread's counters()).
+  // Written by the owner, read by any thread (a monitoring thread's counters() and features()).
   internal::BackendCounterCells counters_;
+  // What lent_ turned out to be once set up (0: not yet, 1: a buffer ring, 2: a pool): lent_->is_ring()
+  // published for features(), which may run on another thread while the owner sets lent_ up.
+  std::atomic<std::uint8_t> lent_mode_{0};
 
   // The owner's alone.
   internal::InFlightList in_flight_;

@@ -35,6 +35,7 @@ void IoUringBackend::set_up_lent_buffers() noexcept {
   lent_ = std::make_unique<internal::LentBufferRing>(ring_, lent_buffer_count_, lent_buffer_size_,
                                                      allow_buffer_ring_ && features_.buffer_rings &&
                                                          features_.multishot_recv);
+  lent_mode_.store(lent_->is_ring() ? 1 : 2, std::memory_order_release);
   if (lent_->is_ring()) {
     // Half the ring, or the per-stream bound where that is larger: a bound of the whole ring or more
     // turns both off (the ring running dry is then the only limit).
