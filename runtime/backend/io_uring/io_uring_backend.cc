@@ -16,6 +16,7 @@
 #include <mutex>
 
 #include "runtime/backend/io_uring/ring_internal.h"
+#include "runtime/backend/io_uring/ring_setup.h"
 #include "runtime/backend/internal/operation_access.h"
 #include "runtime/backend/internal/syscall_limits.h"
 
@@ -25,25 +26,6 @@ using internal::OperationAccess;
 namespace {
 
 using namespace internal::uring;  // NOLINT: the backend's own tags and states
-
-// Flag sets tried in order; the kernel answers EINVAL for flags it does not know.
-constexpr unsigned kSetupLadder[] = {
-    IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
-    IORING_SETUP_COOP_TASKRUN,
-    0,
-};
-// With BackendOptions::sqpoll, tried before the ladder above (SQPOLL combines with neither DEFER_TASKRUN
-// nor COOP_TASKRUN); where the kernel refuses both, the ordinary ladder follows.
-constexpr unsigned kSqpollLadder[] = {
-    IORING_SETUP_SQPOLL | IORING_SETUP_SINGLE_ISSUER,
-    IORING_SETUP_SQPOLL,
-};
-
-constexpr int kRequiredOpcodes[] = {
-    IORING_OP_ACCEPT, IORING_OP_CONNECT, IORING_OP_RECV,       IORING_OP_SEND,
-    IORING_OP_READ,   IORING_OP_WRITE,   IORING_OP_POLL_ADD,   IORING_OP_ASYNC_CANCEL,
-    IORING_OP_CLOSE,
-};
 
 // One line per process, the first time a ring is set up: what this kernel gave us.
 void log_features_once(const BackendFeatures& features) {
@@ -55,59 +37,30 @@ void log_features_once(const BackendFeatures& features) {
 
 Result<std::unique_ptr<IoUringBackend>> IoUringBackend::create(const BackendOptions& options) {
   std::unique_ptr<IoUringBackend> backend(new IoUringBackend());
-  int status = -EINVAL;
-  std::vector<unsigned> ladder;
-  if (options.sqpoll) ladder.assign(std::begin(kSqpollLadder), std::end(kSqpollLadder));
-  ladder.insert(ladder.end(), std::begin(kSetupLadder), std::end(kSetupLadder));
-  for (unsigned flags : ladder) {
-    if ((flags & IORING_SETUP_DEFER_TASKRUN) != 0 && !options.allow_defer_taskrun) continue;
-    if ((flags & options.refuse_setup_flags_for_testing) != 0) {
-      status = -EINVAL;  // as a kernel without these flags would answer
-      continue;
-    }
-    io_uring_params params{};
-    params.flags = flags | IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
-    params.cq_entries = options.completion_queue_entries;
-    params.sq_thread_idle = options.sqpoll_idle_ms;
-    status = io_uring_queue_init_params(options.submission_queue_entries, &backend->ring_, &params);
-    if (status == 0) {
-      backend->setup_flags_ = params.flags;
-      backend->features_.kernel_features = params.features;
-      break;
-    }
-    // EPERM, ENOSYS, ENOMEM: io_uring itself is unavailable. (An SQPOLL ring that is refused for want of
-    // privilege still leaves the ordinary ladder to try.)
-    if (status != -EINVAL && !((flags & IORING_SETUP_SQPOLL) != 0 && status == -EPERM)) break;
-  }
-  if (status != 0) return Error::from_result(status, "io_uring_setup");
+  auto setup = internal::open_ring(backend->ring_, options);
+  if (!setup) return setup.error();
   backend->ring_initialised_ = true;
+  backend->setup_flags_ = setup->setup_flags;
+  backend->features_.kernel_features = setup->kernel_features;
   backend->max_completions_per_poll_ = options.max_completions_per_poll > 0 ? options.max_completions_per_poll : 1;
   backend->pending_.reserve(options.completion_queue_entries);
 
-  io_uring_probe* probe = io_uring_get_probe_ring(&backend->ring_);
-  if (probe == nullptr) return Error(ENOTSUP, "io_uring probe: IORING_REGISTER_PROBE unsupported");
-  bool all_supported = true;
-  for (int opcode : kRequiredOpcodes) all_supported = all_supported && io_uring_opcode_supported(probe, opcode);
-  backend->has_msg_ring_ = options.allow_msg_ring && io_uring_opcode_supported(probe, IORING_OP_MSG_RING);
-  backend->has_link_timeout_ =
-      options.allow_linked_timeouts && io_uring_opcode_supported(probe, IORING_OP_LINK_TIMEOUT);
+  auto offers = internal::probe_kernel(backend->ring_);
+  if (!offers) return offers.error();
+  backend->has_msg_ring_ = options.allow_msg_ring && offers->msg_ring;
+  backend->has_link_timeout_ = options.allow_linked_timeouts && offers->link_timeout;
   BackendFeatures& features = backend->features_;
-  // Multishot accept, provided-buffer rings and sparse file tables have no opcode of their own; they
-  // arrived in 5.19 with IORING_OP_SOCKET. Multishot recv arrived in 6.0 with IORING_OP_SEND_ZC.
-  const bool kernel_5_19 = io_uring_opcode_supported(probe, IORING_OP_SOCKET);
-  features.multishot_accept = kernel_5_19;
-  features.buffer_rings = kernel_5_19;
-  features.sparse_fixed_files = kernel_5_19;
-  features.send_zc = io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
-  features.multishot_recv = features.send_zc;
+  features.multishot_accept = offers->since_5_19;
+  features.buffer_rings = offers->since_5_19;
+  features.sparse_fixed_files = offers->since_5_19;
+  features.send_zc = offers->send_zc;
+  features.multishot_recv = offers->send_zc;
   backend->acceptor_.set_up(options.allow_multishot_accept && features.multishot_accept,
                             options.multishot_accept_backlog);
   backend->lent_buffer_count_ = options.lent_buffers;
   backend->lent_buffer_size_ = options.lent_buffer_size;
   backend->lent_buffers_per_stream_ = options.lent_buffers_per_stream > 0 ? options.lent_buffers_per_stream : 1;
   backend->allow_buffer_ring_ = options.allow_buffer_ring;
-  io_uring_free_probe(probe);
-  if (!all_supported) return Error(ENOTSUP, "io_uring probe: a required opcode is missing");
 
   // Register the ring's own fd (5.18+) so that each io_uring_enter skips the fd-table lookup; liburing
   // then passes IORING_ENTER_REGISTERED_RING by itself. Optional: failure only costs that lookup.

@@ -5,8 +5,10 @@
 // flushed and the SQE retried, never dropped. The CQ is sized well above the SQ and overflow is drained
 // by liburing's peek (the kernel keeps overflowed CQEs since 5.5, IORING_FEAT_NODROP).
 //
-// Set-up tries a ladder of flag sets, best first, stepping down when the kernel answers EINVAL:
-//   SINGLE_ISSUER|DEFER_TASKRUN  ->  COOP_TASKRUN  ->  no flags.
+// Set-up tries a ladder of flag sets, best first, stepping down when the kernel answers EINVAL
+// (ring_setup.h): SINGLE_ISSUER|DEFER_TASKRUN  ->  COOP_TASKRUN  ->  no flags. Each optional kernel
+// facility is a class of its own, which alone knows whether it is on: FixedFileTable, MultishotAcceptor,
+// LentBufferRing.
 // With DEFER_TASKRUN the ring must be driven only by the thread that created it. The ring's fd is also
 // registered with the creating thread (io_uring_register_ring_fd), so create, drive and destroy the
 // backend on one thread in every case. That is enforced: submit(), cancel() or poll() from another thread
