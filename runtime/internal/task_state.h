@@ -235,9 +235,41 @@ class TaskStateBase {
 };
 static_assert(std::is_standard_layout_v<TaskStateBase>);
 
+// What TaskState<T> and TaskState<void> share: the block of header and frame, from either end.
+// `State` is the header type (a TaskState), whose kFrameOffset says where the frame starts.
+template <typename State>
+class TaskBlock {
+ public:
+  static State& of_frame(void* frame) noexcept {
+    return *std::launder(reinterpret_cast<State*>(static_cast<char*>(frame) - State::kFrameOffset));
+  }
+  static State& of(TaskStateBase& base) noexcept { return static_cast<State&>(base); }
+
+  // The promise's operator new: the header, then room for the frame.
+  static void* allocate_with_frame(std::size_t frame_size) {
+    static_assert(sizeof(State) <= State::kFrameOffset);
+    void* block = ::operator new(State::kFrameOffset + frame_size);
+    ::new (block) State();
+    return static_cast<char*>(block) + State::kFrameOffset;
+  }
+  // The promise's operator delete. A spawned task's block outlives its frame (see the top of the file).
+  static void frame_deleted(void* frame) noexcept {
+    State& state = of_frame(frame);
+    if (state.spawned()) return;
+    state.~State();
+    ::operator delete(static_cast<void*>(&state));
+  }
+  // A header without a frame whose task was never run (a Runtime refusing a spawn): only the handle's.
+  static State& make_abandoned() {
+    auto* state = ::new (::operator new(sizeof(State))) State();
+    state->become_abandoned_root();
+    return *state;
+  }
+};
+
 // The header of a Task<T>'s block: the base, then the result.
 template <typename T>
-class TaskState final : public TaskStateBase {
+class TaskState final : public TaskStateBase, public TaskBlock<TaskState<T>> {
  public:
   // Where the frame starts, from the start of the block.
   static constexpr std::size_t kValueOffset =
@@ -247,31 +279,6 @@ class TaskState final : public TaskStateBase {
   static_assert(kFrameOffset <= UINT16_MAX, "a Task's result must be smaller than 64 KiB; return it by pointer");
   static_assert(alignof(T) <= kFrameAlignment, "over-aligned Task results are not supported");
 
-  static TaskState& of_frame(void* frame) noexcept {
-    return *std::launder(reinterpret_cast<TaskState*>(static_cast<char*>(frame) - kFrameOffset));
-  }
-  static TaskState& of(TaskStateBase& base) noexcept { return static_cast<TaskState&>(base); }
-
-  // The promise's operator new: the header, then room for the frame.
-  static void* allocate_with_frame(std::size_t frame_size) {
-    static_assert(sizeof(TaskState) <= kFrameOffset);
-    void* block = ::operator new(kFrameOffset + frame_size);
-    ::new (block) TaskState();
-    return static_cast<char*>(block) + kFrameOffset;
-  }
-  // The promise's operator delete. A spawned task's block outlives its frame (see the top of the file).
-  static void frame_deleted(void* frame) noexcept {
-    TaskState& state = of_frame(frame);
-    if (state.spawned()) return;
-    state.~TaskState();
-    ::operator delete(static_cast<void*>(&state));
-  }
-  // A header without a frame whose task was never run (a Runtime refusing a spawn): only the handle's.
-  static TaskState& make_abandoned() {
-    auto* state = ::new (::operator new(sizeof(TaskState))) TaskState();
-    state->become_abandoned_root();
-    return *state;
-  }
 
   template <typename U>
   void set_value(U&& value) {
@@ -285,6 +292,7 @@ class TaskState final : public TaskStateBase {
   void discard_value() noexcept { value_.reset(); }
 
  private:
+  friend class TaskBlock<TaskState>;
   TaskState() noexcept : TaskStateBase(kFrameOffset) {}
   ~TaskState() = default;
 
@@ -292,37 +300,17 @@ class TaskState final : public TaskStateBase {
 };
 
 template <>
-class TaskState<void> final : public TaskStateBase {
+class TaskState<void> final : public TaskStateBase, public TaskBlock<TaskState<void>> {
  public:
   static constexpr std::size_t kFrameOffset =
       (sizeof(TaskStateBase) + kFrameAlignment - 1) / kFrameAlignment * kFrameAlignment;
 
-  static TaskState& of_frame(void* frame) noexcept {
-    return *std::launder(reinterpret_cast<TaskState*>(static_cast<char*>(frame) - kFrameOffset));
-  }
-  static TaskState& of(TaskStateBase& base) noexcept { return static_cast<TaskState&>(base); }
-  static void* allocate_with_frame(std::size_t frame_size) {
-    static_assert(sizeof(TaskState) <= kFrameOffset);
-    void* block = ::operator new(kFrameOffset + frame_size);
-    ::new (block) TaskState();
-    return static_cast<char*>(block) + kFrameOffset;
-  }
-  static void frame_deleted(void* frame) noexcept {
-    TaskState& state = of_frame(frame);
-    if (state.spawned()) return;
-    state.~TaskState();
-    ::operator delete(static_cast<void*>(&state));
-  }
-  static TaskState& make_abandoned() {
-    auto* state = ::new (::operator new(sizeof(TaskState))) TaskState();
-    state->become_abandoned_root();
-    return *state;
-  }
 
   void take() { rethrow_if_failed(); }
   void discard_value() noexcept {}
 
  private:
+  friend class TaskBlock<TaskState>;
   TaskState() noexcept : TaskStateBase(kFrameOffset) {}
   ~TaskState() = default;
 };
