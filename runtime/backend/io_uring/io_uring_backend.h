@@ -86,7 +86,7 @@ class IoUringBackend final : public Backend {
   void expect_owner_thread(const char* call) const noexcept;
   io_uring_sqe* next_sqe() noexcept;
   void flush_for_room() noexcept;  // submits what the SQ holds (a full SQ), making room
-  // Borrowed receives (io_uring_multishot_recv.cc).
+  // Borrowed receives (multishot_recv.cc).
   struct MultishotRecv;
   void recv_borrowed(Operation& operation) noexcept;
   void set_up_lent_buffers() noexcept;  // on first use: the ring where the kernel has one, else a pool

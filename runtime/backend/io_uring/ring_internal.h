@@ -1,5 +1,5 @@
-// ring_internal.h: how the io_uring backend tags its SQEs and tracks its operations, shared by
-// io_uring_backend.cc and io_uring_multishot_accept.cc. Not an interface: only those two include it.
+// ring_internal.h: how the io_uring backend tags its SQEs and tracks its operations, shared by its
+// source files (io_uring_backend.cc, multishot_recv.cc, multishot_acceptor.cc). Not an interface.
 #ifndef SURGE_RUNTIME_BACKEND_IO_URING_RING_INTERNAL_H_
 #define SURGE_RUNTIME_BACKEND_IO_URING_RING_INTERNAL_H_
 
