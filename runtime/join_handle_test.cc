@@ -17,7 +17,6 @@
 #include <vector>
 
 #include "runtime/fd_io.h"
-#include "runtime/internal/io_awaitable.h"
 #include "runtime/testing/allocation_counter.h"
 #include "runtime/testing/backend_param.h"
 #include "runtime/worker.h"
@@ -26,16 +25,6 @@ namespace surge {
 namespace {
 
 using testing::BackendTest;
-
-// A raw recv on an fd, for a wait that only cancellation ends.
-class RecvOnce : public internal::IoAwaitable {
- public:
-  RecvOnce(Worker& worker, int fd, void* data, std::size_t size) : internal::IoAwaitable(worker, OpCode::kRecv, fd) {
-    buffer = data;
-    length = size;
-  }
-  Result<std::size_t> await_resume() const noexcept { return to_size_result("recv"); }
-};
 
 // Counts live instances (constructed minus destroyed), copies and moves included.
 struct Counted {
@@ -217,7 +206,7 @@ TEST_P(JoinHandleTest, RemoteCancelRequestOutlivesTheHandle) {
   ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
   auto reader = [](Worker& worker, int fd, Counted parameter) -> Task<Counted> {
     char byte;
-    auto n = co_await RecvOnce(worker, fd, &byte, 1);  // never gets data
+    auto n = co_await read_fd(worker, fd, &byte, 1);  // never gets data
     co_return Counted(n ? 1 : (n.error().is_cancelled() ? 2 : 3));
   };
   JoinHandle<Counted> handle = worker_->spawn(reader(*worker_, fds[0], Counted(0)));

@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "runtime/fd_io.h"
-#include "runtime/internal/io_awaitable.h"
 #include "runtime/testing/backend_param.h"
 
 namespace surge {
@@ -24,16 +23,6 @@ struct LiveCounter {
   LiveCounter() { ++live; }
   LiveCounter(const LiveCounter&) { ++live; }
   ~LiveCounter() { --live; }
-};
-
-// A raw recv on an fd, for tests that do not want the net layer.
-class RecvOnce : public internal::IoAwaitable {
- public:
-  RecvOnce(Worker& worker, int fd, void* data, std::size_t size) : internal::IoAwaitable(worker, OpCode::kRecv, fd) {
-    buffer = data;
-    length = size;
-  }
-  Result<std::size_t> await_resume() const noexcept { return to_size_result("recv"); }
 };
 
 class WorkerTest : public BackendTest {};
@@ -145,7 +134,7 @@ TEST_P(WorkerTest, ShutdownCancelsIoAndDestroysUnfinishedTasks) {
   bool resumed = false;
   auto reader = [](Worker* worker, int fd, bool* flag, LiveCounter) -> Task<void> {
     char byte;
-    auto n = co_await RecvOnce(*worker, fd, &byte, 1);  // never gets data
+    auto n = co_await read_fd(*worker, fd, &byte, 1);  // never gets data
     *flag = true;
     (void)n;
   };
@@ -176,7 +165,7 @@ TEST_P(WorkerTest, BlockOnForGivesUpAndCleansUp) {
   ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
   auto stuck = [](Worker* worker, int fd, LiveCounter) -> Task<int> {
     char byte;
-    auto n = co_await RecvOnce(*worker, fd, &byte, 1);
+    auto n = co_await read_fd(*worker, fd, &byte, 1);
     co_return n ? 1 : 2;
   };
   auto outcome = worker_->block_on_for(stuck(worker_.get(), fds[0], LiveCounter{}), std::chrono::milliseconds(50));
