@@ -166,8 +166,6 @@ class Worker {
   // Any thread. Wakes the worker if (and only if) it is asleep; concurrent posts share one wake-up.
   void post(internal::RemoteWork& work) noexcept;
 
-  // Makes the loop's wait return. Any thread.
-  void wake() noexcept { backend_->wake(); }
   // Whether the calling thread is this worker's own: the one that created it and runs its loop, the only
   // one that may touch its backend.
   bool is_own_thread() const noexcept { return std::this_thread::get_id() == owner_thread_; }
@@ -184,24 +182,13 @@ class Worker {
   using HomeAction = void (*)(Worker& worker, std::uint64_t argument) noexcept;
   static bool run_at_home(Worker* worker, std::uint64_t incarnation, HomeAction action,
                           std::uint64_t argument) noexcept;
-  // This worker's number, unique in the process and never reused (unlike its address).
-  std::uint64_t incarnation() const noexcept { return incarnation_; }
 
-  // This worker's timers (millisecond ticks since the worker was created). Worker thread only; timers
-  // fire on this worker, from its loop. Use sleep_for()/sleep_until() (time.h) rather than this directly.
-  TimerWheel& timers() noexcept { return timers_; }
   // The first tick at or after `deadline` (timers are never early), and the tick now.
   std::uint64_t tick_at_or_after(Clock::time_point deadline) const noexcept;
   std::uint64_t current_tick() const noexcept;
 
   // The pool spawn_blocking() uses: the Runtime's, or BlockingPool::shared() for a worker on its own.
   internal::BlockingPool& blocking_pool() noexcept { return blocking_pool_ != nullptr ? *blocking_pool_ : internal::BlockingPool::shared(); }
-  void set_blocking_pool(internal::BlockingPool* pool) noexcept { blocking_pool_ = pool; }
-
-  // Bookkeeping for calls running on the blocking pool on behalf of this worker's tasks: shutdown()
-  // waits until every one has reported back. Worker thread only.
-  void blocking_call_started() noexcept { ++blocking_calls_; }
-  void blocking_call_finished() noexcept { --blocking_calls_; }
 
   Worker(std::unique_ptr<Backend> backend, std::chrono::nanoseconds spin_before_sleep);
   // The bounded spin of WorkerOptions::spin_before_sleep; returns whether work was posted meanwhile.

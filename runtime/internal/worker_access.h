@@ -59,6 +59,7 @@ class WorkerAccess {
   }
 
   // The worker's timers, in millisecond ticks since it was created. Owner only; they fire from its loop.
+  // Awaitables use sleep_for()/sleep_until() (time.h) rather than this directly.
   static TimerWheel& timers(Worker& worker) noexcept { return worker.timers_; }
   // The first tick at or after `deadline` (timers are never early), and the tick now. Any thread.
   static std::uint64_t tick_at_or_after(const Worker& worker, Clock::time_point deadline) noexcept {
