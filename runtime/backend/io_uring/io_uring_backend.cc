@@ -9,7 +9,6 @@
 #include <cerrno>
 #include <chrono>
 #include <climits>
-#include <iterator>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
