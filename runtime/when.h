@@ -258,7 +258,12 @@ Task<internal::await_result_t<Awaitable>> timeout(std::chrono::duration<Rep, Per
                                                          std::forward<Awaitable>(awaitable), sleep_for(limit));
   auto& result = std::get<0>(results);
   if (outcome.first == 1 && !outcome.outer_cancelled && !result && result.error().is_cancelled()) {
-    co_return Error(ETIMEDOUT, result.error().operation());
+    // A result that carries more than its error (a send's unsent message) keeps it.
+    if constexpr (requires { std::move(result).with_error(result.error()); }) {
+      co_return std::move(result).with_error(Error(ETIMEDOUT, result.error().operation()));
+    } else {
+      co_return Error(ETIMEDOUT, result.error().operation());
+    }
   }
   co_return std::move(result);
 }

@@ -54,6 +54,9 @@ struct HomeWork : internal::RemoteWork {
 Worker::Worker(std::unique_ptr<Backend> backend, std::chrono::nanoseconds spin_before_sleep)
     : backend_(std::move(backend)), spin_before_sleep_(spin_before_sleep) {
   stop_work_.run = [](internal::RemoteWork&, Worker& worker) noexcept { worker.stop_requested_ = true; };
+  wake_list_work_.run = [](internal::RemoteWork&, Worker& worker) noexcept {
+    worker.wake_list_.drain([&worker](std::coroutine_handle<> coroutine) { worker.schedule(coroutine); });
+  };
   std::lock_guard<std::mutex> guard(live_workers_lock());
   incarnation_ = next_incarnation++;
   live_workers().push_back({this, incarnation_});
@@ -83,7 +86,11 @@ void Worker::post(internal::RemoteWork& work) noexcept {
   // Counted, because once the work is pushed the worker may run it, stop and be destroyed while this
   // call still reads the handshake and wakes the backend: the destructor waits for the count to drop.
   // The increment is ordered before the push (seq_cst), which the worker must see to run the work.
-  posts_in_progress_.fetch_add(1, std::memory_order_acq_rel);
+  begin_post();
+  finish_post(work);
+}
+
+void Worker::finish_post(internal::RemoteWork& work) noexcept {
   inbox_.push(work);
   // The poster's half of the sleep/wake handshake (wake_handshake.h): the work is published above.
   // Coalesced: only the first poster after the worker fell asleep pays for the wake-up syscall.

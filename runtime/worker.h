@@ -46,6 +46,7 @@
 #include "runtime/internal/remote_inbox.h"
 #include "runtime/result.h"
 #include "runtime/internal/wake_handshake.h"
+#include "runtime/internal/wake_list.h"
 #include "runtime/task.h"
 #include "timer/timer_wheel.h"
 
@@ -165,6 +166,18 @@ class Worker {
   // Hands `work` to this worker: its `run` is called on the worker's thread, at the start of a turn.
   // Any thread. Wakes the worker if (and only if) it is asleep; concurrent posts share one wake-up.
   void post(internal::RemoteWork& work) noexcept;
+  // post() in two halves: begin_post() pins the worker (its destructor waits until finish_post() has
+  // returned), finish_post() pushes and wakes. For callers that must pin under a lock and post after it.
+  void begin_post() noexcept { posts_in_progress_.fetch_add(1, std::memory_order_acq_rel); }
+  void finish_post(internal::RemoteWork& work) noexcept;
+  // Lists `node` on this worker's wake list (wake_list.h). Any thread. Returns true when the list's drain
+  // must be posted: then this worker is pinned until the caller calls post_wake_list().
+  bool list_wake(internal::WakeNode& node) noexcept {
+    if (!wake_list_.push(node)) return false;
+    begin_post();
+    return true;
+  }
+  void post_wake_list() noexcept { finish_post(wake_list_work_); }
 
   // Whether the calling thread is this worker's own: the one that created it and runs its loop, the only
   // one that may touch its backend.
@@ -230,6 +243,7 @@ class Worker {
   std::atomic<int> posts_in_progress_{0};  // post() calls still touching this worker (see ~Worker)
   std::atomic<bool> stop_posted_{false};
   std::atomic<std::size_t> pending_adoptions_{0};  // tasks spawned from other threads, not adopted yet
+  internal::WakeList wake_list_;  // tasks woken from other threads (sync primitives), drained each turn
 
   // The owner thread's alone.
   alignas(64) internal::ReadyQueue ready_;
@@ -243,6 +257,7 @@ class Worker {
   std::size_t blocking_calls_ = 0;
   internal::BlockingPool* blocking_pool_ = nullptr;  // set by the Runtime before the worker runs
   internal::RemoteWork stop_work_;
+  internal::RemoteWork wake_list_work_;  // posted to drain wake_list_
   bool stop_requested_ = false;
   bool running_ = false;
   bool draining_ = false;

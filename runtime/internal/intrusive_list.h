@@ -1,7 +1,8 @@
 // intrusive_list.h: a doubly-linked list threaded through two pointer members of its elements.
 //
-// O(1) insert and remove, no allocation, elements owned elsewhere. Used for the operations a backend has
-// in flight and for the unfinished tasks a worker owns.
+// O(1) insert (at either end) and remove, no allocation, elements owned elsewhere. Used for the operations
+// a backend has in flight, the unfinished tasks a worker owns, and (as a FIFO: push_back, pop_front) the
+// tasks waiting on a sync primitive.
 //
 //   struct Node { Node* previous; Node* next; };
 //   IntrusiveList<Node, &Node::previous, &Node::next> list;
@@ -25,7 +26,24 @@ class IntrusiveList {
     node.*Next = head_;
     if (head_ != nullptr) head_->*Previous = &node;
     head_ = &node;
+    if (tail_ == nullptr) tail_ = &node;
     ++size_;
+  }
+
+  void push_back(Node& node) noexcept {
+    node.*Next = nullptr;
+    node.*Previous = tail_;
+    if (tail_ != nullptr) tail_->*Next = &node;
+    tail_ = &node;
+    if (head_ == nullptr) head_ = &node;
+    ++size_;
+  }
+
+  // Precondition: !empty().
+  Node& pop_front() noexcept {
+    Node& node = *head_;
+    remove(node);
+    return node;
   }
 
   // Precondition: `node` is in this list.
@@ -35,7 +53,11 @@ class IntrusiveList {
     } else {
       head_ = node.*Next;
     }
-    if (node.*Next != nullptr) node.*Next->*Previous = node.*Previous;
+    if (node.*Next != nullptr) {
+      node.*Next->*Previous = node.*Previous;
+    } else {
+      tail_ = node.*Previous;
+    }
     node.*Previous = node.*Next = nullptr;
     --size_;
   }
@@ -48,6 +70,7 @@ class IntrusiveList {
 
  private:
   Node* head_ = nullptr;
+  Node* tail_ = nullptr;
   std::size_t size_ = 0;
 };
 

@@ -43,6 +43,14 @@ class WorkerAccess {
   // during shutdown, which drains the inbox). Any thread. Wakes the worker if, and only if, it sleeps;
   // concurrent posts share one wake-up. `work` must stay alive until `run` has been called.
   static void post(Worker& worker, RemoteWork& work) noexcept { worker.post(work); }
+  // Wakes a task suspended on `worker` from another thread (wake_list.h): lists `node`, whose coroutine the
+  // worker schedules at its next turn. Returns true when the caller must then call post_wake_list(worker),
+  // after releasing any lock it holds (the post may cost a wake-up syscall); until that call the worker is
+  // pinned: it is not destroyed even if the waiter's frame is. Any thread but the worker's own.
+  static bool list_wake(Worker& worker, WakeNode& node) noexcept { return worker.list_wake(node); }
+  static void post_wake_list(Worker& worker) noexcept { worker.post_wake_list(); }
+  // Owner thread: takes `node` off the worker's wake list if it is still on it (its frame is being destroyed).
+  static bool unlist_wake(Worker& worker, WakeNode& node) noexcept { return worker.wake_list_.remove(node); }
   // Makes the worker's wait in its backend return. Any thread.
   static void wake(Worker& worker) noexcept { worker.backend_->wake(); }
 

@@ -1,0 +1,169 @@
+// waiter.h (internal): what every sync primitive's waiting awaiter is built from.
+//
+// A task that cannot take what it asks for (a lock, permits, a message, room in a channel) queues a Waiter
+// on the primitive's FIFO wait list, under the primitive's SpinLock, and suspends. Whoever makes it
+// possible later grants it directly (hands over the lock, the permits, the message) under that same lock
+// and wakes it: at once on the same worker, through the waiter's worker's WakeList from any other thread.
+// Granting at hand-over time (rather than waking the task to try again) is what makes the primitives FIFO
+// and their cancellation exact: a waiter is either still queued (then cancellation takes it out, and it
+// got nothing) or granted (then it completes with what it was given, even if cancelled meanwhile).
+//
+// WaitAwaiter<Derived> implements the protocol once; a primitive's awaiter supplies, all called with the
+// primitive's lock held:
+//   bool try_complete_locked(PendingWakes&); completes at once if it can (also arms "somebody waits")
+//   void left_queue_locked(PendingWakes&); a queued waiter left (cancelled, or its frame destroyed):
+//                                          fix the primitive's state, grant whoever that unblocks
+//   void undo_grant_locked(PendingWakes&); the frame is destroyed after a grant, before it resumed: give
+//                                          back what was granted (unlock, release permits, requeue a message)
+// plus `internal::SpinLock& wait_lock()` and `WakeNodeList& wait_list()`.
+//
+// Threads: an awaiter is awaited, cancelled and destroyed on its own worker's thread; grants come from any
+// thread. Frames are destroyed while waiting only by their worker's shutdown; then the destructor takes the
+// waiter off whichever list holds it (the primitive's, or its worker's WakeList), so nothing ever points
+// into a dead frame.
+#ifndef SURGE_SYNC_INTERNAL_WAITER_H_
+#define SURGE_SYNC_INTERNAL_WAITER_H_
+
+#include <coroutine>
+#include <cstdint>
+#include <mutex>
+
+#include "runtime/internal/cancel_slot.h"
+#include "runtime/internal/spin_lock.h"
+#include "runtime/internal/wake_list.h"
+#include "runtime/worker.h"
+
+namespace surge::internal {
+
+enum class WaitState : std::uint8_t {
+  kIdle,       // not waiting (completed at once, or resumed)
+  kQueued,     // on the primitive's wait list
+  kGranted,    // given what it waited for; its wake-up is scheduled or listed
+  kCancelled,  // taken off the wait list by a cancellation: it got nothing
+  kClosed,     // woken because the primitive was closed: it got nothing
+};
+
+struct Waiter : WakeNode {
+  Worker* worker = nullptr;
+  std::uintptr_t payload = 0;  // the primitive's: permits asked for, where a message goes, ...
+  WaitState state = WaitState::kIdle;  // guarded by the primitive's lock while queued or granted
+};
+
+inline Waiter& as_waiter(WakeNode& node) noexcept { return static_cast<Waiter&>(node); }
+
+// Wake-ups decided under a primitive's lock whose inbox posts (and possible wake-up syscalls) are made
+// after it is released. Declare it before the lock guard, so that it is destroyed (and posts) after.
+class PendingWakes {
+ public:
+  PendingWakes() = default;
+  PendingWakes(const PendingWakes&) = delete;
+  PendingWakes& operator=(const PendingWakes&) = delete;
+  ~PendingWakes() { flush(); }
+
+  // Marks `waiter` (already off its wait list) as `outcome` and wakes it.
+  void wake(Waiter& waiter, WaitState outcome = WaitState::kGranted) noexcept {
+    waiter.state = outcome;
+    if (waiter.worker == Worker::current()) {
+      WorkerAccess::schedule(*waiter.worker, waiter.coroutine);
+      return;
+    }
+    // False: a drain is already on its way (posted, or due from an earlier wake of this batch: the list
+    // stays "posted" until its drain runs, and that cannot run before our post). So each worker appears
+    // at most once below.
+    if (!WorkerAccess::list_wake(*waiter.worker, waiter)) return;
+    if (count_ < kInline) {
+      posts_[count_++] = waiter.worker;
+    } else {
+      WorkerAccess::post_wake_list(*waiter.worker);  // many workers at once: post under the lock
+    }
+  }
+
+  void flush() noexcept {
+    for (int i = 0; i < count_; ++i) WorkerAccess::post_wake_list(*posts_[i]);
+    count_ = 0;
+  }
+
+ private:
+  static constexpr int kInline = 8;
+  Worker* posts_[kInline];
+  int count_ = 0;
+};
+
+template <typename Derived>
+class WaitAwaiter {
+ public:
+  WaitAwaiter() = default;
+  WaitAwaiter(const WaitAwaiter&) = delete;
+  WaitAwaiter& operator=(const WaitAwaiter&) = delete;
+
+  template <typename Promise>
+  bool await_suspend(std::coroutine_handle<Promise> awaiter) noexcept {
+    slot_ = cancel_slot_of(awaiter);
+    PendingWakes wakes;
+    std::lock_guard guard(derived().wait_lock());
+    if (derived().try_complete_locked(wakes)) return false;
+    if (slot_ != nullptr && slot_->requested()) {
+      waiter_.state = WaitState::kCancelled;
+      return false;
+    }
+    waiter_.coroutine = awaiter;
+    waiter_.worker = Worker::current();
+    waiter_.state = WaitState::kQueued;
+    derived().wait_list().push_back(waiter_);
+    suspended_ = true;
+    if (slot_ != nullptr) slot_->install(&on_cancel, this);
+    return true;
+  }
+
+ protected:
+  ~WaitAwaiter() = default;
+
+  // Called by await_resume: the wait is over; returns how it ended (kIdle: completed without waiting).
+  WaitState finish() noexcept {
+    if (suspended_) {
+      suspended_ = false;
+      if (slot_ != nullptr) slot_->clear();
+    }
+    return waiter_.state;
+  }
+
+  // Called by the derived destructor: a frame destroyed while this awaiter waits (its worker's shutdown).
+  void abandon() noexcept {
+    if (!suspended_) return;
+    suspended_ = false;
+    if (slot_ != nullptr) slot_->clear();
+    PendingWakes wakes;
+    std::lock_guard guard(derived().wait_lock());
+    if (waiter_.state == WaitState::kQueued) {
+      derived().wait_list().remove(waiter_);
+      waiter_.state = WaitState::kCancelled;
+      derived().left_queue_locked(wakes);
+    } else if (waiter_.state == WaitState::kGranted) {
+      if (waiter_.worker != nullptr) WorkerAccess::unlist_wake(*waiter_.worker, waiter_);
+      derived().undo_grant_locked(wakes);
+      waiter_.state = WaitState::kIdle;
+    }
+  }
+
+  Waiter waiter_;
+
+ private:
+  Derived& derived() noexcept { return static_cast<Derived&>(*this); }
+
+  static void on_cancel(void* self) noexcept {
+    auto& awaiter = *static_cast<WaitAwaiter*>(self);
+    PendingWakes wakes;
+    std::lock_guard guard(awaiter.derived().wait_lock());
+    if (awaiter.waiter_.state != WaitState::kQueued) return;  // granted first: it completes with that
+    awaiter.derived().wait_list().remove(awaiter.waiter_);
+    awaiter.derived().left_queue_locked(wakes);
+    wakes.wake(awaiter.waiter_, WaitState::kCancelled);  // on this worker: scheduled at once
+  }
+
+  CancelSlot* slot_ = nullptr;
+  bool suspended_ = false;  // between a suspending await_suspend and await_resume; owner thread only
+};
+
+}  // namespace surge::internal
+
+#endif  // SURGE_SYNC_INTERNAL_WAITER_H_
