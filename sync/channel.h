@@ -164,7 +164,8 @@ class Sender {
 
   // co_await tx.send(message) -> SendResult<T>: waits while a bounded channel is full. Await it where it
   // is made; the Sender must outlive it.
-  SendAwaiter send(T message) noexcept(std::is_nothrow_move_constructible_v<T>);
+  SendAwaiter send(T&& message) noexcept(std::is_nothrow_move_constructible_v<T>);
+  SendAwaiter send(const T& message) { return send(T(message)); }
 
   // Sends without waiting: EAGAIN when there is no room (or senders wait), EPIPE when closed; the message
   // comes back in unsent(). Any thread.
@@ -244,7 +245,7 @@ class [[nodiscard]] Sender<T>::SendAwaiter : public internal::WaitAwaiter<SendAw
 };
 
 template <typename T>
-typename Sender<T>::SendAwaiter Sender<T>::send(T message) noexcept(std::is_nothrow_move_constructible_v<T>) {
+typename Sender<T>::SendAwaiter Sender<T>::send(T&& message) noexcept(std::is_nothrow_move_constructible_v<T>) {
   return SendAwaiter(state_, std::move(message));
 }
 
