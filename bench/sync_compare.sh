@@ -24,10 +24,16 @@ for argument in "$@"; do
 done
 
 tokio="$(bench/build_tokio_sync_bench.sh)"  # empty (with the reason on stderr) when it cannot be built
+# tokio: the two-thread workloads on a 2-worker multi_thread runtime, which places tasks itself (it keeps
+# producer and consumer on one worker); tokio_pinned: the same on two current_thread runtimes pinned to CPU
+# 0 and 1, the producers on one and the consumer on the other (the placement the other rows have).
+tokio_pinned=""
+[ -n "$tokio" ] && tokio_pinned="$tokio --placement=pinned_runtimes"
 bazel build //bench/peers:asio_sync_bench //bench/peers:queue_limit_bench
 # Debian's python3, not whatever python3 comes first on PATH.
 /usr/bin/python3 bench/sync_compare.py \
   --impl=tokio="$tokio" \
+  --impl=tokio_pinned="$tokio_pinned" \
   --impl=asio=bazel-bin/bench/peers/asio_sync_bench \
   --impl=limit=bazel-bin/bench/peers/queue_limit_bench \
   --out="$out/sync_compare.json" --markdown="$out/sync_compare.md" \
