@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # The main job (./run.sh bench): builds the servers and the harness, runs //bench:echo_compare (every
-# server, interleaved rounds) and the runtime microbenchmarks, and writes under results/ (or
-# $SURGE_RESULTS_DIR):
+# server, interleaved rounds), the runtime microbenchmarks, and the coordination-primitives comparison
+# (bench/sync_compare.sh: //sync against Tokio, Asio and a lock-free-queue limit), and writes under
+# results/ (or $SURGE_RESULTS_DIR):
 #   echo_compare.json, runtime_bench.json   Google Benchmark's JSON
-#   report.md, report.png                   the table (also printed) and the plot, by bench/report.py
+#   sync_compare.json, sync_compare.md      every round of the sync comparison, and its table
+#   report.md, report.png                   the tables (also printed) and the plot, by bench/report.py
 #
-#   bench/compare.sh [--quick] [echo_compare flags, e.g. --rounds=7 --servers=surge_io_uring,raw_uring]
-# --quick: one short round of a few cells, to check that everything builds and runs; fails if any cell
-# failed (CI uses it).
+#   bench/compare.sh [--quick] [--full] [--workloads=echo,stream,idle,sync] [echo_compare flags, e.g.
+#                    --rounds=7 --servers=surge_io_uring,raw_uring]
+# --workloads selects (default: all four); `sync` is the coordination comparison, the others are
+# echo_compare's. --full: the sync comparison with its own default of 5 rounds (3 otherwise, to keep the
+# default run under 15 minutes). --quick: one short round of a few cells, to check that everything builds
+# and runs; fails if any cell failed (CI uses it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${SURGE_RESULTS_DIR:-results}"
@@ -15,26 +20,46 @@ mkdir -p "$out"
 
 compare_flags=()
 report_flags=()
+sync_flags=(--rounds=3)
 runtime_flags=(--benchmark_repetitions=5 --benchmark_report_aggregates_only=true --benchmark_min_time=0.2)
+workloads="echo,stream,idle,sync"
 for argument in "$@"; do
-  if [ "$argument" = "--quick" ]; then
-    compare_flags+=(--rounds=1 --window_ms=200 --warmup_ms=50 --connections=1,64 --sizes=64
-                    --stream_sizes=1048576 --idle_connections=1000)
-    runtime_flags=(--benchmark_repetitions=1 --benchmark_min_time=0.01)
-    report_flags=(--strict)
-  else
-    compare_flags+=("$argument")
-  fi
+  case "$argument" in
+    --quick)
+      compare_flags+=(--rounds=1 --window_ms=200 --warmup_ms=50 --connections=1,64 --sizes=64
+                      --stream_sizes=1048576 --idle_connections=1000)
+      runtime_flags=(--benchmark_repetitions=1 --benchmark_min_time=0.01)
+      report_flags=(--strict)
+      sync_flags=(--quick)
+      ;;
+    --full) sync_flags=() ;;
+    --workloads=*) workloads="${argument#--workloads=}" ;;
+    *) compare_flags+=("$argument") ;;
+  esac
 done
+# echo_compare's share of --workloads (everything but sync), and whether sync is asked for.
+echo_workloads="$(tr ',' '\n' <<<"$workloads" | grep -vx sync | paste -sd, - || true)"
+run_sync=false
+tr ',' '\n' <<<"$workloads" | grep -qx sync && run_sync=true
 
-tokio_server="$(bench/build_tokio_server.sh)"
-bazel build //bench:echo_compare //bench:runtime_bench
-bazel-bin/bench/echo_compare --tokio_server="$tokio_server" "${compare_flags[@]}" \
-  --benchmark_out="$out/echo_compare.json" --benchmark_out_format=json
-bazel-bin/bench/runtime_bench "${runtime_flags[@]}" \
-  --benchmark_filter='BM_SpawnJoin|BM_Yield|BM_TimerInsertCancel|BM_SleepCancelled|BM_CrossWorkerRoundTrip' \
-  --benchmark_out="$out/runtime_bench.json" --benchmark_out_format=json
+report_inputs=()
+if [ -n "$echo_workloads" ]; then
+  tokio_server="$(bench/build_tokio_server.sh)"
+  bazel build //bench:echo_compare //bench:runtime_bench
+  bazel-bin/bench/echo_compare --tokio_server="$tokio_server" --workloads="$echo_workloads" "${compare_flags[@]}" \
+    --benchmark_out="$out/echo_compare.json" --benchmark_out_format=json
+  bazel-bin/bench/runtime_bench "${runtime_flags[@]}" \
+    --benchmark_filter='BM_SpawnJoin|BM_Yield|BM_TimerInsertCancel|BM_SleepCancelled|BM_CrossWorkerRoundTrip' \
+    --benchmark_out="$out/runtime_bench.json" --benchmark_out_format=json
+  report_inputs+=(--compare "$out/echo_compare.json" --runtime "$out/runtime_bench.json")
+fi
+if $run_sync; then
+  echo
+  echo "== coordination primitives (bench/sync_compare.sh ${sync_flags[*]}) =="
+  bench/sync_compare.sh "${sync_flags[@]}"
+  report_inputs+=(--sync "$out/sync_compare.md")
+fi
 echo
 # Debian's python3 (with python3-matplotlib), not whatever python3 comes first on PATH.
-/usr/bin/python3 bench/report.py --compare "$out/echo_compare.json" --runtime "$out/runtime_bench.json" \
+/usr/bin/python3 bench/report.py "${report_inputs[@]}" \
   --markdown "$out/report.md" --plot "$out/report.png" "${report_flags[@]}"

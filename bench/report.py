@@ -336,13 +336,21 @@ def plot(cells, path):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--compare", required=True, help="echo_compare's --benchmark_out JSON")
+    parser.add_argument("--compare", help="echo_compare's --benchmark_out JSON")
     parser.add_argument("--runtime", help="runtime_bench's --benchmark_out JSON")
+    parser.add_argument("--sync", help="bench/sync_compare.sh's Markdown table (sync_compare.md), appended as it is")
     parser.add_argument("--markdown", required=True)
     parser.add_argument("--plot", required=True)
     parser.add_argument("--strict", action="store_true",
                         help="exit 1 if any cell failed (a Tokio server that was not built excepted)")
     args = parser.parse_args()
+
+    if not args.compare:  # only the coordination comparison was run
+        text = "# surge: coordination primitives\n\n" + (open(args.sync).read() if args.sync else "")
+        with open(args.markdown, "w") as handle:
+            handle.write(text)
+        sys.stdout.write(text)
+        return
 
     compare = load(args.compare)
     cells, errors = collect(compare)
@@ -361,6 +369,9 @@ def main():
     if args.runtime:
         runtime_section(load(args.runtime), lines)
     goals_section(goals, lines)
+    if args.sync:
+        lines.append("## Coordination primitives (bench/sync_compare.sh)\n")
+        lines.append(open(args.sync).read())
     for (workload, cell, server), message in sorted(errors.items()):
         if workload != "echo":
             lines.append(f"- {workload} {cell_label(cell)} {server}: not run: {message}")
