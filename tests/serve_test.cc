@@ -131,6 +131,15 @@ ConnectionHandler test_handler(std::shared_ptr<Probe> probe) {
   };
 }
 
+// A connection whose handler has started command 's' (slow) or 'i' (idle) and acknowledged it.
+Client started_connection(const Server& server, const char* command) {
+  Client client = connect_to(server.local_addr());
+  EXPECT_GE(client.fd, 0) << "connect: " << std::strerror(-client.fd);
+  EXPECT_TRUE(send_all(client, command));
+  EXPECT_EQ(receive(client, 1), "k");
+  return client;
+}
+
 // Runs `call` (a blocking server call) on another thread and fails the test if it takes longer than
 // `limit`; a hang aborts the process with a message rather than wait for Bazel's timeout.
 template <typename Call>
@@ -205,14 +214,8 @@ TEST_P(ServeTest, GracefulShutdownDrainsThenCancelsAndAcceptsNothingNew) {
   auto probe = std::make_shared<Probe>();
   auto server = start(probe);
   ASSERT_TRUE(server);
-  Client slow = connect_to(server->local_addr());
-  Client idle = connect_to(server->local_addr());
-  ASSERT_GE(slow.fd, 0);
-  ASSERT_GE(idle.fd, 0);
-  ASSERT_TRUE(send_all(slow, "s"));
-  ASSERT_TRUE(send_all(idle, "i"));
-  ASSERT_EQ(receive(slow, 1), "k");  // both handlers are running
-  ASSERT_EQ(receive(idle, 1), "k");
+  Client slow = started_connection(*server, "s");
+  Client idle = started_connection(*server, "i");
   const std::uint64_t accepted_before = server->total().accepted;
   ASSERT_EQ(accepted_before, 2u);
 
@@ -259,9 +262,7 @@ TEST_P(ServeTest, ShutdownWithoutConnectionsReturnsAtOnce) {
 TEST_P(ServeTest, ShutdownTwiceIsHarmless) {
   auto server = start();
   ASSERT_TRUE(server);
-  Client idle = connect_to(server->local_addr());
-  ASSERT_TRUE(send_all(idle, "i"));
-  ASSERT_EQ(receive(idle, 1), "k");
+  Client idle = started_connection(*server, "i");
   std::thread first([&] { timed([&] { server->shutdown(milliseconds(200)); }); });
   timed([&] { server->shutdown(milliseconds(200)); });  // concurrent with the first
   first.join();
@@ -274,10 +275,8 @@ TEST_P(ServeTest, DestroyingTheServerWithoutShutdownCancelsItsConnections) {
   auto probe = std::make_shared<Probe>();
   auto server = start(probe);
   ASSERT_TRUE(server);
-  Client idle = connect_to(server->local_addr());
+  Client idle = started_connection(*server, "i");
   Client echo = connect_to(server->local_addr());
-  ASSERT_TRUE(send_all(idle, "i"));
-  ASSERT_EQ(receive(idle, 1), "k");
   ASSERT_TRUE(send_all(echo, "eping"));
   ASSERT_EQ(receive(echo, 4), "ping");
   const SocketAddress address = server->local_addr();
