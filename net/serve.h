@@ -27,8 +27,9 @@
 // per-worker count of running tasks, woken when it reaches zero: no polling. A handler that ignores
 // ECANCELED and keeps going without awaiting holds the shutdown up; one that awaits sees ECANCELED.
 //
-// Threads: serve(), shutdown() and ~Server() block, so they are for a thread that is not one of the
-// runtime's workers (main(), typically). shutdown_async() is the same from a task on any worker.
+// Threads: serve(), shutdown() and ~Server() block, so they are for a thread that is not a worker
+// (main(), typically; serve() refuses one of its runtime's workers with EDEADLK, shutdown() asserts).
+// shutdown_async() is the same from a task on any worker of the runtime.
 // counts(), local_addr() and workers() from any thread. The Server must be destroyed before its Runtime.
 #ifndef SURGE_NET_SERVE_H_
 #define SURGE_NET_SERVE_H_
@@ -91,7 +92,7 @@ class Server {
   Counts total() const noexcept;
 
   // Graceful shutdown (see the top of this file): returns once every listener is closed and every
-  // connection task has returned. Blocks; from a thread that is not a worker of this Runtime. A second
+  // connection task has returned. Blocks; from a thread that is not a worker. A second
   // call (also concurrent with the first) is harmless and returns once nothing is left. If the Runtime
   // shuts down meanwhile, its shutdown ends the tasks and this returns.
   void shutdown(Clock::time_point deadline);
