@@ -1,9 +1,12 @@
-// echo_server: a TCP echo server on one surge worker, until SIGINT or SIGTERM.
+// echo_server: a TCP echo server on N surge workers (serve(): one SO_REUSEPORT listener per worker),
+// until SIGINT or SIGTERM, then a graceful shutdown.
 //
 //   bazel run //examples:echo_server -- --port=7000 --backend=auto|io_uring|epoll [--host=127.0.0.1]
+//                                       [--workers=1 (0: one per CPU)] [--grace_ms=1000]
+#include <pthread.h>
 #include <signal.h>
-#include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -13,70 +16,74 @@
 #include "flags/backend_flag.h"
 #include "flags/host_flag.h"
 #include "flags/parse.h"
+#include "net/serve.h"
 #include "net/socket_address.h"
-#include "net/tcp_listener.h"
-#include "runtime/signal_set.h"
-#include "runtime/worker.h"
+#include "runtime/runtime.h"
 
 ABSL_FLAG(surge::flags::HostAddress, host, surge::flags::HostAddress(),
           "numeric IPv4 or IPv6 address to listen on");
 ABSL_FLAG(int, port, 7000, "TCP port to listen on, 0 to 65535 (0: any free port)");
 ABSL_FLAG(surge::BackendChoice, backend, surge::BackendChoice::kAuto,
           "I/O backend: auto (io_uring where it works, else epoll; $SURGE_BACKEND overrides), io_uring or epoll");
+ABSL_FLAG(int, workers, 1, "worker threads, 0 to 1024 (0: one per CPU); each accepts on its own listener");
+ABSL_FLAG(int, grace_ms, 1000,
+          "on SIGINT or SIGTERM, how long open connections may take to finish before they are cancelled, "
+          "0 to 3600000");
 
 namespace surge::examples {
 namespace {
 
-Task<void> serve_until_fatal(TcpListener listener) {
-  auto outcome = co_await serve_echo(std::move(listener));
-  if (!outcome) {
-    std::fprintf(stderr, "echo_server: %s\n", outcome.error().message().c_str());
-    kill(getpid(), SIGTERM);  // let main's signal wait end the process the usual way
-  }
-}
-
-Task<Result<int>> run(Worker& worker, TcpListener listener, SignalSet& signals) {
-  (void)worker.spawn(serve_until_fatal(std::move(listener)));
-  co_return co_await signals.wait();
-}
-
 int main_impl(int argc, char** argv) {
   flags::parse_command_line(
       argc, argv,
-      "a TCP echo server on one surge worker: echoes every byte back until SIGINT or SIGTERM, then closes "
-      "every connection and exits.\n"
-      "Usage: echo_server [--host=127.0.0.1] [--port=7000] [--backend=auto|io_uring|epoll]");
+      "a TCP echo server on N surge workers: echoes every byte back until SIGINT or SIGTERM, then stops "
+      "accepting, lets open connections finish for --grace_ms, closes the rest and exits.\n"
+      "Usage: echo_server [--host=127.0.0.1] [--port=7000] [--backend=auto|io_uring|epoll] [--workers=1] "
+      "[--grace_ms=1000]");
   const SocketAddress address =
       absl::GetFlag(FLAGS_host).with_port(static_cast<std::uint16_t>(flags::get_in_range(FLAGS_port, 0, 65535)));
   const BackendChoice choice = absl::GetFlag(FLAGS_backend);
-  auto worker = Worker::create({.backend = choice});
-  if (!worker) {
-    std::fprintf(stderr, "echo_server: %s\n", worker.error().message().c_str());
+  const int workers = flags::get_in_range(FLAGS_workers, 0, 1024);
+  const int grace_ms = flags::get_in_range(FLAGS_grace_ms, 0, 3'600'000);
+
+  // Blocked before any other thread exists, so that every worker inherits the mask and the signals reach
+  // only the sigwait() below.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto runtime = Runtime::create({.workers = static_cast<std::size_t>(workers), .worker = {.backend = choice}});
+  if (!runtime) {
+    std::fprintf(stderr, "echo_server: %s\n", runtime.error().message().c_str());
     return 1;
   }
-  // Before any other thread exists, so that the signals reach only the signalfd.
-  auto signals = SignalSet::create(**worker, {SIGINT, SIGTERM});
-  if (!signals) {
-    std::fprintf(stderr, "echo_server: %s\n", signals.error().message().c_str());
+  auto server = serve(**runtime, address, [](TcpStream stream) -> Task<void> {
+    (void)co_await echo_session(std::move(stream));  // ends at EOF, on an error, or cancelled by shutdown
+  });
+  if (!server) {
+    std::fprintf(stderr, "echo_server: %s: %s\n", address.to_string().c_str(), server.error().message().c_str());
     return 1;
   }
-  auto listener = TcpListener::bind(**worker, address);
-  if (!listener) {
-    std::fprintf(stderr, "echo_server: %s: %s\n", address.to_string().c_str(), listener.error().message().c_str());
-    return 1;
-  }
-  std::printf("echo_server: listening on %s (backend: %s)\n", listener->local_addr()->to_string().c_str(),
-              backend_name((*worker)->backend_kind()));
+  std::printf("echo_server: listening on %s (backend: %s, workers: %zu)\n",
+              (*server)->local_addr().to_string().c_str(), backend_name((*runtime)->worker(0).backend_kind()),
+              (*server)->workers());
   std::fflush(stdout);
-  auto signal_number = (*worker)->block_on(run(**worker, std::move(*listener), *signals));
-  if (!signal_number) {
-    std::fprintf(stderr, "echo_server: %s\n", signal_number.error().message().c_str());
+
+  int signal_number = 0;
+  if (sigwait(&signals, &signal_number) != 0) {
+    std::fprintf(stderr, "echo_server: sigwait failed\n");
     return 1;
   }
-  std::printf("echo_server: %s received, closing %zu open tasks\n", strsignal(*signal_number),
-              (*worker)->live_tasks());
-  (*worker)->shutdown();  // cancels the accept loop and every session, closes every socket
-  std::printf("echo_server: stopped\n");
+  std::printf("echo_server: %s received, stopping: %llu open connections get %d ms to finish\n",
+              strsignal(signal_number), static_cast<unsigned long long>((*server)->total().open), grace_ms);
+  std::fflush(stdout);
+  (*server)->shutdown(std::chrono::milliseconds(grace_ms));
+  const Server::Counts served = (*server)->total();
+  server->reset();
+  (*runtime)->shutdown();
+  std::printf("echo_server: stopped (%llu connections served)\n", static_cast<unsigned long long>(served.accepted));
   return 0;
 }
 

@@ -9,9 +9,7 @@ namespace surge {
 namespace {
 
 Result<void> enable(int fd, int option, const char* what) {
-  const int one = 1;
-  if (setsockopt(fd, SOL_SOCKET, option, &one, sizeof(one)) < 0) return Error(errno, what);
-  return ok();
+  return internal::set_socket_option(fd, SOL_SOCKET, option, 1, what);
 }
 
 }  // namespace

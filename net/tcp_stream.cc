@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <limits>
 
 #include "net/resolve.h"
 
@@ -83,11 +84,37 @@ Result<SocketAddress> TcpStream::local_addr() const { return SocketAddress::loca
 Result<SocketAddress> TcpStream::peer_addr() const { return SocketAddress::peer_of(native_handle()); }
 
 Result<void> TcpStream::set_nodelay(bool enabled) noexcept {
-  const int value = enabled ? 1 : 0;
-  if (setsockopt(native_handle(), IPPROTO_TCP, TCP_NODELAY, &value, sizeof(value)) < 0) {
-    return Error(errno, "setsockopt(TCP_NODELAY)");
+  return internal::set_socket_option(native_handle(), IPPROTO_TCP, TCP_NODELAY, enabled ? 1 : 0,
+                                     "setsockopt(TCP_NODELAY)");
+}
+
+Result<void> TcpStream::set_linger(std::optional<std::chrono::seconds> linger) noexcept {
+  ::linger value{};
+  if (linger) {
+    if (linger->count() < 0 || linger->count() > std::numeric_limits<int>::max()) {
+      return Error(EINVAL, "setsockopt(SO_LINGER)");
+    }
+    value.l_onoff = 1;
+    value.l_linger = static_cast<int>(linger->count());
   }
-  return ok();
+  return internal::set_socket_option(native_handle(), SOL_SOCKET, SO_LINGER, value, "setsockopt(SO_LINGER)");
+}
+
+Result<void> TcpStream::set_send_buffer_size(int bytes) noexcept {
+  return internal::set_socket_option(native_handle(), SOL_SOCKET, SO_SNDBUF, bytes, "setsockopt(SO_SNDBUF)");
+}
+
+Result<void> TcpStream::set_receive_buffer_size(int bytes) noexcept {
+  return internal::set_socket_option(native_handle(), SOL_SOCKET, SO_RCVBUF, bytes, "setsockopt(SO_RCVBUF)");
+}
+
+Result<void> TcpStream::abort() noexcept {
+  if (!is_open()) return ok();
+  // A zero linger timeout turns close(2) into a reset: the kernel drops the send queue and sends RST.
+  Result<void> lingered = set_linger(std::chrono::seconds(0));
+  Result<void> closed = socket_.close();  // forgets the fd in the backend first, like close()
+  if (!lingered) return lingered.error();
+  return closed;
 }
 
 }  // namespace surge

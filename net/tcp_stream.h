@@ -17,7 +17,9 @@
 
 #include <sys/socket.h>
 
+#include <chrono>
 #include <cstddef>
+#include <optional>
 #include <string_view>
 
 #include "net/borrowed_buffer.h"
@@ -78,8 +80,25 @@ class TcpStream {
 
   Result<SocketAddress> local_addr() const;
   Result<SocketAddress> peer_addr() const;
+  // Abortive close: SO_LINGER with a zero timeout, then close() (through the backend, as close() does),
+  // so the peer's next read or write fails with ECONNRESET and data not yet sent is discarded. Never
+  // waits, also with unsent data queued. Operations in flight end as they do on close(). On a closed
+  // stream it does nothing; if setsockopt fails, the socket is closed all the same and the error returned.
+  // Any thread (away from the owning worker the close is posted there, as for close()).
+  Result<void> abort() noexcept;
+
+  // Socket options, each a setsockopt(2); an error names it ("setsockopt(SO_LINGER): ..."). Any thread.
   // TCP_NODELAY: send small writes at once instead of waiting to coalesce them (Nagle).
   Result<void> set_nodelay(bool enabled) noexcept;
+  // SO_LINGER: with a duration, close() (and the destructor) keep trying to send what is queued for up to
+  // that long; nullopt (the default) hands unsent data to the kernel and returns at once. Sockets are
+  // non-blocking, so close() never waits here either way; a zero duration makes close() abortive (see
+  // abort()).
+  Result<void> set_linger(std::optional<std::chrono::seconds> linger) noexcept;
+  // SO_SNDBUF / SO_RCVBUF, in bytes; Linux doubles the value for its bookkeeping and clamps it to
+  // net.core.wmem_max / rmem_max.
+  Result<void> set_send_buffer_size(int bytes) noexcept;
+  Result<void> set_receive_buffer_size(int bytes) noexcept;
 
   // Hands the stream to another worker (to spread connections accepted on one worker, say). Call it on
   // the owning worker with nothing in flight on the stream; then use the result only on `target`, for

@@ -42,7 +42,7 @@ Result<std::unique_ptr<Runtime>> Runtime::create(const RuntimeOptions& options) 
         CPU_SET(cpus[i % cpus.size()], &set);
         pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
       }
-      runtime->run_worker(options, &started[i]);
+      runtime->run_worker(options, i, &started[i]);
     });
   }
   std::optional<Error> failure;
@@ -61,7 +61,7 @@ Result<std::unique_ptr<Runtime>> Runtime::create(const RuntimeOptions& options) 
   return runtime;
 }
 
-void Runtime::run_worker(const RuntimeOptions& options, std::promise<Result<Worker*>>* started) {
+void Runtime::run_worker(const RuntimeOptions& options, std::size_t index, std::promise<Result<Worker*>>* started) {
   auto created = Worker::create(options.worker);
   if (!created) {
     started->set_value(created.error());
@@ -72,6 +72,7 @@ void Runtime::run_worker(const RuntimeOptions& options, std::promise<Result<Work
   }
   std::unique_ptr<Worker> worker = std::move(*created);
   internal::WorkerAccess::set_blocking_pool(*worker, &blocking_pool_);
+  internal::WorkerAccess::set_runtime(*worker, this, index);  // published with started->set_value
   started->set_value(worker.get());
   worker->run_until_stopped();
   // Phase 1: every loop has stopped, so no task finishes (and posts to another worker) any more.

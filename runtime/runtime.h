@@ -180,7 +180,7 @@ class Runtime {
   }
 
   // The body of worker thread: create the worker, run it, then take part in the shutdown phases.
-  void run_worker(const RuntimeOptions& options, std::promise<Result<Worker*>>* started);
+  void run_worker(const RuntimeOptions& options, std::size_t index, std::promise<Result<Worker*>>* started);
 
   internal::BlockingPool blocking_pool_;
   std::vector<Worker*> workers_;  // owned by their threads, which destroy them after shutdown

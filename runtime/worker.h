@@ -32,6 +32,7 @@
 #include <cassert>
 #include <chrono>
 #include <coroutine>
+#include <cstddef>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -51,6 +52,8 @@
 #include "timer/timer_wheel.h"
 
 namespace surge {
+
+class Runtime;
 
 namespace internal {
 class WorkerAccess;
@@ -83,6 +86,11 @@ class Worker {
 
   // The worker whose loop is running on this thread, or nullptr outside of one.
   static Worker* current() noexcept;
+
+  // This worker's index in its Runtime (Runtime::worker(index()) is this worker), 0 for a worker on its
+  // own; and that Runtime, nullptr for a worker on its own. Any thread; fixed before the worker runs.
+  std::size_t index() const noexcept { return index_; }
+  Runtime* runtime() const noexcept { return runtime_; }
 
   // Which backend this worker runs on, what it found at set-up, and its counters (a snapshot: SQEs,
   // CQEs, wait syscalls, lent-buffer exhaustion...). counters() may be called from any thread (a
@@ -256,6 +264,10 @@ class Worker {
   int turns_without_poll_ = 0;
   std::size_t blocking_calls_ = 0;
   internal::BlockingPool* blocking_pool_ = nullptr;  // set by the Runtime before the worker runs
+  // Set by the Runtime before the worker runs (before any other thread learns of it), then only read,
+  // from any thread: see index() and runtime().
+  Runtime* runtime_ = nullptr;
+  std::size_t index_ = 0;
   internal::RemoteWork stop_work_;
   internal::RemoteWork wake_list_work_;  // posted to drain wake_list_
   bool stop_requested_ = false;

@@ -54,6 +54,9 @@ for program in "$@"; do
       expect_error "$program" backend --backend=kqueue
       expect_error "$program" host --host=localhost
       expect_error "$program" port --port=65536
+      expect_error "$program" workers --workers=-1
+      expect_error "$program" workers --workers=two
+      expect_error "$program" grace_ms --grace_ms=-1
       ;;
     echo_client)
       expect_error "$program" port --port=0
@@ -82,6 +85,27 @@ for program in "$@"; do
       expect_error "$program" benchmark_flter --benchmark_flter=x
       ;;
   esac
+done
+
+# echo_server on two workers stops gracefully on SIGINT: exit 0, "stopped" printed. Bounded: 10 s to start
+# listening, 10 s to stop.
+for program in "$@"; do
+  [ "$(basename "$program")" = echo_server ] || continue
+  "$program" --port=0 --workers=2 --backend=epoll </dev/null >"$out" 2>"$err" &
+  pid=$!
+  for _ in $(seq 100); do grep -q "listening on" "$out" && break; sleep 0.1; done
+  if ! grep -q "workers: 2" "$out"; then fail "echo_server --workers=2: not listening on two workers"; fi
+  kill -INT "$pid"
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -KILL "$pid"
+    fail "echo_server: still running 10 s after SIGINT"
+  fi
+  wait "$pid"
+  status=$?
+  if [ "$status" -ne 0 ]; then fail "echo_server: exit $status after SIGINT, want 0"
+  elif ! grep -q "stopped" "$out"; then fail "echo_server: no 'stopped' line after SIGINT"
+  fi
 done
 
 if [ "$failures" -ne 0 ]; then

@@ -5,6 +5,9 @@
 #ifndef SURGE_NET_INTERNAL_OWNED_SOCKET_H_
 #define SURGE_NET_INTERNAL_OWNED_SOCKET_H_
 
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <utility>
 
 #include "runtime/result.h"
@@ -55,6 +58,14 @@ class OwnedSocket {
   int fd_ = -1;
   bool borrowed_reads_ = false;  // in the padding after fd_: the socket stays 16 bytes
 };
+
+// setsockopt(fd, level, option, &value): on failure an Error with errno, named `operation`
+// ("setsockopt(SO_LINGER)").
+template <typename T>
+Result<void> set_socket_option(int fd, int level, int option, const T& value, const char* operation) noexcept {
+  if (::setsockopt(fd, level, option, &value, sizeof(value)) < 0) return Error(errno, operation);
+  return ok();
+}
 
 // socket(2) with SOCK_NONBLOCK | SOCK_CLOEXEC (both backends rely on non-blocking sockets).
 Result<OwnedSocket> open_stream_socket(Worker& worker, int family);

@@ -79,6 +79,12 @@ class WorkerAccess {
   static BlockingPool& blocking_pool(Worker& worker) noexcept { return worker.blocking_pool(); }
   // Set by the Runtime before the worker runs.
   static void set_blocking_pool(Worker& worker, BlockingPool* pool) noexcept { worker.blocking_pool_ = pool; }
+  // Makes `worker` the `index`-th of `runtime` (Worker::index(), Worker::runtime()). Set by the Runtime
+  // on the worker's thread before the worker is published to other threads.
+  static void set_runtime(Worker& worker, Runtime* runtime, std::size_t index) noexcept {
+    worker.runtime_ = runtime;
+    worker.index_ = index;
+  }
   // Bookkeeping for calls on the blocking pool on behalf of the worker's tasks: shutdown() waits until
   // every one started has finished. Owner only.
   static void blocking_call_started(Worker& worker) noexcept { ++worker.blocking_calls_; }
