@@ -99,7 +99,9 @@ class Runtime {
     return workers_[index]->spawn(std::move(task));
   }
 
-  // Starts `task` on worker `index` (< size()). Any thread. After shutdown() as for spawn().
+  // Starts `task` on worker `index` (< size()). Any thread. After shutdown() as for spawn(). Tasks sent
+  // from one thread to one worker start in the order they were sent (see runtime/submit_to.h, "Order");
+  // submit_to() runs a plain callable there the same way.
   template <typename T>
   JoinHandle<T> spawn_on(std::size_t index, Task<T> task) {
     SpawnGate gate(*this);
