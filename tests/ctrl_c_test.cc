@@ -18,6 +18,7 @@
 #include "runtime/runtime.h"
 #include "runtime/spawn_blocking.h"
 #include "runtime/testing/backend_param.h"
+#include "runtime/testing/runtime_param.h"
 #include "runtime/when.h"
 
 namespace surge {
@@ -57,24 +58,12 @@ bool wait_until(const std::function<bool()>& condition, std::chrono::seconds lim
   return true;
 }
 
-class CtrlCTest : public ::testing::TestWithParam<BackendChoice> {
+class CtrlCTest : public testing::RuntimeTest {
  protected:
   void SetUp() override {
     block_signals_in_this_thread();
-    std::unique_ptr<Backend> probe;
-    testing::make_backend_or_skip(GetParam(), {}, probe);
-    if (!probe) return;
-    probe.reset();
-    start({});
-  }
-
-  void start(RuntimeOptions options) {
-    runtime_.reset();
-    options.workers = 2;
-    options.worker.backend = GetParam();
-    auto runtime = Runtime::create(options);
-    ASSERT_TRUE(runtime) << runtime.error().message();
-    runtime_ = std::move(*runtime);
+    RuntimeTest::SetUp();
+    if (runtime_) start({});  // with the default signal handling
   }
 
   // Waits (bounded) for `handle`'s task and returns its value; fails the test on a hang.
@@ -87,7 +76,6 @@ class CtrlCTest : public ::testing::TestWithParam<BackendChoice> {
     return handle.take_result();
   }
 
-  std::unique_ptr<Runtime> runtime_;
 };
 
 Task<Result<int>> await_ctrl_c() { co_return co_await ctrl_c(); }
@@ -244,8 +232,7 @@ TEST_P(CtrlCTest, ShutdownWithWaitersPending) {
   for (auto& waiter : waiters) EXPECT_TRUE(waiter.is_abandoned());
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, CtrlCTest, ::testing::Values(BackendChoice::kIoUring, BackendChoice::kEpoll),
-                         testing::backend_test_name);
+SURGE_INSTANTIATE_FOR_EACH_BACKEND(CtrlCTest);
 
 }  // namespace
 }  // namespace surge

@@ -15,6 +15,7 @@
 
 #include "runtime/runtime.h"
 #include "runtime/testing/backend_param.h"
+#include "runtime/testing/runtime_param.h"
 
 namespace surge {
 namespace {
@@ -38,16 +39,11 @@ struct Counter {
   Log* log;
 };
 
-class ShardedTest : public ::testing::TestWithParam<BackendChoice> {
+class ShardedTest : public testing::RuntimeTest {
  protected:
   void SetUp() override {
-    std::unique_ptr<Backend> probe;
-    testing::make_backend_or_skip(GetParam(), {}, probe);
-    if (!probe) return;
-    probe.reset();
-    auto runtime = Runtime::create({.workers = 2, .worker = {.backend = GetParam()}, .signals = {}});
-    ASSERT_TRUE(runtime) << runtime.error().message();
-    runtime_ = std::move(*runtime);
+    RuntimeTest::SetUp();
+    if (!runtime_) return;
     for (std::size_t i = 0; i < 2; ++i) {
       threads_.push_back(runtime_->block_on([](Runtime& rt, std::size_t i) -> Task<std::thread::id> {
         co_return co_await rt.spawn_on(i, []() -> Task<std::thread::id> { co_return std::this_thread::get_id(); }());
@@ -68,7 +64,6 @@ class ShardedTest : public ::testing::TestWithParam<BackendChoice> {
 
   Counter::Log log_;
   std::vector<std::thread::id> threads_;  // worker i's thread
-  std::unique_ptr<Runtime> runtime_;
 };
 
 TEST_P(ShardedTest, EachWorkerHasItsOwnInstanceBuiltOnItsThread) {
@@ -140,8 +135,7 @@ TEST_P(ShardedTest, AFactoryThatThrowsIsRethrownByStart) {
   EXPECT_EQ(log_.destroyed[0].second, threads_[0]);
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, ShardedTest, ::testing::Values(BackendChoice::kIoUring, BackendChoice::kEpoll),
-                         testing::backend_test_name);
+SURGE_INSTANTIATE_FOR_EACH_BACKEND(ShardedTest);
 
 }  // namespace
 }  // namespace surge

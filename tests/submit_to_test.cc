@@ -15,36 +15,13 @@
 #include "runtime/runtime.h"
 #include "runtime/testing/allocation_counter.h"
 #include "runtime/testing/backend_param.h"
+#include "runtime/testing/runtime_param.h"
 #include "runtime/time.h"
 
 namespace surge {
 namespace {
 
-class SubmitToTest : public ::testing::TestWithParam<BackendChoice> {
- protected:
-  void SetUp() override {
-    std::unique_ptr<Backend> probe;
-    testing::make_backend_or_skip(GetParam(), {}, probe);
-    if (!probe) return;
-    probe.reset();
-    auto runtime = Runtime::create({.workers = 2, .worker = {.backend = GetParam()}, .signals = {}});
-    ASSERT_TRUE(runtime) << runtime.error().message();
-    runtime_ = std::move(*runtime);
-  }
-
-  // block_on, failing the test instead of hanging.
-  template <typename T>
-  T run(Task<T> task) {
-    auto result = std::async(std::launch::async, [&] { return runtime_->block_on(std::move(task)); });
-    if (result.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
-      ADD_FAILURE() << "timed out";
-      std::abort();  // the task still refers to this frame: no way to go on safely
-    }
-    return result.get();
-  }
-
-  std::unique_ptr<Runtime> runtime_;
-};
+class SubmitToTest : public testing::RuntimeTest {};
 
 Task<std::string> describe(std::string prefix, int value) {
   co_await sleep_for(std::chrono::milliseconds(1));
@@ -150,8 +127,7 @@ TEST_P(SubmitToTest, RefusedAfterShutdown) {
   EXPECT_TRUE(handle.is_abandoned());
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, SubmitToTest, ::testing::Values(BackendChoice::kIoUring, BackendChoice::kEpoll),
-                         testing::backend_test_name);
+SURGE_INSTANTIATE_FOR_EACH_BACKEND(SubmitToTest);
 
 }  // namespace
 }  // namespace surge

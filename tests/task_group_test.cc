@@ -19,6 +19,7 @@
 #include "runtime/fd_io.h"
 #include "runtime/runtime.h"
 #include "runtime/testing/backend_param.h"
+#include "runtime/testing/runtime_param.h"
 #include "runtime/time.h"
 #include "runtime/when.h"
 
@@ -27,32 +28,7 @@ namespace {
 
 using std::chrono::milliseconds;
 
-class TaskGroupTest : public ::testing::TestWithParam<BackendChoice> {
- protected:
-  void SetUp() override {
-    std::unique_ptr<Backend> probe;
-    testing::make_backend_or_skip(GetParam(), {}, probe);
-    if (!probe) return;
-    probe.reset();
-    auto runtime = Runtime::create({.workers = 2, .worker = {.backend = GetParam()}, .signals = {}});
-    ASSERT_TRUE(runtime) << runtime.error().message();
-    runtime_ = std::move(*runtime);
-  }
-
-  // block_on, bounded: a hang fails the test (and aborts: the task refers to this frame).
-  template <typename T>
-  T run(Task<T> task, std::chrono::seconds limit = std::chrono::seconds(20)) {
-    auto result = std::async(std::launch::async, [&] { return runtime_->block_on(std::move(task)); });
-    if (result.wait_for(limit) != std::future_status::ready) {
-      ADD_FAILURE() << "timed out";
-      std::fflush(stdout);
-      std::abort();
-    }
-    return result.get();
-  }
-
-  std::unique_ptr<Runtime> runtime_;
-};
+class TaskGroupTest : public testing::RuntimeTest {};
 
 Task<Result<void>> sleep_then_count(milliseconds duration, std::atomic<int>* count) {
   auto slept = co_await sleep_for(duration);
@@ -332,8 +308,7 @@ TEST_P(TaskGroupTest, RandomisedStress) {
   EXPECT_EQ(live.use_count(), 1) << "children left behind; seed " << seed;
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, TaskGroupTest, ::testing::Values(BackendChoice::kIoUring, BackendChoice::kEpoll),
-                         testing::backend_test_name);
+SURGE_INSTANTIATE_FOR_EACH_BACKEND(TaskGroupTest);
 
 }  // namespace
 }  // namespace surge
