@@ -3,7 +3,8 @@
 // (TcpStream::read_borrowed). Move-only; the buffer goes back to its worker's set of lent buffers when
 // the BorrowedBuffer is destroyed or release()d. That may happen on any thread (say, after the buffer
 // was returned through a JoinHandle to a task on another worker): off its worker's thread the release is
-// posted to that worker; after the worker is gone it is a no-op (the buffers went with it).
+// posted to that worker; after the worker is gone it is a no-op (the buffers went with it; the data it pointed
+// to too), reported like other objects that outlive their worker (surge::outlived_worker_reports()).
 //
 //   auto chunk = co_await stream.read_borrowed();
 //   if (!chunk) co_return chunk.error();
@@ -66,12 +67,13 @@ class BorrowedBuffer {
       if (Worker::current() == lender && internal::WorkerAccess::incarnation(*lender) == lender_incarnation_) {
         internal::WorkerAccess::backend(*lender).release_buffer(id_);
       } else {  // maybe away from home (see the top of this file); a gone worker took its buffers along
-        (void)internal::WorkerAccess::run_at_home(
+        const bool home = internal::WorkerAccess::run_at_home(
             lender, lender_incarnation_,
             [](Worker& worker, std::uint64_t id) noexcept {
               internal::WorkerAccess::backend(worker).release_buffer(static_cast<std::uint32_t>(id));
             },
             id_);
+        if (!home) internal::WorkerAccess::report_outlived("BorrowedBuffer");
       }
     }
     data_ = nullptr;

@@ -51,7 +51,7 @@ class TcpListener {
   int native_handle() const noexcept { return socket_.fd(); }
 
  private:
-  explicit TcpListener(internal::OwnedSocket socket) noexcept : socket_(std::move(socket)) {}
+  explicit TcpListener(internal::OwnedSocket socket) noexcept : socket_(std::move(socket)) { socket_.set_listener(); }
 
   internal::OwnedSocket socket_;
 };

@@ -3,7 +3,10 @@
 #include <pthread.h>
 #include <sched.h>
 
+#include <cerrno>
 #include <future>
+
+#include "runtime/signal_set.h"
 
 namespace surge {
 namespace {
@@ -22,12 +25,30 @@ std::vector<int> allowed_cpus() {
   return cpus;
 }
 
+// Reads the Runtime's signalfd on worker 0 for as long as the Runtime runs (shutdown destroys it, and
+// the SignalSet closes the fd on worker 0's thread).
+Task<void> read_signals(internal::SignalHub* hub, SignalSet signals) {
+  for (;;) {
+    Result<int> signal = co_await signals.wait();
+    if (!signal) co_return;  // cancelled by the shutdown (a signalfd read fails in no other way)
+    hub->deliver(*signal);
+  }
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Runtime>> Runtime::create(const RuntimeOptions& options) {
   const std::vector<int> cpus = allowed_cpus();
   const std::size_t count = options.workers != 0 ? options.workers : cpus.size();
-  std::unique_ptr<Runtime> runtime(new Runtime(options.blocking_threads));
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (const int signal_number : options.signals) {
+    if (sigaddset(&signals, signal_number) < 0) return Error(errno, "Runtime::create: sigaddset");
+  }
+  // Every thread started below (blocking pool, workers) inherits the blocked signals; the caller's own
+  // mask is restored when this returns.
+  SignalMaskGuard masked(signals);
+  std::unique_ptr<Runtime> runtime(new Runtime(options.blocking_threads, signals));
   runtime->all_stopped_ = std::make_unique<std::barrier<>>(static_cast<std::ptrdiff_t>(count));
   runtime->all_drained_ = std::make_unique<std::barrier<>>(static_cast<std::ptrdiff_t>(count));
 
@@ -57,6 +78,17 @@ Result<std::unique_ptr<Runtime>> Runtime::create(const RuntimeOptions& options) 
   if (failure) {
     runtime->shutdown();  // the workers that did start stop again; the failed threads have exited
     return *failure;
+  }
+  if (!options.signals.empty()) {
+    // The signalfd reads what is pending for the process (or for worker 0's thread), whichever thread
+    // opened it; it is created here so that a failure fails create().
+    auto signal_set = SignalSet::create(*runtime->workers_[0], signals);
+    if (!signal_set) {
+      runtime->shutdown();
+      return signal_set.error();
+    }
+    runtime->signal_hub_ = std::make_unique<internal::SignalHub>(count);
+    (void)runtime->spawn_on(0, read_signals(runtime->signal_hub_.get(), std::move(*signal_set)));
   }
   return runtime;
 }

@@ -20,8 +20,27 @@
 // block_on throws std::future_error with broken_promise) or refused: from the moment shutdown() has
 // begun, spawn() and spawn_on() destroy the task without running it and return a handle that is
 // already is_abandoned(), and block_on() throws std::future_error (broken_promise).
+//
+// Signals (RuntimeOptions::signals, by default SIGINT, SIGTERM and SIGHUP): a multi-threaded process
+// must have one place that takes a process-directed signal, or the kernel picks any thread that does not
+// block it and the default action (terminate) runs. create() blocks these signals in the calling thread
+// while it starts the worker and blocking-pool threads (which inherit that mask), then restores the
+// caller's mask; worker 0 reads them from one signalfd, and surge::ctrl_c() (runtime/ctrl_c.h) awaits
+// them from any task on any worker. block_on() blocks them in its calling thread while it waits (and
+// restores the mask after), so a main() that runs its service through block_on is covered. Any other
+// thread of the process that does not block them (the caller outside block_on, threads started before
+// the Runtime) still receives them with their usual disposition: block them there too
+// (pthread_sigmask) to have the Runtime see every one. A signal the Runtime reads while no task awaits
+// ctrl_c() is kept for the next one (see ctrl_c.h), so a service that never awaits ctrl_c() is no
+// longer stopped by Ctrl-C: set `signals = {}` to opt out and keep the process's own handling. Only
+// process-directed signals (kill(pid), a terminal's Ctrl-C, systemd's SIGTERM) are read: one sent to a
+// single runtime thread (raise() or pthread_kill on a thread other than worker 0's) stays pending there.
+// SIGPIPE is not among them on purpose: sockets here send with MSG_NOSIGNAL, and SIGPIPE is directed at
+// the writing thread, which the signalfd on worker 0 would not see.
 #ifndef SURGE_RUNTIME_RUNTIME_H_
 #define SURGE_RUNTIME_RUNTIME_H_
+
+#include <signal.h>
 
 #include <atomic>
 #include <barrier>
@@ -38,6 +57,7 @@
 #include <vector>
 
 #include "runtime/internal/blocking_pool.h"
+#include "runtime/internal/signal_hub.h"
 #include "runtime/result.h"
 #include "runtime/task.h"
 #include "runtime/worker.h"
@@ -49,7 +69,12 @@ struct RuntimeOptions {
   bool pin_workers = false;     // pin worker i to the i-th allowed CPU
   WorkerOptions worker;         // backend choice and options, for every worker
   std::size_t blocking_threads = 4;
+  // Signals the Runtime takes over (see "Signals" at the top of this file): blocked in all its threads,
+  // read on worker 0, awaited with surge::ctrl_c(). Empty: the Runtime leaves signals alone.
+  std::vector<int> signals{SIGINT, SIGTERM, SIGHUP};
 };
+
+class CtrlCAwaitable;
 
 class Runtime {
  public:
@@ -74,7 +99,9 @@ class Runtime {
     return workers_[index]->spawn(std::move(task));
   }
 
-  // Starts `task` on worker `index` (< size()). Any thread. After shutdown() as for spawn().
+  // Starts `task` on worker `index` (< size()). Any thread. After shutdown() as for spawn(). Tasks sent
+  // from one thread to one worker start in the order they were sent (see runtime/submit_to.h, "Order");
+  // submit_to() runs a plain callable there the same way.
   template <typename T>
   JoinHandle<T> spawn_on(std::size_t index, Task<T> task) {
     SpawnGate gate(*this);
@@ -86,9 +113,11 @@ class Runtime {
   // Runs `task` on a worker and blocks the calling thread (which must not be a worker) until it returns.
   // If the runtime shuts down before the task has returned (or had begun to shut down when block_on was
   // called), throws std::future_error with std::future_errc::broken_promise.
+  // The runtime's signals are blocked in the calling thread meanwhile (see "Signals" above).
   template <typename T>
   T block_on(Task<T> task) {
     assert(Worker::current() == nullptr && "block_on from a worker would deadlock it");
+    SignalMaskGuard masked(signals_);
     std::promise<std::optional<Delivered<T>>> promise;
     std::future<std::optional<Delivered<T>>> result = promise.get_future();
     (void)spawn(deliver(std::move(task), Delivery<T>(&promise)));
@@ -102,8 +131,26 @@ class Runtime {
 
   internal::BlockingPool& blocking_pool() noexcept { return blocking_pool_; }
 
+  // How many tasks await surge::ctrl_c() now, and how many signals are kept for the next one (see
+  // runtime/ctrl_c.h); 0 without signal handling. For monitoring and tests. Any thread.
+  std::size_t signal_waiters() const noexcept { return signal_hub_ != nullptr ? signal_hub_->waiting() : 0; }
+  std::size_t kept_signals() const noexcept { return signal_hub_ != nullptr ? signal_hub_->kept() : 0; }
+
+  // Blocks `signals` in the calling thread for its lifetime, then restores the thread's mask.
+  class SignalMaskGuard {
+   public:
+    explicit SignalMaskGuard(const sigset_t& signals) noexcept { pthread_sigmask(SIG_BLOCK, &signals, &previous_); }
+    ~SignalMaskGuard() { pthread_sigmask(SIG_SETMASK, &previous_, nullptr); }
+    SignalMaskGuard(const SignalMaskGuard&) = delete;
+    SignalMaskGuard& operator=(const SignalMaskGuard&) = delete;
+
+   private:
+    sigset_t previous_;
+  };
+
  private:
-  explicit Runtime(std::size_t blocking_threads) : blocking_pool_(blocking_threads) {}
+  friend class CtrlCAwaitable;  // reaches signal_hub_
+  Runtime(std::size_t blocking_threads, const sigset_t& signals) : signals_(signals), blocking_pool_(blocking_threads) {}
 
   template <typename T>
   using Delivered = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
@@ -182,6 +229,10 @@ class Runtime {
   // The body of worker thread: create the worker, run it, then take part in the shutdown phases.
   void run_worker(const RuntimeOptions& options, std::size_t index, std::promise<Result<Worker*>>* started);
 
+  // The signals this Runtime takes over (empty if none), and what hands them to ctrl_c() (null if none).
+  // Set by create() before the runtime is shared; the hub outlives the workers.
+  sigset_t signals_;
+  std::unique_ptr<internal::SignalHub> signal_hub_;
   internal::BlockingPool blocking_pool_;
   std::vector<Worker*> workers_;  // owned by their threads, which destroy them after shutdown
   std::vector<std::thread> threads_;

@@ -3,7 +3,10 @@
 // The signals are blocked for the calling thread and read from a signalfd through the worker's backend,
 // so a server can await SIGINT next to its sockets and shut down cleanly instead of dying mid-write.
 // Create the SignalSet before starting other threads: they inherit the blocked mask, otherwise one of
-// them may receive the signal instead. Like a socket, it belongs to one worker and must not outlive it.
+// them may receive the signal instead. Like a socket, it belongs to one worker and must not outlive it
+// (if it does, its fd is still closed, and it is reported: surge::outlived_worker_reports()).
+// In a Runtime, prefer surge::ctrl_c() (runtime/ctrl_c.h): the Runtime blocks the signals in all its
+// threads and reads them itself.
 //
 //   auto signals = surge::SignalSet::create(worker, {SIGINT, SIGTERM});
 //   ... inside a task on `worker`:
@@ -11,6 +14,7 @@
 #ifndef SURGE_RUNTIME_SIGNAL_SET_H_
 #define SURGE_RUNTIME_SIGNAL_SET_H_
 
+#include <signal.h>
 #include <sys/signalfd.h>
 
 #include <initializer_list>
@@ -27,6 +31,7 @@ class SignalSet {
 
   // Blocks `signals` in the calling thread and opens a signalfd for them, to be awaited on `worker`.
   static Result<SignalSet> create(Worker& worker, std::initializer_list<int> signals);
+  static Result<SignalSet> create(Worker& worker, const sigset_t& mask);
 
   SignalSet(SignalSet&& other) noexcept;
   SignalSet& operator=(SignalSet&& other) = delete;

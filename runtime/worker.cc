@@ -1,6 +1,7 @@
 #include "runtime/worker.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <mutex>
 #include <utility>
 #include <vector>
@@ -63,8 +64,20 @@ Worker::Worker(std::unique_ptr<Backend> backend, std::chrono::nanoseconds spin_b
 }
 
 Worker::~Worker() {
+  // The tasks first, then the exit hooks (a Sharded<T>'s instances, which tasks may have used), with
+  // this worker current and still registered, so that what they close finds its worker at home.
+  shutdown();
   {
-    // First: from now on run_at_home() leaves this worker alone; what it posted before is drained below.
+    Worker* const previous = std::exchange(current_worker, this);
+    while (!exit_hooks_.empty()) {
+      internal::WorkerExitHook& hook = *exit_hooks_.front();
+      exit_hooks_.remove(hook);
+      hook.run(hook, *this);
+    }
+    current_worker = previous;
+  }
+  {
+    // From now on run_at_home() leaves this worker alone; what it posted before is drained below.
     std::lock_guard<std::mutex> guard(live_workers_lock());
     std::erase(live_workers(), LiveWorker{this, incarnation_});
   }
@@ -73,6 +86,26 @@ Worker::~Worker() {
 }
 
 Worker* Worker::current() noexcept { return current_worker; }
+
+namespace {
+std::atomic<std::uint64_t> outlived_reports{0};
+}  // namespace
+
+std::uint64_t outlived_worker_reports() noexcept { return outlived_reports.load(std::memory_order_relaxed); }
+
+void internal::WorkerAccess::report_outlived(const char* kind) noexcept {
+  outlived_reports.fetch_add(1, std::memory_order_relaxed);
+  // Once per kind: the kinds are string literals, so a few addresses remembered under a lock suffice.
+  static std::mutex lock;
+  static std::vector<const char*> reported;
+  std::lock_guard<std::mutex> guard(lock);
+  if (std::find(reported.begin(), reported.end(), kind) != reported.end()) return;
+  reported.push_back(kind);
+  std::fprintf(stderr,
+               "surge: a %s outlived its worker (destroyed after the Worker or Runtime it belongs to); its fd "
+               "was closed here. Drop such objects before their worker. Reported once per kind.\n",
+               kind);
+}
 
 void Worker::run_until_stopped() {
   run_until([](const void* self) { return static_cast<const Worker*>(self)->stop_requested_; }, this, std::nullopt);

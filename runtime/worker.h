@@ -57,6 +57,16 @@ class Runtime;
 
 namespace internal {
 class WorkerAccess;
+
+// A clean-up a worker runs on its own thread when it is destroyed, after its unfinished tasks have been
+// destroyed (a Runtime's worker: at the end of the Runtime's shutdown). Intrusive: lives in whatever
+// registered it (a Sharded<T>'s per-worker slot), which removes it again if it goes first. Registered
+// and removed on the worker's thread only (WorkerAccess::add_exit_hook / remove_exit_hook).
+struct WorkerExitHook {
+  void (*run)(WorkerExitHook& hook, Worker& worker) noexcept = nullptr;
+  WorkerExitHook* previous = nullptr;
+  WorkerExitHook* next = nullptr;
+};
 }  // namespace internal
 
 struct WorkerOptions {
@@ -87,9 +97,10 @@ class Worker {
   // The worker whose loop is running on this thread, or nullptr outside of one.
   static Worker* current() noexcept;
 
-  // This worker's index in its Runtime (Runtime::worker(index()) is this worker), 0 for a worker on its
-  // own; and that Runtime, nullptr for a worker on its own. Any thread; fixed before the worker runs.
+  // This worker's position in its Runtime (Runtime::worker(index()) is this worker); 0 for a worker
+  // created on its own. Set before the worker runs anything; then any thread.
   std::size_t index() const noexcept { return index_; }
+  // The Runtime this worker belongs to, or nullptr for a worker created on its own. Any thread.
   Runtime* runtime() const noexcept { return runtime_; }
 
   // Which backend this worker runs on, what it found at set-up, and its counters (a snapshot: SQEs,
@@ -237,7 +248,10 @@ class Worker {
 
   // --- Fields, grouped by the thread that writes them. ---
 
-  // Set at construction, then only read (from any thread).
+  // Set at construction (index_ and runtime_ by the Runtime, before the worker runs), then only read
+  // (from any thread).
+  std::size_t index_ = 0;
+  Runtime* runtime_ = nullptr;
   std::unique_ptr<Backend> backend_;  // the pointer; the Backend itself is the owner's, but for wake()
   const std::chrono::nanoseconds spin_before_sleep_;
   const std::thread::id owner_thread_ = std::this_thread::get_id();
@@ -264,16 +278,21 @@ class Worker {
   int turns_without_poll_ = 0;
   std::size_t blocking_calls_ = 0;
   internal::BlockingPool* blocking_pool_ = nullptr;  // set by the Runtime before the worker runs
-  // Set by the Runtime before the worker runs (before any other thread learns of it), then only read,
-  // from any thread: see index() and runtime().
-  Runtime* runtime_ = nullptr;
-  std::size_t index_ = 0;
   internal::RemoteWork stop_work_;
   internal::RemoteWork wake_list_work_;  // posted to drain wake_list_
+  // Run by the destructor (see internal::WorkerExitHook).
+  internal::IntrusiveList<internal::WorkerExitHook, &internal::WorkerExitHook::previous, &internal::WorkerExitHook::next> exit_hooks_;
   bool stop_requested_ = false;
   bool running_ = false;
   bool draining_ = false;
 };
+
+// How many objects that belong to a worker (a TcpStream or TcpListener's socket, a SignalSet, a
+// BorrowedBuffer) have been destroyed after their worker, in this process. Each such object still lets
+// go of its fd, but it is a bug: keep such objects inside the worker's tasks (or drop them before the
+// Worker or Runtime is destroyed). The first report of each kind also prints one line to stderr naming
+// the type. Any thread.
+std::uint64_t outlived_worker_reports() noexcept;
 
 }  // namespace surge
 

@@ -22,7 +22,10 @@ Result<void> OwnedSocket::close() noexcept {
           ::close(static_cast<int>(home_fd));
         },
         static_cast<std::uint64_t>(fd));
-    if (!posted && ::close(fd) < 0) return Error(errno, "close");
+    if (!posted) {
+      internal::WorkerAccess::report_outlived(listener_ ? "TcpListener" : "TcpStream");
+      if (::close(fd) < 0) return Error(errno, "close");
+    }
     return ok();
   }
   internal::WorkerAccess::backend(*worker_).forget_fd(fd);

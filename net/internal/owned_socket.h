@@ -21,13 +21,14 @@ class OwnedSocket {
   OwnedSocket(Worker& worker, int fd) noexcept : worker_(&worker), fd_(fd) {}
   OwnedSocket(OwnedSocket&& other) noexcept
       : worker_(other.worker_), fd_(std::exchange(other.fd_, -1)),
-        borrowed_reads_(std::exchange(other.borrowed_reads_, false)) {}
+        borrowed_reads_(std::exchange(other.borrowed_reads_, false)), listener_(other.listener_) {}
   OwnedSocket& operator=(OwnedSocket&& other) noexcept {
     if (this != &other) {
       (void)close();
       worker_ = other.worker_;
       fd_ = std::exchange(other.fd_, -1);
       borrowed_reads_ = std::exchange(other.borrowed_reads_, false);
+      listener_ = other.listener_;
     }
     return *this;
   }
@@ -41,6 +42,8 @@ class OwnedSocket {
 
   // Closes the fd; a second call is a no-op that succeeds. The fd is released even if close(2) fails.
   // Any thread: away from the owning worker's thread the close is posted to that worker (and succeeds).
+  // After the worker is gone the fd is closed here and the socket reported as having outlived its
+  // worker (WorkerAccess::report_outlived, as a TcpStream or a TcpListener).
   Result<void> close() noexcept;
 
   // The same fd, now owned by `target`: this worker's backend lets go of it first (Backend::detach_fd),
@@ -52,11 +55,14 @@ class OwnedSocket {
   // Whether the socket has been read with borrowed reads (TcpStream::read_borrowed).
   bool borrowed_reads() const noexcept { return borrowed_reads_; }
   void set_borrowed_reads() noexcept { borrowed_reads_ = true; }
+  // A listening socket (TcpListener): only what a report names.
+  void set_listener() noexcept { listener_ = true; }
 
  private:
   Worker* worker_ = nullptr;
   int fd_ = -1;
   bool borrowed_reads_ = false;  // in the padding after fd_: the socket stays 16 bytes
+  bool listener_ = false;        // likewise
 };
 
 // setsockopt(fd, level, option, &value): on failure an Error with errno, named `operation`

@@ -22,6 +22,7 @@
 #define SURGE_RUNTIME_INTERNAL_WORKER_ACCESS_H_
 
 #include <coroutine>
+#include <cstddef>
 #include <cstdint>
 
 namespace surge::internal {
@@ -85,6 +86,16 @@ class WorkerAccess {
     worker.runtime_ = runtime;
     worker.index_ = index;
   }
+
+  // Clean-ups run on the worker's thread when it is destroyed (see WorkerExitHook). Owner only.
+  static void add_exit_hook(Worker& worker, WorkerExitHook& hook) noexcept { worker.exit_hooks_.push_front(hook); }
+  static void remove_exit_hook(Worker& worker, WorkerExitHook& hook) noexcept { worker.exit_hooks_.remove(hook); }
+
+  // An object that belongs to a worker (a socket, a SignalSet, a lent buffer) is destroyed after that
+  // worker: its fd is closed all the same, but this is a bug in the program (the backend may have held
+  // state for it). Prints one line to stderr naming `kind` the first time each kind is reported (`kind`
+  // must be a string literal), and counts every report (surge::outlived_worker_reports()). Any thread.
+  static void report_outlived(const char* kind) noexcept;
   // Bookkeeping for calls on the blocking pool on behalf of the worker's tasks: shutdown() waits until
   // every one started has finished. Owner only.
   static void blocking_call_started(Worker& worker) noexcept { ++worker.blocking_calls_; }
