@@ -18,6 +18,7 @@
 #include "flags/parse.h"
 #include "net/serve.h"
 #include "net/socket_address.h"
+#include "runtime/ctrl_c.h"
 #include "runtime/runtime.h"
 
 ABSL_FLAG(surge::flags::HostAddress, host, surge::flags::HostAddress(),
@@ -46,8 +47,8 @@ int main_impl(int argc, char** argv) {
   const int workers = flags::get_in_range(FLAGS_workers, 0, 1024);
   const int grace_ms = flags::get_in_range(FLAGS_grace_ms, 0, 3'600'000);
 
-  // Blocked before any other thread exists, so that every worker inherits the mask and the signals reach
-  // only the sigwait() below.
+  // Blocked in this thread for good, so that SIGINT and SIGTERM reach only the Runtime, which hands them
+  // to ctrl_c() below (its workers block them already).
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
@@ -71,11 +72,12 @@ int main_impl(int argc, char** argv) {
               (*server)->workers());
   std::fflush(stdout);
 
-  int signal_number = 0;
-  if (sigwait(&signals, &signal_number) != 0) {
-    std::fprintf(stderr, "echo_server: sigwait failed\n");
+  const Result<int> signal = (*runtime)->block_on([]() -> Task<Result<int>> { co_return co_await ctrl_c(); }());
+  if (!signal) {
+    std::fprintf(stderr, "echo_server: %s\n", signal.error().message().c_str());
     return 1;
   }
+  const int signal_number = *signal;
   std::printf("echo_server: %s received, stopping: %llu open connections get %d ms to finish\n",
               strsignal(signal_number), static_cast<unsigned long long>((*server)->total().open), grace_ms);
   std::fflush(stdout);

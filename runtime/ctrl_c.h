@@ -10,11 +10,13 @@
 // Semantics:
 //   - Broadcast: one signal wakes every task awaiting ctrl_c() at that moment, on every worker, each
 //     with the signal's number. A task that starts awaiting afterwards waits for the next signal.
-//   - Nothing is lost while nobody waits: a signal the Runtime reads while no task awaits ctrl_c() is
-//     kept, and the next ctrl_c() returns it at once (to that one awaiter only). At most one of each
-//     signal number is kept (like the kernel's own pending set: two SIGINTs become one); several
-//     different ones are returned oldest first, one per ctrl_c(). The same applies before the first
-//     ctrl_c() ever: a SIGTERM during start-up is returned by the first one.
+//   - Before the first ctrl_c() ever awaited on the Runtime, a signal takes its default action (the
+//     process terminates, as it would without the Runtime): a service that does not use ctrl_c() still
+//     stops on Ctrl-C. Await ctrl_c() early (before the service starts) to take over from the start.
+//   - From then on nothing is lost while nobody waits: a signal the Runtime reads while no task awaits
+//     ctrl_c() is kept, and the next ctrl_c() returns it at once (to that one awaiter only). At most one
+//     of each signal number is kept (like the kernel's own pending set: two SIGINTs become one); several
+//     different ones are returned oldest first, one per ctrl_c().
 //   - Cancellable: a cancelled wait returns ECANCELED (unless a signal had already claimed it: then the
 //     signal is returned, like any operation that completed before its cancellation took effect).
 //   - Off a Runtime's worker, or on a Runtime created with `signals = {}`: ENOTSUP at once.

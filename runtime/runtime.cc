@@ -25,13 +25,30 @@ std::vector<int> allowed_cpus() {
   return cpus;
 }
 
+// Before any task has awaited ctrl_c(), a signal gets what it would have got without the Runtime: its
+// disposition (the default, terminate, for SIGINT/SIGTERM/SIGHUP; or the process's own handler). Raised
+// at this thread, where it is blocked, then unblocked: it is delivered here and now. If that returns (a
+// handler ran), the signal is blocked again and reading goes on.
+void take_default_action(int signal_number) noexcept {
+  sigset_t one;
+  sigemptyset(&one);
+  sigaddset(&one, signal_number);
+  raise(signal_number);
+  pthread_sigmask(SIG_UNBLOCK, &one, nullptr);
+  pthread_sigmask(SIG_BLOCK, &one, nullptr);
+}
+
 // Reads the Runtime's signalfd on worker 0 for as long as the Runtime runs (shutdown destroys it, and
 // the SignalSet closes the fd on worker 0's thread).
 Task<void> read_signals(internal::SignalHub* hub, SignalSet signals) {
   for (;;) {
     Result<int> signal = co_await signals.wait();
     if (!signal) co_return;  // cancelled by the shutdown (a signalfd read fails in no other way)
-    hub->deliver(*signal);
+    if (hub->armed()) {
+      hub->deliver(*signal);
+    } else {
+      take_default_action(*signal);
+    }
   }
 }
 

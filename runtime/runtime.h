@@ -30,9 +30,11 @@
 // restores the mask after), so a main() that runs its service through block_on is covered. Any other
 // thread of the process that does not block them (the caller outside block_on, threads started before
 // the Runtime) still receives them with their usual disposition: block them there too
-// (pthread_sigmask) to have the Runtime see every one. A signal the Runtime reads while no task awaits
-// ctrl_c() is kept for the next one (see ctrl_c.h), so a service that never awaits ctrl_c() is no
-// longer stopped by Ctrl-C: set `signals = {}` to opt out and keep the process's own handling. Only
+// (pthread_sigmask) to have the Runtime see every one. Until a task first awaits ctrl_c(), a signal the
+// Runtime reads gets what it would have got without the Runtime (it is re-raised on worker 0: the default
+// action terminates the process, or the process's own handler runs), so a service that never awaits
+// ctrl_c() still stops on Ctrl-C. From the first ctrl_c() on, a signal read while no task awaits
+// ctrl_c() is kept for the next one (see ctrl_c.h). `signals = {}` opts out altogether. Only
 // process-directed signals (kill(pid), a terminal's Ctrl-C, systemd's SIGTERM) are read: one sent to a
 // single runtime thread (raise() or pthread_kill on a thread other than worker 0's) stays pending there.
 // SIGPIPE is not among them on purpose: sockets here send with MSG_NOSIGNAL, and SIGPIPE is directed at

@@ -94,8 +94,15 @@ TEST_P(CtrlCTest, OneSignalWakesEveryWaiterOnEveryWorker) {
   EXPECT_EQ(runtime_->kept_signals(), 0u);
 }
 
+// Arms the Runtime's signal handling: a first ctrl_c() (here one that times out at once). Before that,
+// a signal takes its default action (see BeforeAnyCtrlCASignalTakesItsDefaultAction).
+void arm(Runtime& runtime) {
+  (void)runtime.block_on([]() -> Task<Result<int>> { co_return co_await timeout(milliseconds(1), ctrl_c()); }());
+}
+
 TEST_P(CtrlCTest, ASignalWhileNobodyWaitsIsKeptForTheNextWaiter) {
   if (!runtime_) return;
+  arm(*runtime_);
   kill_from_another_thread(SIGTERM);
   ASSERT_TRUE(wait_until([&] { return runtime_->kept_signals() == 1; })) << "the Runtime did not read SIGTERM";
   kill_from_another_thread(SIGTERM);  // coalesced with the kept one
@@ -213,6 +220,22 @@ TEST_P(CtrlCTest, CustomSignalSet) {
   auto outcome = wait(waiter);
   ASSERT_TRUE(outcome && *outcome);
   EXPECT_EQ(**outcome, SIGUSR1);
+}
+
+// A service that never awaits ctrl_c() still stops on Ctrl-C, as it would without the Runtime: until a
+// task first awaits ctrl_c(), the Runtime re-raises what it reads, and the default action terminates.
+TEST(CtrlCDeathTest, BeforeAnyCtrlCASignalTakesItsDefaultAction) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        block_signals_in_this_thread();  // as block_on() does: only the Runtime can read it
+        auto runtime = Runtime::create({.workers = 2});
+        if (!runtime) std::exit(2);
+        kill(getpid(), SIGINT);
+        std::this_thread::sleep_for(std::chrono::seconds(5));
+        std::exit(0);  // survived: the signal was swallowed
+      },
+      ::testing::KilledBySignal(SIGINT), "");
 }
 
 TEST(CtrlCStandaloneTest, OffARuntimeItFailsWithENotSup) {

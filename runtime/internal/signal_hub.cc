@@ -16,6 +16,7 @@ SignalHub::SignalHub(std::size_t workers) : workers_(new PerWorker[workers]), wo
 
 int SignalHub::wait(SignalWaiter& waiter) noexcept {
   std::lock_guard<std::mutex> guard(mutex_);
+  armed_.store(true, std::memory_order_release);
   if (kept_count_ > 0) {
     const int signal = kept_[0];
     std::copy(kept_.begin() + 1, kept_.begin() + static_cast<std::ptrdiff_t>(kept_count_), kept_.begin());

@@ -14,6 +14,7 @@
 #define SURGE_RUNTIME_INTERNAL_SIGNAL_HUB_H_
 
 #include <array>
+#include <atomic>
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
@@ -54,6 +55,9 @@ class SignalHub {
   // On the waiter's worker, when its frame is destroyed while registered (the worker shuts down).
   void forget(SignalWaiter& waiter) noexcept;
 
+  // Whether any task has ever awaited ctrl_c() on this hub: until then the Runtime leaves a signal to
+  // its default action (the reader re-raises it). Any thread.
+  bool armed() const noexcept { return armed_.load(std::memory_order_acquire); }
   // The reader, on worker 0: wakes every registered waiter with `signal`, or keeps it for the next one.
   void deliver(int signal) noexcept;
 
@@ -71,6 +75,7 @@ class SignalHub {
   static void run_fanout(RemoteWork& work, Worker& worker) noexcept;
 
   std::mutex mutex_;
+  std::atomic<bool> armed_{false};  // set by the first wait()
   List waiting_;
   std::unique_ptr<PerWorker[]> workers_;
   std::size_t worker_count_;
