@@ -17,7 +17,7 @@
 //
 // Closing: close() from either side, or the last Sender (or the last Receiver) going away. After it,
 // send() fails with EPIPE and hands its message back (sends that were waiting too); recv() returns what
-// is still in the channel, then EPIPE (Error::is_closed()). When the last Receiver goes, the messages
+// is still in the channel, then EPIPE. When the last Receiver goes, the messages
 // still in the channel are destroyed.
 //
 // Cancellation (a cancel, or surge::timeout(d, rx.recv())):
@@ -33,6 +33,12 @@
 // Threads: Senders and Receivers may be copied, moved and used on any worker; try_send(), try_recv() and
 // close() from any thread. A waiter on another worker is woken through that worker's inbox (MSG_RING or
 // its eventfd if it sleeps). A handle must outlive the send() or recv() it made.
+//
+// Receiving in batches: a receiver that takes the channel's lock and finds several messages moves up to 32
+// of them to the receivers' side of the channel, where the next receives (by any receiver) take them
+// without that lock, which the senders use. They still count against the capacity and are received in
+// order; across workers this is what keeps a busy producer and consumer from trading the lock for every
+// message.
 //
 // Memory: the channel is one allocation shared by the handles. Its ring of messages grows by doubling up
 // to the capacity (bounded) or as needed (unbounded) and never shrinks: after warm-up, send and recv
@@ -87,6 +93,7 @@ class ChannelState {
   void close_locked(PendingWakes& wakes) noexcept {
     closed_ = true;
     while (!senders_.empty()) wakes.wake(as_waiter(senders_.pop_front()), WaitState::kClosed);
+    senders_waiting_.store(false, std::memory_order_relaxed);
     while (!receivers_.empty()) wakes.wake(as_waiter(receivers_.pop_front()), WaitState::kClosed);
   }
   void close() noexcept {
@@ -107,27 +114,96 @@ class ChannelState {
     }
   }
 
-  // Under lock_: takes the oldest message into `out` if there is one, and lets the oldest waiting sender's
-  // message into the room it leaves.
+  // Receivers' fast path, without lock_: the oldest message of the batch, if one is there. Any thread.
+  bool take_batched(std::optional<T>& out) {
+    if (batched_.load(std::memory_order_relaxed) == 0) return false;
+    bool serve_senders;
+    {
+      std::lock_guard guard(batch_lock_);
+      if (batch_.empty()) return false;
+      out.emplace(batch_.pop_front());
+      // seq_cst, with the load below and the sender's store-then-load in sender_must_wait_locked(): either
+      // a sender about to wait sees the room this made, or we see that it waits and let it in.
+      batched_.store(batch_.size(), std::memory_order_seq_cst);
+      serve_senders = senders_waiting_.load(std::memory_order_seq_cst);
+    }
+    if (serve_senders) {
+      PendingWakes wakes;
+      std::lock_guard guard(lock_);
+      serve_senders_locked(wakes);
+    }
+    return true;
+  }
+
+  // Under lock_: takes the oldest message into `out` if there is one. From the batch first (it holds older
+  // messages than the ring); else from the ring, moving up to kBatch - 1 more into the batch so that the
+  // receivers' next takes need not touch lock_, which the senders hold. Lets waiting senders into the
+  // room it leaves.
   bool take_locked(std::optional<T>& out, PendingWakes& wakes) {
+    // Only a receiver under lock_ refills the batch: seen empty here, it stays empty until we refill it.
+    if (batched_.load(std::memory_order_relaxed) != 0 && take_batched_locked(out)) return true;
     if (buffer_.empty()) return false;
     out.emplace(buffer_.pop_front());
-    if (!senders_.empty()) {
+    if (!buffer_.empty()) {
+      std::lock_guard guard(batch_lock_);
+      for (std::size_t i = 1; i < kBatch && !buffer_.empty(); ++i) batch_.push_back(buffer_.pop_front());
+      batched_.store(batch_.size(), std::memory_order_seq_cst);
+    }
+    serve_senders_locked(wakes);
+    return true;
+  }
+
+  // Under lock_: a message handed to a receiver that died before it could take it goes back in front.
+  void put_back_locked(T&& message, PendingWakes& wakes) {
+    if (!receivers_.empty()) {
+      deliver_locked(std::move(message), wakes);
+      return;
+    }
+    std::lock_guard guard(batch_lock_);
+    batch_.push_front(std::move(message));
+    batched_.store(batch_.size(), std::memory_order_seq_cst);
+  }
+
+  // Under lock_: whether a sender must wait (no room; or others wait already, who go first). When it must,
+  // marks senders as waiting first and looks again, so that a receiver emptying the batch meanwhile
+  // either sees the mark or is seen here (see take_batched).
+  bool sender_must_wait_locked() noexcept {
+    if (senders_.empty() && has_room_locked()) return false;
+    senders_waiting_.store(true, std::memory_order_seq_cst);
+    if (senders_.empty() && has_room_locked()) {
+      senders_waiting_.store(false, std::memory_order_relaxed);
+      return false;
+    }
+    return true;
+  }
+
+  // Under lock_: the oldest waiting senders' messages enter the ring while there is room.
+  void serve_senders_locked(PendingWakes& wakes) {
+    while (!senders_.empty() && has_room_locked()) {
       Waiter& sender = as_waiter(senders_.pop_front());
       auto* message = reinterpret_cast<std::optional<T>*>(sender.payload);
       buffer_.push_back(std::move(**message));
       message->reset();
       wakes.wake(sender);
     }
-    return true;
+    if (senders_.empty()) senders_waiting_.store(false, std::memory_order_relaxed);
   }
 
-  bool has_room_locked() const noexcept { return buffer_.size() < capacity_ && senders_.empty(); }
+  // Under lock_: messages waiting, in the ring and in the receivers' batch (which counts against the
+  // capacity like the ring: a bounded channel never holds more than its capacity).
+  std::size_t size_locked() const noexcept { return buffer_.size() + batched_.load(std::memory_order_seq_cst); }
+  bool has_room_locked() const noexcept {
+    // The batch holds at most kBatch: far from the capacity, no need to read the receivers' count.
+    return buffer_.size() + kBatch < capacity_ || size_locked() < capacity_;
+  }
 
   void add_reference() noexcept { references_.fetch_add(1, std::memory_order_relaxed); }
   void release() noexcept {
     if (references_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
   }
+
+  // How many messages a receiver that takes the lock moves into the batch at most.
+  static constexpr std::size_t kBatch = 32;
 
   SpinLock lock_;
   const std::size_t capacity_;       // max(): unbounded
@@ -135,9 +211,25 @@ class ChannelState {
   WakeNodeList receivers_;           // guarded by lock_; payload: the receiver's std::optional<T>*
   WakeNodeList senders_;             // guarded by lock_; payload: the sender's std::optional<T>*
   bool closed_ = false;              // guarded by lock_
+  std::atomic<bool> senders_waiting_{false};  // !senders_.empty(); stored under lock_, read by receivers
   std::atomic<std::size_t> senders_count_{1};
   std::atomic<std::size_t> receivers_count_{1};
   std::atomic<std::size_t> references_{2};
+  // The receivers' side, on cache lines of its own: messages moved out of the ring in a batch (older than
+  // any in the ring), taken one by one under batch_lock_ without lock_. Refilled only under lock_ (lock
+  // order: lock_, then batch_lock_).
+  alignas(64) SpinLock batch_lock_;
+  Ring<T> batch_;                    // guarded by batch_lock_
+  std::atomic<std::size_t> batched_{0};  // batch_.size(), stored under batch_lock_
+
+ private:
+  bool take_batched_locked(std::optional<T>& out) {
+    std::lock_guard guard(batch_lock_);
+    if (batch_.empty()) return false;
+    out.emplace(batch_.pop_front());
+    batched_.store(batch_.size(), std::memory_order_seq_cst);
+    return true;
+  }
 };
 
 }  // namespace internal
@@ -173,7 +265,10 @@ class Sender {
     internal::PendingWakes wakes;
     std::lock_guard guard(state_->lock_);
     if (state_->closed_) return SendResult<T>(Error(EPIPE, "Sender::try_send"), std::move(message));
-    if (!state_->has_room_locked()) return SendResult<T>(Error(EAGAIN, "Sender::try_send"), std::move(message));
+    if (state_->receivers_.empty() && state_->sender_must_wait_locked()) {
+      if (state_->senders_.empty()) state_->senders_waiting_.store(false, std::memory_order_relaxed);
+      return SendResult<T>(Error(EAGAIN, "Sender::try_send"), std::move(message));
+    }
     state_->deliver_locked(std::move(message), wakes);
     return {};
   }
@@ -187,7 +282,7 @@ class Sender {
   // Messages in the channel now (a snapshot), and the capacity (max() when unbounded).
   std::size_t size() const noexcept {
     std::lock_guard guard(state_->lock_);
-    return state_->buffer_.size();
+    return state_->size_locked();
   }
   std::size_t capacity() const noexcept { return state_->capacity_; }
 
@@ -232,12 +327,15 @@ class [[nodiscard]] Sender<T>::SendAwaiter : public internal::WaitAwaiter<SendAw
       this->waiter_.state = internal::WaitState::kClosed;
       return true;
     }
-    if (!state_->has_room_locked()) return false;
+    // Waiting receivers mean an empty channel: no need to look for room.
+    if (state_->receivers_.empty() && state_->sender_must_wait_locked()) return false;
     state_->deliver_locked(std::move(*message_), wakes);
     message_.reset();
     return true;
   }
-  void left_queue_locked(internal::PendingWakes&) noexcept {}
+  void left_queue_locked(internal::PendingWakes&) noexcept {
+    if (state_->senders_.empty()) state_->senders_waiting_.store(false, std::memory_order_relaxed);
+  }
   void undo_grant_locked(internal::PendingWakes&) noexcept {}  // the message is in the channel: sent
 
   internal::ChannelState<T>* state_;
@@ -273,6 +371,9 @@ class Receiver {
         std::lock_guard guard(state_->lock_);
         state_->close_locked(wakes);
         state_->buffer_.move_all_to(unreceived);
+        std::lock_guard batch_guard(state_->batch_lock_);
+        state_->batch_.move_all_to(unreceived);
+        state_->batched_.store(0, std::memory_order_relaxed);
       }
     }
     state_->release();
@@ -285,6 +386,7 @@ class Receiver {
   // Receives without waiting: EAGAIN when empty, EPIPE when closed and empty. Any thread.
   Result<T> try_recv() {
     std::optional<T> message;
+    if (state_->take_batched(message)) return std::move(*message);
     {
       internal::PendingWakes wakes;
       std::lock_guard guard(state_->lock_);
@@ -302,7 +404,7 @@ class Receiver {
   }
   std::size_t size() const noexcept {
     std::lock_guard guard(state_->lock_);
-    return state_->buffer_.size();
+    return state_->size_locked();
   }
   std::size_t capacity() const noexcept { return state_->capacity_; }
 
@@ -322,6 +424,7 @@ class [[nodiscard]] Receiver<T>::RecvAwaiter : public internal::WaitAwaiter<Recv
   ~RecvAwaiter() { this->abandon(); }
 
   bool await_ready() {
+    if (state_->take_batched(message_)) return true;
     internal::PendingWakes wakes;
     std::lock_guard guard(state_->lock_);
     return try_complete_locked(wakes);
@@ -347,11 +450,7 @@ class [[nodiscard]] Receiver<T>::RecvAwaiter : public internal::WaitAwaiter<Recv
   // Handed a message, destroyed before it could take it: the message goes back in front.
   void undo_grant_locked(internal::PendingWakes& wakes) {
     if (!message_.has_value()) return;
-    if (!state_->receivers_.empty()) {
-      state_->deliver_locked(std::move(*message_), wakes);
-    } else {
-      state_->buffer_.push_front(std::move(*message_));
-    }
+    state_->put_back_locked(std::move(*message_), wakes);
     message_.reset();
   }
 

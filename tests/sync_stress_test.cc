@@ -46,7 +46,7 @@ class SyncStressTest : public ::testing::TestWithParam<std::tuple<BackendChoice,
   }
 
   // Joins every handle; fails (and stops the runtime) if that takes longer than `limit`.
-  void join_all(std::vector<JoinHandle<void>> handles, std::chrono::seconds limit = 30s) {
+  void join_all(std::vector<JoinHandle<void>> handles, std::chrono::seconds limit = 60s) {
     std::atomic<bool> done{false};
     std::thread watchdog([&] {
       const auto until = std::chrono::steady_clock::now() + limit;
@@ -121,10 +121,15 @@ Task<void> victim(Receiver<int> rx, std::vector<std::atomic<int>>* received) {
 
 TEST_P(SyncStressTest, EveryMessageArrivesExactlyOnce) {
   constexpr int kProducers = 4;
-  constexpr int kPerProducer = 3'000;
+  constexpr int kPerProducer = 5'000;
   constexpr int kConsumers = 3;
   std::mt19937 random(seed_);
-  auto [tx, rx] = channel<int>(1 + random() % 8);
+  // Tiny capacities make senders wait; 40 lets receivers take batches (up to 32) while senders still
+  // fill the channel; unbounded never makes a sender wait.
+  const std::size_t capacities[] = {1, 2, 3, 8, 40};
+  const std::size_t capacity = capacities[random() % 5];
+  std::printf("capacity %zu\n", capacity);
+  auto [tx, rx] = random() % 6 == 0 ? unbounded_channel<int>() : channel<int>(capacity);
   auto received = std::make_unique<std::vector<std::atomic<int>>>(kProducers * kPerProducer);
   std::vector<JoinHandle<void>> handles;
   for (int p = 0; p < kProducers; ++p) {
@@ -156,7 +161,7 @@ TEST_P(SyncStressTest, EveryMessageArrivesExactlyOnce) {
 
 TEST_P(SyncStressTest, MutexAndSemaphoreStayBalanced) {
   constexpr int kTasks = 8;
-  constexpr int kRounds = 1'500;
+  constexpr int kRounds = 800;
   constexpr std::uint64_t kPermits = 3;
   std::mt19937 random(seed_);
   Mutex mutex;
