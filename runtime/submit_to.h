@@ -10,13 +10,11 @@
 // is discarded). An exception it throws is rethrown where the handle is awaited. Cancelling the handle
 // (or the task awaiting it) cancels what the callable's Task awaits; a plain callable runs to its end.
 //
-// Cost: one allocation per call, the task frame that carries the callable and its arguments and, in its
-// header, the join state (what Worker::spawn allocates for any Task); no other allocation. When the
-// callable returns a Task, it is called on the sending thread to make that Task (a coroutine only copies
-// its arguments then; its body runs on the target), and the Task's frame is that one allocation, so a
-// coroutine lambda must not capture: pass what it needs as arguments. A callable returning a Task that
-// is not empty (a lambda with captures, a std::function) would dangle there, so it is rejected at
-// compile time.
+// Cost: one allocation on the sending thread per call, the task frame that carries the callable and
+// copies of its arguments and, in its header, the join state (what Worker::spawn allocates for any Task).
+// A callable that returns a Task is called on the target, with those copies (so a coroutine taking
+// `const std::string&` refers to the copy, which lives until its Task has finished, and a capturing
+// lambda's captures live as long): its own Task frame is a second allocation, made there.
 //
 // Order: work sent from one thread to one worker (spawn_on, submit_to, Worker::spawn) starts there in
 // the order it was sent. From another thread it goes through the worker's inbox, a Treiber stack that
@@ -69,15 +67,20 @@ Task<InvokeResult<F, Args...>> call_plain(F function, Args... arguments) {
   co_return std::invoke(function, arguments...);
 }
 
+// The frame of a call whose callable returns a Task: the callable and the copies of its arguments are
+// its parameters, and outlive the Task the callable makes from them (which may hold references to them).
+template <typename F, typename... Args>
+Task<typename IsTask<InvokeResult<F, Args...>>::value_type> call_task(F function, Args... arguments) {
+  co_return co_await std::invoke(function, arguments...);
+}
+
 // The Task a submit_to call spawns.
 template <typename F, typename... Args>
 auto submitted_task(F&& function, Args&&... arguments) {
   using R = InvokeResult<F, Args...>;
   if constexpr (IsTask<R>::value) {
-    static_assert(std::is_empty_v<std::decay_t<F>> || std::is_pointer_v<std::decay_t<F>>,
-                  "submit_to: a callable returning a Task must not capture (its Task would outlive it); pass "
-                  "what it needs as arguments");
-    return std::invoke(std::forward<F>(function), std::forward<Args>(arguments)...);
+    return call_task<std::decay_t<F>, std::decay_t<Args>...>(std::forward<F>(function),
+                                                              std::forward<Args>(arguments)...);
   } else {
     return call_plain<std::decay_t<F>, std::decay_t<Args>...>(std::forward<F>(function),
                                                                std::forward<Args>(arguments)...);

@@ -40,6 +40,8 @@
 // order; across workers this is what keeps a busy producer and consumer from trading the lock for every
 // message.
 //
+// Messages: any type that moves without throwing (static_assert; a channel never copies a message).
+//
 // Memory: the channel is one allocation shared by the handles. Its ring of messages grows by doubling up
 // to the capacity (bounded) or as needed (unbounded) and never shrinks: after warm-up, send and recv
 // allocate nothing. An unbounded channel whose receivers fall behind grows without limit: prefer bounded.
@@ -52,6 +54,7 @@
 #include <limits>
 #include <mutex>
 #include <optional>
+#include <type_traits>
 #include <utility>
 
 #include "runtime/result.h"
@@ -86,6 +89,11 @@ namespace internal {
 
 template <typename T>
 class ChannelState {
+  // A message whose move could throw could be lost half-way between the ring and a receiver, or break
+  // the ring as it grows: messages must move without throwing (every standard container and string
+  // does; wrap others in std::unique_ptr).
+  static_assert(std::is_nothrow_move_constructible_v<T>, "channel messages must be nothrow move constructible");
+
  public:
   explicit ChannelState(std::size_t capacity) noexcept : capacity_(capacity) {}
 

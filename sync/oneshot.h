@@ -21,6 +21,7 @@
 #include <atomic>
 #include <mutex>
 #include <optional>
+#include <type_traits>
 #include <utility>
 
 #include "runtime/result.h"
@@ -40,6 +41,8 @@ namespace internal {
 
 template <typename T>
 struct OneshotState {
+  static_assert(std::is_nothrow_move_constructible_v<T>, "oneshot values must be nothrow move constructible");
+
   void release() noexcept {
     if (references.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
   }

@@ -28,14 +28,22 @@ namespace surge {
 namespace internal {
 
 // Tasks waiting for a count to reach zero; the owner decides what the count is.
+//
+// A task that sees the zero may destroy the owner (a WaitGroup on its stack, a Gate in a connection) at
+// once. So the count only drops under the waiters' lock (drop()), and the waiters look at it only under
+// that lock too: the one who dropped it lets go of the lock before anyone can see the zero, and touches
+// nothing of the owner after that.
 class ZeroWaiters {
  public:
   class Awaiter;
 
-  // Wakes every waiter. Call after the count reached zero (a waiter that checks later sees the zero).
-  void wake_all() noexcept {
+  // Runs `drop()` (which lowers the count and returns whether it reached zero) under the lock, and if it
+  // did, wakes every waiter, after letting go of the lock.
+  template <typename Drop>
+  void drop(Drop&& drop) noexcept {
     internal::PendingWakes wakes;
     std::lock_guard guard(lock_);
+    if (!drop()) return;
     while (!waiters_.empty()) wakes.wake(as_waiter(waiters_.pop_front()));
   }
 
@@ -44,8 +52,7 @@ class ZeroWaiters {
   WakeNodeList waiters_;
 };
 
-// Waits until `is_zero(owner)`; the check is repeated under the waiters' lock before suspending, and the
-// owner calls wake_all() after every drop to zero, so no wake-up is lost.
+// Waits until `is_zero(owner)`, checked under the waiters' lock (see ZeroWaiters).
 class [[nodiscard]] ZeroWaiters::Awaiter : public WaitAwaiter<ZeroWaiters::Awaiter> {
  public:
   using IsZero = bool (*)(const void* owner) noexcept;
@@ -53,7 +60,10 @@ class [[nodiscard]] ZeroWaiters::Awaiter : public WaitAwaiter<ZeroWaiters::Await
       : waiters_(&waiters), is_zero_(is_zero), owner_(owner), operation_(operation) {}
   ~Awaiter() { abandon(); }
 
-  bool await_ready() const noexcept { return is_zero_(owner_); }
+  bool await_ready() noexcept {
+    std::lock_guard guard(waiters_->lock_);
+    return is_zero_(owner_);
+  }
   Result<void> await_resume() noexcept {
     if (finish() == WaitState::kCancelled) return Error(ECANCELED, operation_);
     return ok();
@@ -85,9 +95,11 @@ class WaitGroup {
   void add(std::int64_t count = 1) noexcept { count_.fetch_add(count, std::memory_order_relaxed); }
   // One job finished. Any thread. More done() than add() is a bug (asserted in debug builds).
   void done() noexcept {
-    const std::int64_t before = count_.fetch_sub(1, std::memory_order_acq_rel);
-    assert(before > 0 && "WaitGroup::done() without a matching add()");
-    if (before == 1) waiters_.wake_all();
+    waiters_.drop([this]() noexcept {
+      const std::int64_t before = count_.fetch_sub(1, std::memory_order_acq_rel);
+      assert(before > 0 && "WaitGroup::done() without a matching add()");
+      return before == 1;
+    });
   }
   // co_await group.wait() -> Result<void>: once the count is zero (at once if it is).
   internal::ZeroWaiters::Awaiter wait() noexcept {
@@ -158,8 +170,10 @@ class Gate {
   static constexpr std::uint64_t kOne = 2;
 
   void leave() noexcept {
-    const std::uint64_t before = state_.fetch_sub(kOne, std::memory_order_acq_rel);
-    if (before - kOne == kClosed) waiters_.wake_all();  // the last one out of a closed gate
+    waiters_.drop([this]() noexcept {
+      const std::uint64_t before = state_.fetch_sub(kOne, std::memory_order_acq_rel);
+      return before - kOne == kClosed;  // the last one out of a closed gate
+    });
   }
   static bool is_drained(const void* self) noexcept {
     return static_cast<const Gate*>(self)->state_.load(std::memory_order_acquire) < kOne;

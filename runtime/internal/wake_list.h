@@ -16,6 +16,7 @@
 
 #include <coroutine>
 #include <mutex>
+#include <thread>
 
 #include "runtime/internal/intrusive_list.h"
 #include "runtime/internal/spin_lock.h"
@@ -29,6 +30,10 @@ struct WakeNode {
   WakeNode* next = nullptr;
   std::coroutine_handle<> coroutine = nullptr;
   bool listed = false;  // on a WakeList: guarded by that list's lock
+  // Chosen by a waker on another thread, which will push() it once it has let go of the primitive's
+  // lock: set under that lock, cleared by push() under the list's lock. While it is set, the node must
+  // not be freed (see WakeList::remove_when_pushed).
+  bool in_transit = false;
 };
 
 using WakeNodeList = IntrusiveList<WakeNode, &WakeNode::previous, &WakeNode::next>;
@@ -39,6 +44,7 @@ class WakeList {
   // not already posted), false when a drain is already on its way and will see `node`.
   bool push(WakeNode& node) noexcept {
     std::lock_guard guard(lock_);
+    node.in_transit = false;  // the waker's last touch of the node: the owner may free it after this
     node.listed = true;
     nodes_.push_back(node);
     const bool post = !posted_;
@@ -46,14 +52,22 @@ class WakeList {
     return post;
   }
 
-  // Owner thread. Takes `node` off the list if it is still there (its frame is being destroyed before the
-  // drain ran); returns whether it was.
-  bool remove(WakeNode& node) noexcept {
-    std::lock_guard guard(lock_);
-    if (!node.listed) return false;
-    node.listed = false;
-    nodes_.remove(node);
-    return true;
+  // Owner thread, for a node whose frame is being destroyed after a waker on another thread chose it:
+  // waits until that waker has pushed it (in_transit: a few instructions, unless the waker's thread was
+  // preempted), then takes it off the list if the drain has not run yet. Returns whether it was listed.
+  bool remove_when_pushed(WakeNode& node) noexcept {
+    for (;;) {
+      {
+        std::lock_guard guard(lock_);
+        if (!node.in_transit) {
+          if (!node.listed) return false;
+          node.listed = false;
+          nodes_.remove(node);
+          return true;
+        }
+      }
+      std::this_thread::yield();
+    }
   }
 
   // Owner thread. Calls `schedule(coroutine)` for every listed node, oldest first, and empties the list.

@@ -50,8 +50,9 @@ class WorkerAccess {
   // pinned: it is not destroyed even if the waiter's frame is. Any thread but the worker's own.
   static bool list_wake(Worker& worker, WakeNode& node) noexcept { return worker.list_wake(node); }
   static void post_wake_list(Worker& worker) noexcept { worker.post_wake_list(); }
-  // Owner thread: takes `node` off the worker's wake list if it is still on it (its frame is being destroyed).
-  static bool unlist_wake(Worker& worker, WakeNode& node) noexcept { return worker.wake_list_.remove(node); }
+  // Owner thread, for a node whose frame is being destroyed after a waker on another thread chose it:
+  // waits for that waker to have listed it, then takes it off the list if the drain has not run yet.
+  static bool unlist_wake(Worker& worker, WakeNode& node) noexcept { return worker.wake_list_.remove_when_pushed(node); }
   // Makes the worker's wait in its backend return. Any thread.
   static void wake(Worker& worker) noexcept { worker.backend_->wake(); }
 

@@ -51,8 +51,13 @@ struct Waiter : WakeNode {
 
 inline Waiter& as_waiter(WakeNode& node) noexcept { return static_cast<Waiter&>(node); }
 
-// Wake-ups decided under a primitive's lock whose inbox posts (and possible wake-up syscalls) are made
-// after it is released. Declare it before the lock guard, so that it is destroyed (and posts) after.
+// Wake-ups decided under a primitive's lock and carried out after it is released. Declare it before the
+// lock guard, so that it is destroyed (and wakes) after the lock is let go: a woken task may destroy the
+// primitive as soon as it runs (the last unlock of a Mutex, the last done() of a WaitGroup), so nothing
+// may touch the primitive once a waiter can run, and nothing does: the lock's release is the last touch.
+// The chosen waiters are chained through their (now free) list links meanwhile. A waiter on another
+// worker is "in transit" until it is on its worker's WakeList: its frame is not freed before (see
+// WaitAwaiter::abandon and WakeList::remove_when_pushed).
 class PendingWakes {
  public:
   PendingWakes() = default;
@@ -60,33 +65,38 @@ class PendingWakes {
   PendingWakes& operator=(const PendingWakes&) = delete;
   ~PendingWakes() { flush(); }
 
-  // Marks `waiter` (already off its wait list) as `outcome` and wakes it.
+  // Under the primitive's lock: marks `waiter` (already off its wait list) as `outcome`, to be woken.
   void wake(Waiter& waiter, WaitState outcome = WaitState::kGranted) noexcept {
     waiter.state = outcome;
-    if (waiter.worker == Worker::current()) {
-      WorkerAccess::schedule(*waiter.worker, waiter.coroutine);
-      return;
-    }
-    // False: a drain is already on its way (posted, or due from an earlier wake of this batch: the list
-    // stays "posted" until its drain runs, and that cannot run before our post). So each worker appears
-    // at most once below.
-    if (!WorkerAccess::list_wake(*waiter.worker, waiter)) return;
-    if (count_ < kInline) {
-      posts_[count_++] = waiter.worker;
+    waiter.in_transit = waiter.worker != Worker::current();
+    waiter.next = nullptr;
+    if (tail_ == nullptr) {
+      head_ = &waiter;
     } else {
-      WorkerAccess::post_wake_list(*waiter.worker);  // many workers at once: post under the lock
+      tail_->next = &waiter;
     }
+    tail_ = &waiter;
   }
 
+  // After the lock is released: wakes every chosen waiter, oldest first.
   void flush() noexcept {
-    for (int i = 0; i < count_; ++i) WorkerAccess::post_wake_list(*posts_[i]);
-    count_ = 0;
+    Worker* const here = Worker::current();
+    while (head_ != nullptr) {
+      Waiter& waiter = *head_;
+      head_ = static_cast<Waiter*>(waiter.next);  // read first: listing reuses the links
+      Worker& home = *waiter.worker;
+      if (&home == here) {
+        WorkerAccess::schedule(home, waiter.coroutine);
+      } else if (WorkerAccess::list_wake(home, waiter)) {  // the last touch of `waiter`
+        WorkerAccess::post_wake_list(home);  // else a drain is already on its way and will see it
+      }
+    }
+    tail_ = nullptr;
   }
 
  private:
-  static constexpr int kInline = 8;
-  Worker* posts_[kInline];
-  int count_ = 0;
+  Waiter* head_ = nullptr;
+  Waiter* tail_ = nullptr;
 };
 
 template <typename Derived>
@@ -103,6 +113,9 @@ class WaitAwaiter {
     std::lock_guard guard(derived().wait_lock());
     if (derived().try_complete_locked(wakes)) return false;
     if (slot_ != nullptr && slot_->requested()) {
+      // Cancelled before it could wait: it leaves as a queued waiter would, undoing what the failed
+      // attempt armed for waiters (a mutex's contended mark, a semaphore's waiters bit).
+      derived().left_queue_locked(wakes);
       waiter_.state = WaitState::kCancelled;
       return false;
     }
@@ -138,11 +151,14 @@ class WaitAwaiter {
       derived().wait_list().remove(waiter_);
       waiter_.state = WaitState::kCancelled;
       derived().left_queue_locked(wakes);
-    } else if (waiter_.state == WaitState::kGranted) {
-      if (waiter_.worker != nullptr) WorkerAccess::unlist_wake(*waiter_.worker, waiter_);
-      derived().undo_grant_locked(wakes);
-      waiter_.state = WaitState::kIdle;
+      return;
     }
+    // Woken (granted, or closed) but not resumed: a waker on another thread may still be about to put it
+    // on this worker's wake list, or have put it there: wait for the first, undo the second. A waker on
+    // this thread only scheduled it (the worker's shutdown drops it).
+    WorkerAccess::unlist_wake(*waiter_.worker, waiter_);
+    if (waiter_.state == WaitState::kGranted) derived().undo_grant_locked(wakes);
+    waiter_.state = WaitState::kIdle;
   }
 
   Waiter waiter_;
