@@ -7,6 +7,7 @@
 #include <future>
 
 #include "runtime/signal_set.h"
+#include "runtime/time.h"
 
 namespace surge {
 namespace {
@@ -43,7 +44,12 @@ void take_default_action(int signal_number) noexcept {
 Task<void> read_signals(internal::SignalHub* hub, SignalSet signals) {
   for (;;) {
     Result<int> signal = co_await signals.wait();
-    if (!signal) co_return;  // cancelled by the shutdown (a signalfd read fails in no other way)
+    if (!signal) {
+      if (signal.error().is_cancelled()) co_return;  // the shutdown
+      // Not expected from a signalfd; keep reading (later ctrl_c() calls must not hang), without spinning.
+      (void)co_await sleep_for(std::chrono::milliseconds(10));
+      continue;
+    }
     if (hub->armed()) {
       hub->deliver(*signal);
     } else {

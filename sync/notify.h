@@ -16,12 +16,13 @@
 // are woken through their worker's inbox.
 //
 // Cancellation: a wait() still queued leaves with ECANCELED and consumes nothing; one that was already
-// notified completes successfully. A notification given to a task destroyed before it resumed (its
-// worker's shutdown) is passed on to the next waiter, or stored as the permit.
+// notified completes successfully. A notify_one() given to a task destroyed before it resumed (its
+// worker's shutdown) is passed on to the next waiter, or stored as the permit; a notify_all() is not.
 // The Notify must outlive every waiting wait().
 #ifndef SURGE_SYNC_NOTIFY_H_
 #define SURGE_SYNC_NOTIFY_H_
 
+#include <cstdint>
 #include <mutex>
 
 #include "runtime/result.h"
@@ -49,15 +50,26 @@ class Notify {
   void notify_all() noexcept {
     internal::PendingWakes wakes;
     std::lock_guard guard(lock_);
-    while (!waiters_.empty()) wakes.wake(internal::as_waiter(waiters_.pop_front()));
+    while (!waiters_.empty()) {
+      internal::Waiter& waiter = internal::as_waiter(waiters_.pop_front());
+      waiter.payload = kByNotifyAll;
+      wakes.wake(waiter);
+    }
   }
 
  private:
+  // A woken waiter's payload: which call woke it (a notify_one() is passed on if its waiter dies before it
+  // resumes; a notify_all() is not, it stores nothing).
+  static constexpr std::uintptr_t kByNotifyOne = 1;
+  static constexpr std::uintptr_t kByNotifyAll = 2;
+
   void notify_one_locked(internal::PendingWakes& wakes) noexcept {
     if (waiters_.empty()) {
       permit_ = true;
     } else {
-      wakes.wake(internal::as_waiter(waiters_.pop_front()));
+      internal::Waiter& waiter = internal::as_waiter(waiters_.pop_front());
+      waiter.payload = kByNotifyOne;
+      wakes.wake(waiter);
     }
   }
 
@@ -84,7 +96,9 @@ class [[nodiscard]] Notify::WaitAwaiter : public internal::WaitAwaiter<WaitAwait
 
   bool try_complete_locked(internal::PendingWakes&) noexcept { return std::exchange(notify_->permit_, false); }
   void left_queue_locked(internal::PendingWakes&) noexcept {}
-  void undo_grant_locked(internal::PendingWakes& wakes) noexcept { notify_->notify_one_locked(wakes); }
+  void undo_grant_locked(internal::PendingWakes& wakes) noexcept {
+    if (waiter_.payload == kByNotifyOne) notify_->notify_one_locked(wakes);
+  }
 
   Notify* notify_;
 };

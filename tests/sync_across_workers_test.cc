@@ -306,6 +306,23 @@ TEST_P(SyncAcrossWorkersTest, WhatWasHandedToATaskDestroyedBeforeItRanIsGivenBac
   }(notify));
 }
 
+TEST_P(SyncAcrossWorkersTest, NotifyAllToATaskDestroyedBeforeItRanStoresNoPermit) {
+  runtime_.reset();
+  auto created = Worker::create({.backend = GetParam()});
+  ASSERT_TRUE(created);
+  std::unique_ptr<Worker> worker = std::move(*created);
+  Notify notify;
+  auto waiting = worker->spawn([](Notify& n) -> Task<void> { (void)co_await n.wait(); }(notify));
+  worker->block_on([]() -> Task<void> { co_await testing::settle(); }());
+  std::thread([&] { notify.notify_all(); }).join();
+  worker->shutdown();
+  EXPECT_TRUE(waiting.is_abandoned());
+  worker->block_on([](Notify& n) -> Task<void> {
+    auto waited = co_await timeout(20ms, n.wait());
+    EXPECT_TRUE(!waited.ok() && waited.error().is_timed_out()) << "notify_all() left a permit behind";
+  }(notify));
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, SyncAcrossWorkersTest,
                          ::testing::Values(BackendChoice::kIoUring, BackendChoice::kEpoll),
                          testing::backend_test_name);

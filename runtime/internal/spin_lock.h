@@ -2,9 +2,10 @@
 //
 // One locked instruction to take (an exchange), a plain release store to give back: half of what a
 // general mutex (absl::Mutex: a CAS each way) costs, which matters because every cross-worker hand-off
-// takes one. Only for critical sections of a few dozen instructions that never block, never allocate
-// while waiters spin, and never call user code; a holder preempted by the kernel is waited out by
-// yielding the CPU after a short spin (these machines have two cores).
+// takes one. Only for critical sections of a few dozen instructions that never block and never wait for
+// another lock's holder (a channel moves its messages, which must not throw, and grows its ring during
+// warm-up, under it); a holder preempted by the kernel is waited out by yielding the CPU after a short
+// spin (these machines have two cores).
 //
 //   internal::SpinLock lock;
 //   { std::lock_guard guard(lock); ...a few stores... }
