@@ -109,6 +109,14 @@ class ChannelState {
     std::lock_guard guard(lock_);
     close_locked(wakes);
   }
+  bool is_closed() noexcept {
+    std::lock_guard guard(lock_);
+    return closed_;
+  }
+  std::size_t size() noexcept {
+    std::lock_guard guard(lock_);
+    return size_locked();
+  }
 
   // Under lock_: `message` enters: straight to the oldest waiting receiver, or into the ring. The caller
   // has checked there is room (or a receiver).
@@ -283,15 +291,9 @@ class Sender {
 
   // Closes the channel for everybody (see the top of this file). Any thread; idempotent.
   void close() noexcept { state_->close(); }
-  bool is_closed() const noexcept {
-    std::lock_guard guard(state_->lock_);
-    return state_->closed_;
-  }
+  bool is_closed() const noexcept { return state_->is_closed(); }
   // Messages in the channel now (a snapshot), and the capacity (max() when unbounded).
-  std::size_t size() const noexcept {
-    std::lock_guard guard(state_->lock_);
-    return state_->size_locked();
-  }
+  std::size_t size() const noexcept { return state_->size(); }
   std::size_t capacity() const noexcept { return state_->capacity_; }
 
  private:
@@ -406,14 +408,8 @@ class Receiver {
   }
 
   void close() noexcept { state_->close(); }
-  bool is_closed() const noexcept {
-    std::lock_guard guard(state_->lock_);
-    return state_->closed_;
-  }
-  std::size_t size() const noexcept {
-    std::lock_guard guard(state_->lock_);
-    return state_->size_locked();
-  }
+  bool is_closed() const noexcept { return state_->is_closed(); }
+  std::size_t size() const noexcept { return state_->size(); }
   std::size_t capacity() const noexcept { return state_->capacity_; }
 
  private:

@@ -12,7 +12,7 @@
 //   config_tx.send(new_config);                       // wakes every waiting changed()
 //
 // Threads: both ends may be used on any worker; send() and get() from any thread. A value is copied out
-// under a reader lock (absl::Mutex), so get() needs T copyable and readers do not block each other.
+// under a reader lock (std::shared_mutex), so get() needs T copyable and readers do not block each other.
 // Cancellation: changed() still waiting returns ECANCELED and leaves the seen version as it was; one that
 // was already woken returns success. No allocation but the channel's own (one) and T's copies.
 #ifndef SURGE_SYNC_WATCH_H_
@@ -21,9 +21,9 @@
 #include <atomic>
 #include <cstdint>
 #include <mutex>
+#include <shared_mutex>
 #include <utility>
 
-#include "absl/synchronization/mutex.h"
 #include "runtime/result.h"
 #include "sync/internal/waiter.h"
 
@@ -44,8 +44,10 @@ struct WatchState {
   void release() noexcept {
     if (references.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
   }
-  absl::Mutex value_mutex;
-  T value ABSL_GUARDED_BY(value_mutex);
+  // std::shared_mutex rather than absl::Mutex: Debian's abseil is not built for ThreadSanitizer, which
+  // then cannot see absl::Mutex order anything (it reports races between a send() and a get()).
+  std::shared_mutex value_mutex;
+  T value;  // guarded by value_mutex
   std::atomic<std::uint64_t> version{0};  // bumped under value_mutex with each send()
   SpinLock lock;
   WakeNodeList waiters;        // guarded by lock: changed() calls waiting
@@ -77,7 +79,7 @@ class WatchSender {
   // Publishes `value` and wakes every waiting changed(). Never waits. Any thread.
   void send(T value) {
     {
-      absl::MutexLock value_lock(&state_->value_mutex);
+      std::unique_lock value_lock(state_->value_mutex);
       std::swap(state_->value, value);  // the old value is destroyed outside the lock
       state_->version.fetch_add(1, std::memory_order_release);
     }
@@ -115,7 +117,7 @@ class WatchReceiver {
 
   // A copy of the current value; marks it seen.
   T get() {
-    absl::ReaderMutexLock value_lock(&state_->value_mutex);
+    std::shared_lock value_lock(state_->value_mutex);
     seen_ = state_->version.load(std::memory_order_relaxed);
     return state_->value;
   }
