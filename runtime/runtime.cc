@@ -43,7 +43,10 @@ void take_default_action(int signal_number) noexcept {
 // the SignalSet closes the fd on worker 0's thread).
 Task<void> read_signals(internal::SignalHub* hub, SignalSet signals) {
   for (;;) {
+    Worker& here = *Worker::current();
+    internal::WorkerAccess::background_operation(here, +1);  // in flight for as long as no signal comes
     Result<int> signal = co_await signals.wait();
+    internal::WorkerAccess::background_operation(here, -1);
     if (!signal) {
       if (signal.error().is_cancelled()) co_return;  // the shutdown
       // Not expected from a signalfd; keep reading (later ctrl_c() calls must not hang), without spinning.

@@ -166,7 +166,9 @@ bool Worker::run_at_home(Worker* worker, std::uint64_t incarnation, HomeAction a
 }
 
 bool Worker::spin_for_posted_work() const noexcept {
-  if (spin_before_sleep_.count() <= 0 || backend_->in_flight() > 0) return false;
+  // Operations that wait for rare events (the Runtime's signalfd read) do not count: with one of those
+  // always in flight, the worker would never spin and every hand-off to it would pay a wake-up syscall.
+  if (spin_before_sleep_.count() <= 0 || backend_->in_flight() > background_operations_) return false;
   const auto until = Clock::now() + spin_before_sleep_;
   do {
     for (int i = 0; i < 64; ++i) {
@@ -305,6 +307,7 @@ void Worker::shutdown() noexcept {
     state.release();  // the frame's reference; the handle may still hold the block
   }
   draining_ = false;
+  background_operations_ = 0;  // their tasks were destroyed without resuming
   current_worker = previous;
 }
 

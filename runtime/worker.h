@@ -277,6 +277,8 @@ class Worker {
   static constexpr int kMaxTurnsWithoutPoll = 8;
   int turns_without_poll_ = 0;
   std::size_t blocking_calls_ = 0;
+  // In-flight operations that wait for rare events (see WorkerAccess::background_operation).
+  std::size_t background_operations_ = 0;
   internal::BlockingPool* blocking_pool_ = nullptr;  // set by the Runtime before the worker runs
   internal::RemoteWork stop_work_;
   internal::RemoteWork wake_list_work_;  // posted to drain wake_list_

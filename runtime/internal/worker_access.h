@@ -97,6 +97,12 @@ class WorkerAccess {
   // state for it). Prints one line to stderr naming `kind` the first time each kind is reported (`kind`
   // must be a string literal), and counts every report (surge::outlived_worker_reports()). Any thread.
   static void report_outlived(const char* kind) noexcept;
+  // Marks one in-flight operation of the worker as waiting for a rare event (the Runtime's signalfd read):
+  // `delta` +1 before it is awaited, -1 after. The worker's short spin for posted work before sleeping
+  // (WorkerOptions::spin_before_sleep) is skipped while operations are in flight, except these. Owner only.
+  static void background_operation(Worker& worker, int delta) noexcept {
+    worker.background_operations_ = static_cast<std::size_t>(static_cast<std::ptrdiff_t>(worker.background_operations_) + delta);
+  }
   // Bookkeeping for calls on the blocking pool on behalf of the worker's tasks: shutdown() waits until
   // every one started has finished. Owner only.
   static void blocking_call_started(Worker& worker) noexcept { ++worker.blocking_calls_; }
