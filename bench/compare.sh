@@ -44,7 +44,7 @@ tr ',' '\n' <<<"$workloads" | grep -qx sync && run_sync=true
 
 report_inputs=()
 if [ -n "$echo_workloads" ]; then
-  tokio_server="$(bench/build_tokio_server.sh)"
+  tokio_server="$(bench/build_tokio_peer.sh tokio_echo_server)"
   bazel build //bench:echo_compare //bench:runtime_bench
   bazel-bin/bench/echo_compare --tokio_server="$tokio_server" --workloads="$echo_workloads" "${compare_flags[@]}" \
     --benchmark_out="$out/echo_compare.json" --benchmark_out_format=json

@@ -92,7 +92,7 @@ ABSL_FLAG(surge::bench::CountList, stream_sizes, (surge::bench::CountList{{65536
           "write sizes of the stream cells, bytes");
 ABSL_FLAG(int, idle_connections, 10000, "connections of the idle cell, 1 to 100000");
 ABSL_FLAG(std::string, tokio_server, "",
-          "path of the Tokio server (bench/build_tokio_server.sh builds it); without it, tokio is skipped");
+          "path of the Tokio server (bench/build_tokio_peer.sh builds it); without it, tokio is skipped");
 ABSL_FLAG(std::string, before_server, "",
           "path of a surge_echo_server built from an earlier commit, for the before_<variant> servers");
 
@@ -163,7 +163,7 @@ Result<std::vector<std::string>> server_command(const std::string& server, int b
     command = {dir + "/libuv_echo_server"};
   } else if (server == "tokio") {
     if (settings.tokio_server.empty()) {
-      return Error(ENOENT, "no --tokio_server given (bench/build_tokio_server.sh builds it where cargo and "
+      return Error(ENOENT, "no --tokio_server given (bench/build_tokio_peer.sh builds it where cargo and "
                            "librust-tokio-dev are installed)");
     }
     command = {settings.tokio_server};

@@ -24,7 +24,7 @@ for argument in "$@"; do
   fi
 done
 
-tokio="$(bench/build_tokio_sync_bench.sh)"  # empty (with the reason on stderr) when it cannot be built
+tokio="$(bench/build_tokio_peer.sh tokio_sync_bench)"  # empty (with the reason on stderr) when it cannot be built
 # tokio: the two-thread workloads on a 2-worker multi_thread runtime, which places tasks itself (it keeps
 # producer and consumer on one worker); tokio_pinned: the same on two current_thread runtimes pinned to CPU
 # 0 and 1, the producers on one and the consumer on the other (the placement the other rows have).
