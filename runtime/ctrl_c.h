@@ -21,6 +21,7 @@
 //     signal is returned, like any operation that completed before its cancellation took effect).
 //   - Off a Runtime's worker, or on a Runtime created with `signals = {}`: ENOTSUP at once.
 //   - Awaited right away, on the worker that made it; not movable once awaited (the wait lives in it).
+//   - Waiting uses the protocol every cross-worker hand-over here shares (runtime/internal/waiter.h).
 // What the Runtime does with signals (which threads block them, which signals are read) is described at
 // the top of runtime/runtime.h.
 #ifndef SURGE_RUNTIME_CTRL_C_H_
@@ -30,23 +31,19 @@
 #include <coroutine>
 #include <optional>
 
-#include "runtime/internal/cancel_slot.h"
 #include "runtime/internal/signal_hub.h"
+#include "runtime/internal/waiter.h"
 #include "runtime/result.h"
 #include "runtime/runtime.h"
 #include "runtime/worker.h"
 
 namespace surge {
 
-class [[nodiscard]] CtrlCAwaitable {
+class [[nodiscard]] CtrlCAwaitable : public internal::WaitAwaiter<CtrlCAwaitable> {
  public:
   CtrlCAwaitable() noexcept = default;
-  CtrlCAwaitable(const CtrlCAwaitable&) = delete;
-  CtrlCAwaitable& operator=(const CtrlCAwaitable&) = delete;
-  // Destroyed while waiting (its task destroyed by shutdown): leaves the hub's lists.
-  ~CtrlCAwaitable() {
-    if (hub_ != nullptr) hub_->forget(waiter_);  // the state is the hub's to read (under its lock)
-  }
+  // Destroyed while waiting (its task destroyed by shutdown): leaves the hub's queue.
+  ~CtrlCAwaitable() { abandon(); }
 
   bool await_ready() const noexcept { return false; }
 
@@ -54,47 +51,32 @@ class [[nodiscard]] CtrlCAwaitable {
   bool await_suspend(std::coroutine_handle<Promise> awaiter) noexcept {
     Worker* const worker = Worker::current();
     Runtime* const runtime = worker != nullptr ? worker->runtime() : nullptr;
-    internal::SignalHub* const hub = runtime != nullptr ? runtime->signal_hub_.get() : nullptr;
-    if (hub == nullptr) {
-      outcome_ = Error(ENOTSUP, "ctrl_c: not on a Runtime that handles signals");
-      return false;
-    }
-    slot_ = internal::cancel_slot_of(awaiter);
-    if (slot_ != nullptr && slot_->requested()) {
-      outcome_ = Error(ECANCELED, "ctrl_c");
-      return false;
-    }
-    waiter_.coroutine = awaiter;
-    waiter_.worker = worker;
-    if (const int kept = hub->wait(waiter_); kept != 0) {
-      outcome_ = kept;
-      return false;
-    }
-    hub_ = hub;
-    if (slot_ != nullptr) slot_->install(&on_cancel, this);
-    return true;
+    hub_ = runtime != nullptr ? runtime->signal_hub_.get() : nullptr;
+    if (hub_ == nullptr) return false;  // ENOTSUP
+    return WaitAwaiter::await_suspend(awaiter);
   }
 
   // The signal's number, or ECANCELED / ENOTSUP.
   Result<int> await_resume() noexcept {
-    if (slot_ != nullptr) slot_->clear();
-    if (outcome_) return *outcome_;
-    return waiter_.signal;
+    if (hub_ == nullptr) return Error(ENOTSUP, "ctrl_c: not on a Runtime that handles signals");
+    if (finish() == internal::WaitState::kCancelled) return Error(ECANCELED, "ctrl_c");
+    return static_cast<int>(waiter_.payload);
   }
 
  private:
-  static void on_cancel(void* self) noexcept {
-    auto* awaitable = static_cast<CtrlCAwaitable*>(self);
-    if (awaitable->hub_->cancel(awaitable->waiter_)) {
-      awaitable->outcome_ = Error(ECANCELED, "ctrl_c");
-      internal::WorkerAccess::schedule(*awaitable->waiter_.worker, awaitable->waiter_.coroutine);
-    }
+  friend class internal::WaitAwaiter<CtrlCAwaitable>;
+  internal::SpinLock& wait_lock() noexcept { return hub_->lock(); }
+  internal::WakeNodeList& wait_list() noexcept { return hub_->waiting_list(); }
+  bool try_complete_locked(internal::PendingWakes&) noexcept {
+    const int kept = hub_->arm_and_take_kept_locked();
+    waiter_.payload = static_cast<std::uintptr_t>(kept);
+    return kept != 0;
   }
+  void left_queue_locked(internal::PendingWakes&) noexcept {}
+  // A signal is a broadcast: one handed to a task that died before it resumed is not passed on.
+  void undo_grant_locked(internal::PendingWakes&) noexcept {}
 
-  internal::SignalWaiter waiter_;
-  internal::SignalHub* hub_ = nullptr;  // set once registered
-  internal::CancelSlot* slot_ = nullptr;
-  std::optional<Result<int>> outcome_;  // decided without a signal from the hub (or a kept one)
+  internal::SignalHub* hub_ = nullptr;
 };
 
 // Waits for one of the Runtime's signals; see the top of this file.

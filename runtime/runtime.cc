@@ -113,7 +113,7 @@ Result<std::unique_ptr<Runtime>> Runtime::create(const RuntimeOptions& options) 
       runtime->shutdown();
       return signal_set.error();
     }
-    runtime->signal_hub_ = std::make_unique<internal::SignalHub>(count);
+    runtime->signal_hub_ = std::make_unique<internal::SignalHub>();
     (void)runtime->spawn_on(0, read_signals(runtime->signal_hub_.get(), std::move(*signal_set)));
   }
   return runtime;

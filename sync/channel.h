@@ -59,7 +59,7 @@
 
 #include "runtime/result.h"
 #include "sync/internal/ring.h"
-#include "sync/internal/waiter.h"
+#include "runtime/internal/waiter.h"
 
 namespace surge {
 

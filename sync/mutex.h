@@ -32,7 +32,7 @@
 #include <utility>
 
 #include "runtime/result.h"
-#include "sync/internal/waiter.h"
+#include "runtime/internal/waiter.h"
 
 namespace surge {
 

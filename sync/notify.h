@@ -26,7 +26,7 @@
 #include <mutex>
 
 #include "runtime/result.h"
-#include "sync/internal/waiter.h"
+#include "runtime/internal/waiter.h"
 
 namespace surge {
 

@@ -26,7 +26,7 @@
 
 #include "runtime/result.h"
 #include "sync/channel.h"  // SendResult
-#include "sync/internal/waiter.h"
+#include "runtime/internal/waiter.h"
 
 namespace surge {
 

@@ -31,7 +31,7 @@
 #include <utility>
 
 #include "runtime/result.h"
-#include "sync/internal/waiter.h"
+#include "runtime/internal/waiter.h"
 
 namespace surge {
 

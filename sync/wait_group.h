@@ -22,7 +22,7 @@
 #include <utility>
 
 #include "runtime/result.h"
-#include "sync/internal/waiter.h"
+#include "runtime/internal/waiter.h"
 
 namespace surge {
 namespace internal {

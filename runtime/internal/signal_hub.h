@@ -1,85 +1,83 @@
 // signal_hub.h (internal): how a Runtime hands the signals it reads to the tasks awaiting ctrl_c().
 //
 // One task on worker 0 reads the Runtime's signalfd and calls deliver(). Waiters (CtrlCAwaitable, in
-// their coroutine frames) register from any worker. deliver() wakes every waiter registered at that
-// moment (a broadcast): it moves them to their worker's "woken" list and posts that worker's one fan-out
-// node (RemoteWork, owned here, so no frame memory is ever posted), which resumes them on their own
-// thread. A signal that arrives while nobody waits is kept (at most one of each number, like the
-// kernel's own pending set) and handed, oldest first, to the next waiter, which then does not suspend.
+// their coroutine frames) queue here from any worker, with the waiting protocol every primitive that
+// hands things across workers uses (runtime/internal/waiter.h): deliver() wakes every waiter queued at
+// that moment (a broadcast), each on its own worker (through that worker's wake list from worker 0), with
+// the signal's number. A signal that arrives while nobody waits is kept (at most one of each number, like
+// the kernel's own pending set) and handed, oldest first, to the next waiter, which then does not suspend.
 //
-// Threads: one mutex guards the lists and the kept signals; every other step of a waiter (cancel,
-// forget, resume) happens on its worker's thread, so a waiter's frame is never touched by another
-// thread after it has been taken off the lists. Not a hot path: a lock per wait is fine.
+// Threads: the spin lock guards the waiters and the kept signals. Not a hot path.
 #ifndef SURGE_RUNTIME_INTERNAL_SIGNAL_HUB_H_
 #define SURGE_RUNTIME_INTERNAL_SIGNAL_HUB_H_
 
+#include <algorithm>
 #include <array>
 #include <atomic>
-#include <coroutine>
 #include <cstddef>
-#include <cstdint>
-#include <memory>
 #include <mutex>
 
-#include "runtime/internal/intrusive_list.h"
-#include "runtime/internal/remote_inbox.h"
-
-namespace surge {
-class Worker;
-}  // namespace surge
+#include "runtime/internal/spin_lock.h"
+#include "runtime/internal/wake_list.h"
+#include "runtime/internal/waiter.h"
 
 namespace surge::internal {
 
-struct SignalWaiter {
-  enum class State : std::uint8_t { kIdle, kWaiting, kWoken, kResumed };
-  std::coroutine_handle<> coroutine = nullptr;
-  Worker* worker = nullptr;
-  SignalWaiter* previous = nullptr;
-  SignalWaiter* next = nullptr;
-  int signal = 0;               // set when woken
-  State state = State::kIdle;   // guarded by the hub's mutex
-};
-
 class SignalHub {
  public:
-  explicit SignalHub(std::size_t workers);
+  SignalHub() = default;
   SignalHub(const SignalHub&) = delete;
   SignalHub& operator=(const SignalHub&) = delete;
-
-  // On the waiter's worker. Returns a kept signal at once (nothing registered), or 0: registered, the
-  // caller suspends and is resumed on its worker with waiter.signal set.
-  int wait(SignalWaiter& waiter) noexcept;
-  // On the waiter's worker (its task was cancelled). Returns true if it was still waiting: it is taken
-  // off and the caller resumes it (ECANCELED). False: a signal has already claimed it; its wake-up runs.
-  bool cancel(SignalWaiter& waiter) noexcept;
-  // On the waiter's worker, when its frame is destroyed while registered (the worker shuts down).
-  void forget(SignalWaiter& waiter) noexcept;
 
   // Whether any task has ever awaited ctrl_c() on this hub: until then the Runtime leaves a signal to
   // its default action (the reader re-raises it). Any thread.
   bool armed() const noexcept { return armed_.load(std::memory_order_acquire); }
-  // The reader, on worker 0: wakes every registered waiter with `signal`, or keeps it for the next one.
-  void deliver(int signal) noexcept;
 
-  // Signals kept for the next waiter, and waiters registered (monitoring, tests). Any thread.
-  std::size_t kept() noexcept;
-  std::size_t waiting() noexcept;
+  // The reader, on worker 0: wakes every queued waiter with `signal` (in its payload), or keeps it for
+  // the next one.
+  void deliver(int signal) noexcept {
+    PendingWakes wakes;
+    std::lock_guard guard(lock_);
+    if (waiting_.empty()) {
+      const auto end = kept_.begin() + static_cast<std::ptrdiff_t>(kept_count_);
+      if (std::find(kept_.begin(), end, signal) == end && kept_count_ < kept_.size()) kept_[kept_count_++] = signal;
+      return;
+    }
+    while (!waiting_.empty()) {
+      Waiter& waiter = as_waiter(waiting_.pop_front());
+      waiter.payload = static_cast<std::uintptr_t>(signal);
+      wakes.wake(waiter);
+    }
+  }
+
+  // Signals kept for the next waiter, and waiters queued (monitoring, tests). Any thread.
+  std::size_t kept() noexcept {
+    std::lock_guard guard(lock_);
+    return kept_count_;
+  }
+  std::size_t waiting() noexcept {
+    std::lock_guard guard(lock_);
+    return waiting_.size();
+  }
+
+  // For CtrlCAwaitable (the waiting protocol's hooks).
+  SpinLock& lock() noexcept { return lock_; }
+  WakeNodeList& waiting_list() noexcept { return waiting_; }
+  // Under lock(): arms the hub (the first ctrl_c()) and takes the oldest kept signal, or 0.
+  int arm_and_take_kept_locked() noexcept {
+    armed_.store(true, std::memory_order_release);
+    if (kept_count_ == 0) return 0;
+    const int signal = kept_[0];
+    std::copy(kept_.begin() + 1, kept_.begin() + static_cast<std::ptrdiff_t>(kept_count_), kept_.begin());
+    --kept_count_;
+    return signal;
+  }
 
  private:
-  using List = IntrusiveList<SignalWaiter, &SignalWaiter::previous, &SignalWaiter::next>;
-  struct PerWorker : RemoteWork {
-    SignalHub* hub = nullptr;
-    List woken;           // claimed by a signal, to be resumed by this node's run on that worker
-    bool posted = false;  // this node is in the worker's inbox
-  };
-  static void run_fanout(RemoteWork& work, Worker& worker) noexcept;
-
-  std::mutex mutex_;
-  std::atomic<bool> armed_{false};  // set by the first wait()
-  List waiting_;
-  std::unique_ptr<PerWorker[]> workers_;
-  std::size_t worker_count_;
-  std::array<int, 64> kept_{};  // signal numbers, oldest first, each at most once
+  SpinLock lock_;
+  std::atomic<bool> armed_{false};  // set by the first ctrl_c()
+  WakeNodeList waiting_;            // guarded by lock_; payload: the signal, once woken
+  std::array<int, 64> kept_{};      // guarded by lock_: signal numbers, oldest first, each at most once
   std::size_t kept_count_ = 0;
 };
 

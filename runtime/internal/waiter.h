@@ -1,4 +1,5 @@
-// waiter.h (internal): what every sync primitive's waiting awaiter is built from.
+// waiter.h (internal): what every awaiter that waits to be handed something from any thread is built
+// from: the sync primitives (sync/) and ctrl_c().
 //
 // A task that cannot take what it asks for (a lock, permits, a message, room in a channel) queues a Waiter
 // on the primitive's FIFO wait list, under the primitive's SpinLock, and suspends. Whoever makes it
@@ -21,8 +22,8 @@
 // thread. Frames are destroyed while waiting only by their worker's shutdown; then the destructor takes the
 // waiter off whichever list holds it (the primitive's, or its worker's WakeList), so nothing ever points
 // into a dead frame.
-#ifndef SURGE_SYNC_INTERNAL_WAITER_H_
-#define SURGE_SYNC_INTERNAL_WAITER_H_
+#ifndef SURGE_RUNTIME_INTERNAL_WAITER_H_
+#define SURGE_RUNTIME_INTERNAL_WAITER_H_
 
 #include <coroutine>
 #include <cstdint>
@@ -182,4 +183,4 @@ class WaitAwaiter {
 
 }  // namespace surge::internal
 
-#endif  // SURGE_SYNC_INTERNAL_WAITER_H_
+#endif  // SURGE_RUNTIME_INTERNAL_WAITER_H_
