@@ -81,6 +81,7 @@ class PendingWakes {
 
   // After the lock is released: wakes every chosen waiter, oldest first.
   void flush() noexcept {
+    if (head_ == nullptr) return;  // the common case: nobody to wake
     Worker* const here = Worker::current();
     while (head_ != nullptr) {
       Waiter& waiter = *head_;
@@ -143,7 +144,11 @@ class WaitAwaiter {
 
   // Called by the derived destructor: a frame destroyed while this awaiter waits (its worker's shutdown).
   void abandon() noexcept {
-    if (!suspended_) return;
+    if (suspended_) abandon_waiting();  // rare: only a worker's shutdown destroys a waiting frame
+  }
+
+ private:
+  [[gnu::noinline]] void abandon_waiting() noexcept {
     suspended_ = false;
     if (slot_ != nullptr) slot_->clear();
     PendingWakes wakes;
@@ -162,6 +167,7 @@ class WaitAwaiter {
     waiter_.state = WaitState::kIdle;
   }
 
+ protected:
   Waiter waiter_;
 
  private:
