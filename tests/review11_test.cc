@@ -48,7 +48,7 @@ std::unique_ptr<Worker> make_worker() {
 
 // ---------------------------------------------------------------------------------------------------
 // Defect 1 (ASan: heap-use-after-free in WakeList::drain, wake_list.h, reached from ~Worker).
-// WaitAwaiter::abandon() (sync/internal/waiter.h) only takes the waiter off its worker's WakeList when
+// WaitAwaiter::abandon() (then sync/internal/waiter.h, now runtime/internal/waiter.h) only took the waiter off its worker's WakeList when
 // the state is kGranted. A waiter woken from another thread with kClosed (channel close, last Sender or
 // OneshotSender or WatchSender dropped) is listed there too; if its frame is destroyed before the drain
 // runs (its worker shuts down), the node stays listed inside the freed frame, and the next drain (the
