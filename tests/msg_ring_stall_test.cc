@@ -1,8 +1,9 @@
 // A known problem, not run by CI (tag "manual"): with more io_uring workers than CPUs (4 on these 2),
 // hand-overs between workers woken by IORING_OP_MSG_RING stall: a FIFO mutex passed among 8 tasks on 4
 // workers takes seconds (single waits of 20-50 ms) where eventfd wake-ups take 100-200 ms in all. The
-// MSG_RING submissions all succeed (their CQEs carry no error), so the wake-ups are delayed, not refused:
-// suspected in how the kernel wakes a DEFER_TASKRUN ring's task for remote task work (lazily) when
+// MSG_RING submissions all succeed (their CQEs carry no error), so the wake-ups are delayed, not refused.
+// Not DEFER_TASKRUN's doing (without it: 27 s), nor the workers' spin before sleeping (without it: 47 s):
+// suspected in how the kernel delivers a message to a SINGLE_ISSUER ring's task (remote task work) when
 // threads outnumber CPUs. With as many workers as CPUs it does not show. This test states the expected
 // behaviour (MSG_RING no slower than an eventfd) and fails today:
 //   bazel test //tests:msg_ring_stall_test   (or bazel-bin/tests/msg_ring_stall_test, a few times)
