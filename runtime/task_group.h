@@ -28,7 +28,7 @@
 // runs. That is what timeout(d, group.join()) does when `d` passes: it cancels the children, waits for
 // them, and returns ETIMEDOUT (later than `d` by as long as the children take to react). Children are
 // never left running by a timed-out join; to give them a deadline and keep them, sleep and read size().
-// cancel_and_join() is cancel() then join(). One task at a time may await join().
+// cancel_and_join() is cancel() then join(). Several tasks may await join() at once; all are woken.
 //
 // Destroying a group with children still running cancels them and detaches them: they finish on their
 // own workers, and the shared state goes with the last of them (nothing leaks, nothing dangles). A
@@ -125,7 +125,7 @@ class [[nodiscard]] TaskGroup::JoinAwaitable {
   JoinAwaitable& operator=(const JoinAwaitable&) = delete;
   // Destroyed while waiting (its worker shuts down): the last child must not resume it.
   ~JoinAwaitable() {
-    if (registered_) state_->forget_joiner();
+    if (registered_) state_->forget_joiner(joiner_);
   }
 
   bool await_ready() const noexcept { return false; }
@@ -137,7 +137,9 @@ class [[nodiscard]] TaskGroup::JoinAwaitable {
       cancelled_ = true;
       state_->cancel();
     }
-    if (!state_->set_joiner(awaiter, *Worker::current())) return false;  // no child left
+    joiner_.coroutine = awaiter;
+    joiner_.worker = Worker::current();
+    if (!state_->add_joiner(joiner_)) return false;  // no child left
     registered_ = true;
     if (slot_ != nullptr && !cancelled_) slot_->install(&on_cancel, this);
     return true;
@@ -160,6 +162,7 @@ class [[nodiscard]] TaskGroup::JoinAwaitable {
   }
 
   internal::GroupState* state_;
+  internal::Waiter joiner_;  // queued on the group while it waits
   internal::CancelSlot* slot_ = nullptr;
   bool registered_ = false;
   bool cancelled_ = false;

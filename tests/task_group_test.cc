@@ -15,6 +15,7 @@
 #include <random>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 #include "runtime/fd_io.h"
 #include "runtime/runtime.h"
@@ -55,6 +56,26 @@ TEST_P(TaskGroupTest, JoinWaitsForEveryChildOnEveryWorker) {
   }(&finished));
   EXPECT_TRUE(ok);
   EXPECT_EQ(finished.load(), 100);
+}
+
+TEST_P(TaskGroupTest, SeveralJoinersOnBothWorkersAreAllWoken) {
+  if (!runtime_) return;
+  std::atomic<int> finished{0};
+  const int joined = run([](Runtime& runtime, std::atomic<int>* finished) -> Task<int> {
+    TaskGroup group;
+    for (int i = 0; i < 20; ++i) group.spawn_on(static_cast<std::size_t>(i % 2), sleep_then_count(milliseconds(5 + i % 3), finished));
+    std::vector<JoinHandle<bool>> joiners;
+    for (std::size_t w = 0; w < 4; ++w) {
+      joiners.push_back(runtime.spawn_on(w % 2, [](TaskGroup& group) -> Task<bool> {
+        co_return (co_await group.join()).ok();
+      }(group)));
+    }
+    int woken = 0;
+    for (auto& joiner : joiners) woken += (co_await std::move(joiner)) ? 1 : 0;
+    co_return woken;
+  }(*runtime_, &finished));
+  EXPECT_EQ(joined, 4);
+  EXPECT_EQ(finished.load(), 20);
 }
 
 Task<void> sleep_forever(std::atomic<int>* cancelled) {

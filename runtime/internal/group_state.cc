@@ -32,10 +32,7 @@ void GroupMember::fail(std::exception_ptr exception) noexcept {
   state_->cancel();
 }
 
-GroupState::GroupState() noexcept {
-  wake_.run = &run_wake;
-  wake_.state = this;
-}
+GroupState::GroupState() noexcept = default;
 
 void GroupState::child_spawned() noexcept {
   add_ref();  // the GroupMember's
@@ -72,22 +69,23 @@ bool GroupState::cancelled() noexcept {
   return cancelled_;
 }
 
-bool GroupState::set_joiner(std::coroutine_handle<> joiner, Worker& worker) noexcept {
+bool GroupState::add_joiner(Waiter& joiner) noexcept {
   std::lock_guard<std::mutex> guard(mutex_);
   if (live_ == 0) return false;
-  joiner_ = joiner;
-  joiner_worker_ = &worker;
-  joiner_gone_ = false;
+  joiner.state = WaitState::kQueued;
+  joiners_.push_back(joiner);
   return true;
 }
 
-void GroupState::forget_joiner() noexcept {
+void GroupState::forget_joiner(Waiter& joiner) noexcept {
   std::lock_guard<std::mutex> guard(mutex_);
-  if (joiner_ != nullptr) {
-    joiner_ = nullptr;
-  } else if (wake_pending_) {
-    joiner_gone_ = true;
+  if (joiner.state == WaitState::kQueued) {
+    joiners_.remove(joiner);
+  } else {
+    // Woken from another thread: wait until the waker has listed it, then take it off that list.
+    WorkerAccess::unlist_wake(*joiner.worker, joiner);
   }
+  joiner.state = WaitState::kIdle;
 }
 
 std::exception_ptr GroupState::take_exception() noexcept {
@@ -97,35 +95,14 @@ std::exception_ptr GroupState::take_exception() noexcept {
 
 void GroupState::leave(GroupMember& member) noexcept {
   {
+    PendingWakes wakes;  // after the lock: a woken joiner may destroy the group (its reference) at once
     std::lock_guard<std::mutex> guard(mutex_);
     if (member.task != nullptr) members_.remove(member);
-    if (--live_ == 0 && joiner_ != nullptr) {
-      const std::coroutine_handle<> joiner = std::exchange(joiner_, nullptr);
-      if (joiner_worker_ == Worker::current()) {
-        WorkerAccess::schedule(*joiner_worker_, joiner);
-      } else {
-        // Posted under the lock: the joiner's worker is alive while joiner_ is set (its frame, and so
-        // the worker, would have cleared it first), and posting does not wait for the worker.
-        wake_pending_ = true;
-        wake_joiner_ = joiner;  // run_wake resumes it, unless it is gone meanwhile
-        add_ref();              // the wake-up's
-        WorkerAccess::post(*joiner_worker_, wake_);
-      }
+    if (--live_ == 0) {
+      while (!joiners_.empty()) wakes.wake(as_waiter(joiners_.pop_front()));
     }
   }
   release();  // the member's
-}
-
-void GroupState::run_wake(RemoteWork& work, Worker& worker) noexcept {
-  GroupState& state = *static_cast<WakeNode&>(work).state;
-  {
-    std::lock_guard<std::mutex> guard(state.mutex_);
-    state.wake_pending_ = false;
-    if (!state.joiner_gone_) WorkerAccess::schedule(worker, state.wake_joiner_);
-    state.joiner_gone_ = false;
-    state.wake_joiner_ = nullptr;
-  }
-  state.release();
 }
 
 }  // namespace surge::internal

@@ -7,10 +7,11 @@
 // lets go last, so a group destroyed with children still running leaks nothing and leaves them nothing
 // dangling. One mutex guards everything but the reference count; children finish on any worker.
 //
-// The joiner (the task awaiting join()) is woken on its own worker: directly when the last child
-// leaves on that worker's thread, else through `wake`, a RemoteWork owned here (never the joiner's
-// frame) that holds a reference until it has run. A joiner whose frame is destroyed while that wake-up
-// is in flight (its worker shuts down) marks it gone, and the wake-up resumes nothing.
+// Joiners (tasks awaiting join(), any number) queue with the waiting protocol every cross-worker
+// hand-over shares (runtime/internal/waiter.h): the last child to leave wakes them, after letting go of
+// the lock, each on its own worker (directly, or through that worker's wake list). A joiner whose frame
+// is destroyed while it waits (its worker shuts down) leaves the queue, or, if it was already woken from
+// another thread, is taken off its worker's wake list: nothing ever resumes a dead frame.
 #ifndef SURGE_RUNTIME_INTERNAL_GROUP_STATE_H_
 #define SURGE_RUNTIME_INTERNAL_GROUP_STATE_H_
 
@@ -22,8 +23,8 @@
 #include <vector>
 
 #include "runtime/internal/intrusive_list.h"
-#include "runtime/internal/remote_inbox.h"
 #include "runtime/internal/task_state.h"
+#include "runtime/internal/waiter.h"
 
 namespace surge {
 class Worker;
@@ -84,11 +85,11 @@ class GroupState {
   std::size_t live() noexcept;
   bool cancelled() noexcept;
 
-  // join(): registers the joiner unless no child is live (then returns false: do not suspend). On
-  // `worker`'s thread.
-  bool set_joiner(std::coroutine_handle<> joiner, Worker& worker) noexcept;
+  // join(): queues `joiner` (its coroutine and worker set) unless no child is live (then returns false:
+  // do not suspend). On the joiner's worker.
+  bool add_joiner(Waiter& joiner) noexcept;
   // The joiner's frame is destroyed while it waits (its worker's thread).
-  void forget_joiner() noexcept;
+  void forget_joiner(Waiter& joiner) noexcept;
   // The first exception a child threw, taken (once).
   std::exception_ptr take_exception() noexcept;
 
@@ -96,7 +97,6 @@ class GroupState {
   friend class GroupMember;
   ~GroupState() = default;
   void leave(GroupMember& member) noexcept;  // the child's frame is being destroyed (its worker's thread)
-  static void run_wake(RemoteWork& work, Worker& worker) noexcept;
 
   std::atomic<std::size_t> references_{1};
   std::mutex mutex_;
@@ -104,15 +104,7 @@ class GroupState {
   std::size_t live_ = 0;      // spawned children whose frames still exist
   bool cancelled_ = false;
   std::exception_ptr first_exception_;
-  std::coroutine_handle<> joiner_ = nullptr;  // the task awaiting join(), if any
-  Worker* joiner_worker_ = nullptr;
-  bool wake_pending_ = false;  // `wake_` is posted to joiner_worker_ and has not run yet
-  bool joiner_gone_ = false;   // ... and the joiner it was for has been destroyed
-  std::coroutine_handle<> wake_joiner_ = nullptr;  // whom wake_ resumes
-  struct WakeNode : RemoteWork {
-    GroupState* state = nullptr;
-  };
-  WakeNode wake_;
+  WakeNodeList joiners_;      // the tasks awaiting join()
 };
 
 }  // namespace surge::internal
