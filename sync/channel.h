@@ -132,18 +132,11 @@ class ChannelState {
 
   // Receivers' fast path, without lock_: the oldest message of the batch, if one is there. Any thread.
   bool take_batched(std::optional<T>& out) {
-    if (batched_.load(std::memory_order_relaxed) == 0) return false;
-    bool serve_senders;
-    {
-      std::lock_guard guard(batch_lock_);
-      if (batch_.empty()) return false;
-      out.emplace(batch_.pop_front());
-      // seq_cst, with the load below and the sender's store-then-load in sender_must_wait_locked(): either
-      // a sender about to wait sees the room this made, or we see that it waits and let it in.
-      batched_.store(batch_.size(), std::memory_order_seq_cst);
-      serve_senders = senders_waiting_.load(std::memory_order_seq_cst);
-    }
-    if (serve_senders) {
+    if (batched_.load(std::memory_order_relaxed) == 0 || !pop_batched(out)) return false;
+    // seq_cst, after pop_batched()'s seq_cst store and against the sender's store-then-load in
+    // sender_must_wait_locked(): either a sender about to wait sees the room this made, or we see that it
+    // waits and let it in.
+    if (senders_waiting_.load(std::memory_order_seq_cst)) {
       PendingWakes wakes;
       std::lock_guard guard(lock_);
       serve_senders_locked(wakes);
@@ -157,7 +150,7 @@ class ChannelState {
   // room it leaves.
   bool take_locked(std::optional<T>& out, PendingWakes& wakes) {
     // Only a receiver under lock_ refills the batch: seen empty here, it stays empty until we refill it.
-    if (batched_.load(std::memory_order_relaxed) != 0 && take_batched_locked(out)) return true;
+    if (batched_.load(std::memory_order_relaxed) != 0 && pop_batched(out)) return true;
     if (buffer_.empty()) return false;
     out.emplace(buffer_.pop_front());
     if (!buffer_.empty()) {
@@ -180,14 +173,20 @@ class ChannelState {
     batched_.store(batch_.size(), std::memory_order_seq_cst);
   }
 
-  // Under lock_: whether a sender must wait (no room; or others wait already, who go first). When it must,
+  // Under lock_: whether a message may enter now: a receiver waits for it (so the channel is empty), or
+  // there is room and no sender waits ahead of it.
+  bool can_enter_locked() const noexcept {
+    return !receivers_.empty() || (senders_.empty() && has_room_locked());
+  }
+
+  // Under lock_, for a sender that would wait: whether it must (see can_enter_locked). When it must,
   // marks senders as waiting first and looks again, so that a receiver emptying the batch meanwhile
   // either sees the mark or is seen here (see take_batched).
   bool sender_must_wait_locked() noexcept {
-    if (senders_.empty() && has_room_locked()) return false;
+    if (can_enter_locked()) return false;
     senders_waiting_.store(true, std::memory_order_seq_cst);
-    if (senders_.empty() && has_room_locked()) {
-      senders_waiting_.store(false, std::memory_order_relaxed);
+    if (can_enter_locked()) {
+      if (senders_.empty()) senders_waiting_.store(false, std::memory_order_relaxed);
       return false;
     }
     return true;
@@ -239,7 +238,8 @@ class ChannelState {
   std::atomic<std::size_t> batched_{0};  // batch_.size(), stored under batch_lock_
 
  private:
-  bool take_batched_locked(std::optional<T>& out) {
+  // The oldest message of the batch into `out`, if there is one. Any thread, with or without lock_.
+  bool pop_batched(std::optional<T>& out) {
     std::lock_guard guard(batch_lock_);
     if (batch_.empty()) return false;
     out.emplace(batch_.pop_front());
@@ -281,10 +281,7 @@ class Sender {
     internal::PendingWakes wakes;
     std::lock_guard guard(state_->lock_);
     if (state_->closed_) return SendResult<T>(Error(EPIPE, "Sender::try_send"), std::move(message));
-    if (state_->receivers_.empty() && state_->sender_must_wait_locked()) {
-      if (state_->senders_.empty()) state_->senders_waiting_.store(false, std::memory_order_relaxed);
-      return SendResult<T>(Error(EAGAIN, "Sender::try_send"), std::move(message));
-    }
+    if (!state_->can_enter_locked()) return SendResult<T>(Error(EAGAIN, "Sender::try_send"), std::move(message));
     state_->deliver_locked(std::move(message), wakes);
     return {};
   }
@@ -337,8 +334,7 @@ class [[nodiscard]] Sender<T>::SendAwaiter : public internal::WaitAwaiter<SendAw
       this->waiter_.state = internal::WaitState::kClosed;
       return true;
     }
-    // Waiting receivers mean an empty channel: no need to look for room.
-    if (state_->receivers_.empty() && state_->sender_must_wait_locked()) return false;
+    if (state_->sender_must_wait_locked()) return false;
     state_->deliver_locked(std::move(*message_), wakes);
     message_.reset();
     return true;

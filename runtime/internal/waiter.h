@@ -3,8 +3,9 @@
 //
 // A task that cannot take what it asks for (a lock, permits, a message, room in a channel) queues a Waiter
 // on the primitive's FIFO wait list, under the primitive's SpinLock, and suspends. Whoever makes it
-// possible later grants it directly (hands over the lock, the permits, the message) under that same lock
-// and wakes it: at once on the same worker, through the waiter's worker's WakeList from any other thread.
+// possible later grants it directly (hands over the lock, the permits, the message) under that same lock,
+// and wakes it once the lock is released (PendingWakes): scheduled at once on the same worker, through
+// the waiter's worker's WakeList from any other thread.
 // Granting at hand-over time (rather than waking the task to try again) is what makes the primitives FIFO
 // and their cancellation exact: a waiter is either still queued (then cancellation takes it out, and it
 // got nothing) or granted (then it completes with what it was given, even if cancelled meanwhile).
