@@ -29,6 +29,10 @@
 
 namespace surge {
 
+namespace internal {
+class BlockingPool;
+}  // namespace internal
+
 class Backend {
  public:
   // nullopt: wait until something completes or wake() is called. Zero: do not block.
@@ -97,6 +101,10 @@ class Backend {
   virtual BackendCounters counters() const noexcept = 0;
 
   virtual BackendFeatures features() const = 0;
+
+  // The pool that runs the file operations the backend cannot run itself (OpCode::kReadAt ...; all of
+  // them on epoll); BlockingPool::shared() until this is called. Before the first file operation.
+  virtual void use_blocking_pool(internal::BlockingPool& pool) noexcept {}
 
   // Ends the loan of a buffer a kRecvBorrowed operation handed out. Owning thread only.
   virtual void release_buffer(std::uint32_t buffer_id) noexcept = 0;

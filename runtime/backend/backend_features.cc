@@ -39,7 +39,8 @@ std::string BackendFeatures::describe() const {
                  {uses_multishot_accept, "multishot accept"},
                  {uses_buffer_ring, "buffer ring + multishot recv"},
                  {uses_fixed_files, "fixed files"},
-                 {uses_send_zc, "SEND_ZC"}},
+                 {uses_send_zc, "SEND_ZC"},
+                 {uses_file_opcodes, "file opcodes"}},
                 ", ") +
          "; kernel offers " +
          joined({{multishot_accept, "multishot accept"},

@@ -22,7 +22,9 @@
 #ifndef SURGE_RUNTIME_BACKEND_OPERATION_H_
 #define SURGE_RUNTIME_BACKEND_OPERATION_H_
 
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -41,7 +43,45 @@ enum class OpCode : std::uint8_t {
   // a pool) -> bytes, 0 at end of stream. On success `buffer` points at the bytes and `buffer_id` names
   // the loan, which the caller must end with Backend::release_buffer(buffer_id), exactly once.
   kRecvBorrowed,
+  // Datagrams and ancillary data. `buffer` points at a msghdr the caller owns (with its name, iovecs and
+  // control buffer), alive until completion.
+  kSendMsg,  // sendmsg(fd, msghdr, message_flags | MSG_NOSIGNAL) -> bytes
+  kRecvMsg,  // recvmsg(fd, msghdr, message_flags) -> bytes; msghdr.msg_flags says MSG_TRUNC, MSG_CTRUNC
+  // Files. Regular files never report readiness: io_uring runs these as its own opcodes (or, where the
+  // kernel lacks one, on the blocking pool); the epoll backend always runs them on the blocking pool.
+  // Either way they cannot be interrupted once they run: cancel() ends one that has not started with
+  // -ECANCELED, and one already running completes with its real result.
+  kReadAt,     // pread(fd, buffer, length, offset) -> bytes, 0 at end of file
+  kWriteAt,    // pwrite(fd, buffer, length, offset) -> bytes
+  kReadvAt,    // preadv(fd, (iovec*)buffer, length = iovec count, offset) -> bytes
+  kWritevAt,   // pwritev(fd, (const iovec*)buffer, length = iovec count, offset) -> bytes
+  kFsync,      // fsync(fd), or fdatasync(fd) when message_flags has kFsyncDataOnly -> 0
+  kFallocate,  // fallocate(fd, mode = message_flags, offset, length) -> 0
+  // Path operations: `buffer` points at PathOperands (below); `fd` is the directory fd paths are
+  // relative to (AT_FDCWD for the current directory).
+  kOpenAt,    // openat(fd, path, flags, mode) -> new fd (O_CLOEXEC is always added)
+  kStatx,     // statx(fd, path, flags, mask, statx_out) -> 0
+  kRenameAt,  // renameat2(fd, path, new_dir_fd, new_path, flags) -> 0
+  kUnlinkAt,  // unlinkat(fd, path, flags: AT_REMOVEDIR for a directory) -> 0
+  kMkdirAt,   // mkdirat(fd, path, mode) -> 0
 };
+
+// kFsync's message_flags: fdatasync instead of fsync.
+inline constexpr int kFsyncDataOnly = 1;
+
+// The operands of the path operations (kOpenAt ... kMkdirAt), which do not fit an Operation's fields.
+// Owned by the caller, alive (with the strings it points at) until the operation completes.
+struct PathOperands {
+  const char* path = nullptr;      // NUL-terminated
+  const char* new_path = nullptr;  // kRenameAt: the new name
+  int new_dir_fd = AT_FDCWD;       // kRenameAt: the new name's directory
+  int flags = 0;                   // open flags, AT_* flags, RENAME_* flags
+  unsigned mode = 0;               // kOpenAt, kMkdirAt: permission bits; kStatx: the STATX_* mask
+  struct statx* statx_out = nullptr;  // kStatx
+};
+
+// Whether `opcode` is a file or path operation (the ones the epoll backend runs on the blocking pool).
+constexpr bool is_file_operation(OpCode opcode) noexcept { return opcode >= OpCode::kReadAt; }
 
 // Human-readable name of the syscall an OpCode performs ("recv", "accept", ...), used in Error values.
 const char* opcode_name(OpCode opcode) noexcept;
@@ -49,14 +89,14 @@ const char* opcode_name(OpCode opcode) noexcept;
 // True for the operations that wait for the fd to become readable (accept, recv, read).
 constexpr bool waits_for_input(OpCode opcode) noexcept {
   return opcode == OpCode::kAccept || opcode == OpCode::kRecv || opcode == OpCode::kRead ||
-         opcode == OpCode::kRecvBorrowed;
+         opcode == OpCode::kRecvBorrowed || opcode == OpCode::kRecvMsg;
 }
 
 namespace internal {
 struct OperationAccess;
 }  // namespace internal
 
-// The fields are ordered so that the structure has no holes (104 bytes on 64-bit Linux, checked below):
+// The fields are ordered so that the structure has no holes (112 bytes on 64-bit Linux, checked below):
 // it lives in every awaiter, and awaiters live in coroutine frames, one or two per connection.
 class Operation {
  public:
@@ -72,12 +112,14 @@ class Operation {
   // its original deadline. -ECANCELED always means a cancel() (the caller's, or the backend's own when the
   // fd is forgotten or the backend shuts down), never a deadline.
   std::int64_t link_deadline_ns = 0;
+  // File operations: the position in the file (kReadAt ... kFallocate).
+  std::uint64_t offset = 0;
   // Called exactly once when the operation has finished. It may submit new operations.
   CompleteFn complete = nullptr;
   int fd = -1;
   // accept: capacity of `buffer` in, address size out. connect: size of the address in `buffer`.
   socklen_t address_length = 0;
-  int message_flags = 0;  // recv/send only
+  int message_flags = 0;  // recv/send/recvmsg/sendmsg; kFsync, kFallocate: their flags (see above)
 
   // --- Outcome, set by the backend just before `complete` runs. ---
   std::int32_t result = 0;
@@ -116,7 +158,7 @@ class Operation {
   std::uint32_t completion_flags_ = 0;
 };
 
-static_assert(sizeof(void*) != 8 || sizeof(Operation) <= 104, "Operation grew: keep it packed (see above)");
+static_assert(sizeof(void*) != 8 || sizeof(Operation) <= 112, "Operation grew: keep it packed (see above)");
 
 }  // namespace surge
 

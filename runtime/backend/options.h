@@ -69,6 +69,9 @@ struct BackendOptions {
   // so that SQEs carry IOSQE_FIXED_FILE. Costs an io_uring_register call when an fd is first used and
   // when it is forgotten; a full table means plain fds for the rest.
   bool allow_fixed_files = true;
+  // io_uring: file and path operations (OpCode::kReadAt ...) as io_uring opcodes where the kernel has
+  // them; false runs them on the blocking pool, as on a kernel without them (and as epoll always does).
+  bool allow_file_opcodes = true;
   unsigned fixed_file_slots = 1024;
   // io_uring: sends of at least this many bytes use IORING_OP_SEND_ZC (6.0+): the kernel sends from the
   // caller's pages instead of copying them, and the operation completes only when it has let go of them
@@ -105,6 +108,7 @@ struct BackendFeatures {
   bool uses_buffer_ring = false;       // io_uring: borrowed receives from a provided-buffer ring + multishot recv
   bool uses_fixed_files = false;       // io_uring: operations name their fds through a registered file table
   bool uses_send_zc = false;           // io_uring: large sends are IORING_OP_SEND_ZC
+  bool uses_file_opcodes = false;      // io_uring: file operations as opcodes (else on the blocking pool)
   // Offered by the kernel (probed opcodes; where a facility has no opcode of its own, the opcode that
   // arrived in the same release stands for it, as the comments in io_uring_backend.cc say).
   bool multishot_accept = false;    // 5.19

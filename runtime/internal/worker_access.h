@@ -80,7 +80,11 @@ class WorkerAccess {
   // The pool spawn_blocking() uses: the Runtime's, or BlockingPool::shared() for a worker on its own.
   static BlockingPool& blocking_pool(Worker& worker) noexcept { return worker.blocking_pool(); }
   // Set by the Runtime before the worker runs.
-  static void set_blocking_pool(Worker& worker, BlockingPool* pool) noexcept { worker.blocking_pool_ = pool; }
+  // Also the pool the backend runs the file operations it cannot run itself on.
+  static void set_blocking_pool(Worker& worker, BlockingPool* pool) noexcept {
+    worker.blocking_pool_ = pool;
+    if (pool != nullptr) worker.backend_->use_blocking_pool(*pool);
+  }
   // Makes `worker` the `index`-th of `runtime` (Worker::index(), Worker::runtime()). Set by the Runtime
   // on the worker's thread before the worker is published to other threads.
   static void set_runtime(Worker& worker, Runtime* runtime, std::size_t index) noexcept {

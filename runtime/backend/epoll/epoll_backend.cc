@@ -20,6 +20,7 @@ namespace {
 constexpr std::uint32_t kStateIdle = 0;
 constexpr std::uint32_t kStateWaiting = 1;    // queued on its fd until epoll says ready
 constexpr std::uint32_t kStateCompleted = 2;  // result known, delivered by the next poll()
+constexpr std::uint32_t kStateOffloaded = 3;  // a file operation, queued or running on the blocking pool
 // Set on a connect whose first connect(2) said EINPROGRESS: later attempts ask SO_ERROR instead.
 constexpr std::uint32_t kFlagConnectStarted = 0x100;
 constexpr std::uint32_t kStateMask = 0xff;
@@ -59,6 +60,7 @@ Result<std::unique_ptr<EpollBackend>> EpollBackend::create(const BackendOptions&
 }
 
 EpollBackend::~EpollBackend() {
+  offload_.wait_idle();  // a lane still finishing calls wake()
   if (wake_fd_ >= 0) close(wake_fd_);
   if (epoll_fd_ >= 0) close(epoll_fd_);
 }
@@ -73,6 +75,13 @@ void EpollBackend::submit(Operation& operation) noexcept {
   operation.fd_forgotten = false;
   ++counters_.operations_submitted;
   OperationAccess::state(operation) = kStateIdle;
+  if (is_file_operation(operation.opcode)) {
+    // epoll cannot wait on a regular file (it is always "ready", and a read may still block on the
+    // disk): the blocking pool runs it. Checked first: path operations take AT_FDCWD, a negative fd.
+    OperationAccess::state(operation) = kStateOffloaded;
+    offload_.submit(operation);
+    return;
+  }
   if (operation.fd < 0) {
     complete_later(operation, -EBADF);
     return;
@@ -166,8 +175,17 @@ int EpollBackend::attempt(Operation& operation) noexcept {
       case OpCode::kWrite:
         result = result_of(write(operation.fd, operation.buffer, length));
         break;
+      case OpCode::kSendMsg:
+        result = result_of(sendmsg(operation.fd, static_cast<const msghdr*>(operation.buffer),
+                                   operation.message_flags | MSG_NOSIGNAL));
+        break;
+      case OpCode::kRecvMsg:
+        result = result_of(recvmsg(operation.fd, static_cast<msghdr*>(operation.buffer), operation.message_flags));
+        break;
       case OpCode::kClose:
         return -EINVAL;  // handled in submit(); never queued
+      default:
+        return -EINVAL;  // file operations go to the blocking pool in submit(); never queued
       case OpCode::kRecvBorrowed: {
         if (!lent_) lent_ = std::make_unique<internal::LentBuffers>(lent_buffer_count_, lent_buffer_size_);
         const std::optional<std::uint32_t> id = lent_->take();
@@ -216,6 +234,11 @@ void EpollBackend::complete_later(Operation& operation, int result) noexcept {
 }
 
 void EpollBackend::cancel(Operation& operation) noexcept {
+  if ((OperationAccess::state(operation) & kStateMask) == kStateOffloaded) {
+    // Only one no lane has started can be taken back; a running one ends with its real result.
+    if (offload_.cancel(operation)) complete_later(operation, -ECANCELED);
+    return;
+  }
   if ((OperationAccess::state(operation) & kStateMask) != kStateWaiting) return;  // finished or not ours: harmless
   FdState& state = state_for(operation.fd);
   internal::OperationQueue& queue = waits_for_input(operation.opcode) ? state.waiting_for_input : state.waiting_for_output;
@@ -224,10 +247,22 @@ void EpollBackend::cancel(Operation& operation) noexcept {
 
 void EpollBackend::cancel_all() noexcept {
   for (FdState& state : fds_) fail_waiting(state, -ECANCELED);
+  internal::OperationQueue taken;
+  offload_.cancel_all(taken);
+  while (Operation* operation = taken.pop_front()) complete_later(*operation, -ECANCELED);
 }
 
 void EpollBackend::forget_fd(int fd) noexcept {
-  if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) return;
+  if (fd < 0) return;
+  {
+    internal::OperationQueue taken;  // file operations on it that no lane has started
+    offload_.cancel_fd(fd, taken);
+    while (Operation* operation = taken.pop_front()) {
+      complete_later(*operation, -ECANCELED);
+      operation->fd_forgotten = true;
+    }
+  }
+  if (static_cast<std::size_t>(fd) >= fds_.size()) return;
   FdState& state = fds_[static_cast<std::size_t>(fd)];
   // Operations in flight on a closing fd: those still waiting fail, and every one, also those whose
   // result is ready and not delivered yet, is marked so that none of them goes on with another step on
@@ -269,6 +304,13 @@ void EpollBackend::release_buffer(std::uint32_t buffer_id) noexcept {
   }
 }
 
+void EpollBackend::collect_offloaded() noexcept {
+  if (!offload_.has_finished()) return;
+  internal::OperationQueue finished;
+  offload_.take_finished(finished);
+  while (Operation* operation = finished.pop_front()) complete_later(*operation, operation->result);
+}
+
 void EpollBackend::wake() noexcept {
   const std::uint64_t one = 1;
   [[maybe_unused]] ssize_t written = write(wake_fd_, &one, sizeof(one));
@@ -277,6 +319,7 @@ void EpollBackend::wake() noexcept {
 int EpollBackend::poll(Timeout timeout) noexcept {
   // Nothing in flight and no wait wanted: spare the syscall (a pending wake-up is seen at the next wait).
   if (in_flight_ == 0 && timeout.has_value() && timeout->count() <= 0) return 0;
+  collect_offloaded();
   if (!completed_.empty()) timeout = std::chrono::nanoseconds::zero();
   const auto deadline = std::chrono::steady_clock::now() + timeout.value_or(std::chrono::nanoseconds::zero());
   int ready;
@@ -302,6 +345,8 @@ int EpollBackend::poll(Timeout timeout) noexcept {
     if ((event.events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) != 0) retry_queue(state.waiting_for_input);
     if ((event.events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0) retry_queue(state.waiting_for_output);
   }
+
+  collect_offloaded();  // what finished on the pool meanwhile (its lane's wake() ended the wait)
 
   // Deliver, oldest first, up to the budget. Callbacks may submit; what they complete at once waits for
   // the next poll(), as does whatever is over the budget.

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "runtime/backend/backend.h"
+#include "runtime/backend/internal/file_offload.h"
 #include "runtime/backend/internal/lent_buffers.h"
 #include "runtime/backend/internal/operation_queue.h"
 #include "runtime/result.h"
@@ -41,6 +42,7 @@ class EpollBackend final : public Backend {
   BackendCounters counters() const noexcept override { return counters_.snapshot(); }
   BackendFeatures features() const override { return BackendFeatures{.kind = BackendKind::kEpoll}; }
   void release_buffer(std::uint32_t buffer_id) noexcept override;
+  void use_blocking_pool(internal::BlockingPool& pool) noexcept override { offload_.set_pool(pool); }
 
   // Entries in the list of fds whose borrowed receive waits for a lent buffer (tests: it stays bounded).
   std::size_t starved_fd_entries_for_testing() const noexcept { return starved_fds_.size(); }
@@ -55,6 +57,9 @@ class EpollBackend final : public Backend {
   };
 
   EpollBackend() = default;
+
+  // Moves the file operations the blocking pool has finished to completed_.
+  void collect_offloaded() noexcept;
 
   FdState& state_for(int fd);
   // Performs the operation's syscall once; returns its result or -errno (-EAGAIN: not ready yet).
@@ -80,6 +85,8 @@ class EpollBackend final : public Backend {
   unsigned lent_buffer_size_ = 16 * 1024;
   std::unique_ptr<internal::LentBuffers> lent_;
   std::vector<int> starved_fds_;
+  // File operations (epoll cannot wait on regular files): run on the blocking pool.
+  internal::FileOffload offload_{*this};
 };
 
 }  // namespace surge

@@ -1,5 +1,6 @@
 #include "runtime/backend/io_uring/io_uring_backend.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -48,6 +49,7 @@ Result<std::unique_ptr<IoUringBackend>> IoUringBackend::create(const BackendOpti
   if (!offers) return offers.error();
   backend->has_msg_ring_ = options.allow_msg_ring && offers->msg_ring;
   backend->has_link_timeout_ = options.allow_linked_timeouts && offers->link_timeout;
+  backend->native_file_operations_ = options.allow_file_opcodes ? offers->file_operations : 0;
   BackendFeatures& features = backend->features_;
   features.multishot_accept = offers->since_5_19;
   features.buffer_rings = offers->since_5_19;
@@ -95,6 +97,7 @@ BackendFeatures IoUringBackend::features() const {
   features.uses_multishot_accept = acceptor_.enabled();
   features.uses_fixed_files = fixed_files_.enabled();
   features.uses_send_zc = send_zero_copy_threshold_ > 0;
+  features.uses_file_opcodes = native_file_operations_ != 0;
   // Lent buffers are set up on first use (memory a worker that never borrows should not pay); until
   // then this says what would be used.
   const std::uint8_t lent_mode = lent_mode_.load(std::memory_order_acquire);
@@ -104,6 +107,7 @@ BackendFeatures IoUringBackend::features() const {
 }
 
 IoUringBackend::~IoUringBackend() {
+  offload_.wait_idle();  // a lane still finishing calls wake()
   lent_.reset();  // unregisters the buffer ring while the io_uring is still there
   if (ring_initialised_) io_uring_queue_exit(&ring_);
   if (wake_fd_ >= 0) close(wake_fd_);
@@ -161,6 +165,12 @@ void IoUringBackend::submit(Operation& operation) noexcept {
     recv_borrowed(operation);
     return;
   }
+  if (is_file_operation(operation.opcode) &&
+      (native_file_operations_ & (1u << static_cast<unsigned>(operation.opcode))) == 0) {
+    OperationAccess::state(operation) |= kStateOffloaded;
+    offload_.submit(operation);
+    return;
+  }
   // A close must not overtake SQEs that still name its fd (see forget_fd()).
   if (operation.opcode == OpCode::kClose) flush_sqes_naming(operation.fd);
   prepare(operation);
@@ -215,6 +225,61 @@ void IoUringBackend::prepare(Operation& operation) noexcept {
       fixed_files_.forget(operation.fd, counters_);  // the slot must not outlive the fd
       io_uring_prep_close(sqe, operation.fd);
       break;
+    case OpCode::kSendMsg:
+      io_uring_prep_sendmsg(sqe, operation.fd, static_cast<const msghdr*>(operation.buffer),
+                            static_cast<unsigned>(operation.message_flags | MSG_NOSIGNAL));
+      break;
+    case OpCode::kRecvMsg:
+      io_uring_prep_recvmsg(sqe, operation.fd, static_cast<msghdr*>(operation.buffer),
+                            static_cast<unsigned>(operation.message_flags));
+      break;
+    case OpCode::kReadAt:
+      io_uring_prep_read(sqe, operation.fd, operation.buffer, length, operation.offset);
+      break;
+    case OpCode::kWriteAt:
+      io_uring_prep_write(sqe, operation.fd, operation.buffer, length, operation.offset);
+      break;
+    case OpCode::kReadvAt:
+      io_uring_prep_readv(sqe, operation.fd, static_cast<const iovec*>(operation.buffer),
+                          static_cast<unsigned>(operation.length), operation.offset);
+      break;
+    case OpCode::kWritevAt:
+      io_uring_prep_writev(sqe, operation.fd, static_cast<const iovec*>(operation.buffer),
+                           static_cast<unsigned>(operation.length), operation.offset);
+      break;
+    case OpCode::kFsync:
+      io_uring_prep_fsync(sqe, operation.fd,
+                          (operation.message_flags & kFsyncDataOnly) != 0 ? IORING_FSYNC_DATASYNC : 0);
+      break;
+    case OpCode::kFallocate:
+      io_uring_prep_fallocate(sqe, operation.fd, operation.message_flags, operation.offset, operation.length);
+      break;
+    case OpCode::kOpenAt: {
+      const auto& operands = *static_cast<const PathOperands*>(operation.buffer);
+      io_uring_prep_openat(sqe, operation.fd, operands.path, operands.flags | O_CLOEXEC, operands.mode);
+      break;
+    }
+    case OpCode::kStatx: {
+      const auto& operands = *static_cast<const PathOperands*>(operation.buffer);
+      io_uring_prep_statx(sqe, operation.fd, operands.path, operands.flags, operands.mode, operands.statx_out);
+      break;
+    }
+    case OpCode::kRenameAt: {
+      const auto& operands = *static_cast<const PathOperands*>(operation.buffer);
+      io_uring_prep_renameat(sqe, operation.fd, operands.path, operands.new_dir_fd, operands.new_path,
+                             static_cast<unsigned>(operands.flags));
+      break;
+    }
+    case OpCode::kUnlinkAt: {
+      const auto& operands = *static_cast<const PathOperands*>(operation.buffer);
+      io_uring_prep_unlinkat(sqe, operation.fd, operands.path, operands.flags);
+      break;
+    }
+    case OpCode::kMkdirAt: {
+      const auto& operands = *static_cast<const PathOperands*>(operation.buffer);
+      io_uring_prep_mkdirat(sqe, operation.fd, operands.path, operands.mode);
+      break;
+    }
     case OpCode::kRecvBorrowed:
       if (OperationAccess::multishot(operation)) {
         io_uring_prep_recv_multishot(sqe, operation.fd, nullptr, 0, 0);
@@ -225,7 +290,8 @@ void IoUringBackend::prepare(Operation& operation) noexcept {
       }
       break;
   }
-  if (operation.opcode != OpCode::kClose) fixed_files_.use_for(sqe, operation, counters_);
+  // Path operations name a directory fd (or AT_FDCWD), never a registered file.
+  if (operation.opcode != OpCode::kClose && operation.opcode < OpCode::kOpenAt) fixed_files_.use_for(sqe, operation, counters_);
   io_uring_sqe_set_data64(sqe, user_data_for(operation, kTagOperation));
   OperationAccess::state(operation) = (OperationAccess::state(operation) & ~kStateTagMask) | kTagOperation;
   if (linked_timeout) link_deadline(sqe, operation);
@@ -264,6 +330,11 @@ void IoUringBackend::arm_wake_poll() noexcept {
 void IoUringBackend::cancel(Operation& operation) noexcept {
   expect_owner_thread("cancel");
   if ((OperationAccess::state(operation) & kStateInFlight) == 0) return;
+  if ((OperationAccess::state(operation) & kStateOffloaded) != 0) {
+    // Only one no lane has started can be taken back; a running one ends with its real result.
+    if (offload_.cancel(operation)) complete_soon(operation, -ECANCELED);
+    return;
+  }
   if (acceptor_.cancel_waiter(operation) || cancel_recv_waiter(operation)) return;
   OperationAccess::state(operation) |= kStateCancelRequested;
   if ((OperationAccess::state(operation) & kStateZeroCopyResult) != 0) {
@@ -346,6 +417,7 @@ int IoUringBackend::poll(Timeout timeout) noexcept {
   expect_owner_thread("poll");
   const std::uint64_t completed_before = counters_.operations_completed.get();
   // CQEs the budget left in the ring are as good as pending ones: do not sleep on them.
+  collect_offloaded();
   const bool must_not_block = !pending_.empty() || io_uring_cq_ready(&ring_) > 0 ||
                               (timeout.has_value() && timeout->count() <= 0);
   if (must_not_block && in_flight_.size() == 0 && pending_.empty() && io_uring_sq_ready(&ring_) == 0) {
@@ -384,6 +456,7 @@ int IoUringBackend::poll(Timeout timeout) noexcept {
     }
   }
   collect_completions(max_completions_per_poll_);
+  collect_offloaded();  // what finished on the pool while the ring waited (its lane's wake() ended the wait)
   dispatch_pending();
   return static_cast<int>(counters_.operations_completed.get() - completed_before);
 }
@@ -398,6 +471,13 @@ void IoUringBackend::collect_completions(std::size_t limit) noexcept {
     io_uring_cq_advance(&ring_, count);
     counters_.cqes_reaped += count;
   }
+}
+
+void IoUringBackend::collect_offloaded() noexcept {
+  if (!offload_.has_finished()) return;
+  internal::OperationQueue finished;
+  offload_.take_finished(finished);
+  while (Operation* operation = finished.pop_front()) complete_soon(*operation, operation->result);
 }
 
 void IoUringBackend::dispatch_pending() noexcept {

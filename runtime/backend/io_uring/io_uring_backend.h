@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "runtime/backend/backend.h"
+#include "runtime/backend/internal/file_offload.h"
 #include "runtime/backend/internal/in_flight_list.h"
 #include "runtime/backend/internal/ring_queue.h"
 #include "runtime/backend/io_uring/fixed_file_table.h"
@@ -68,6 +69,7 @@ class IoUringBackend final : public Backend {
              operation.length >= send_zero_copy_threshold_);
   }
   BackendCounters counters() const noexcept override { return counters_.snapshot(); }
+  void use_blocking_pool(internal::BlockingPool& pool) noexcept override { offload_.set_pool(pool); }
   BackendFeatures features() const override;
 
   // The IORING_SETUP_* flags the ring was created with (after the fallback ladder).
@@ -113,6 +115,8 @@ class IoUringBackend final : public Backend {
   void abort_zero_copy_send(Operation& operation) noexcept;
   // A SEND_ZC result (with its notification, if one followed): false if the send is issued again.
   bool zero_copy_send_done(Operation& operation, std::int32_t result) noexcept;
+  // Moves the file operations the blocking pool has finished to the pending completions.
+  void collect_offloaded() noexcept;
   // Delivers `result` to `operation` at the next dispatch, never inside the submit()/cancel() call.
   void complete_soon(Operation& operation, std::int32_t result) noexcept;
   void prepare(Operation& operation) noexcept;
@@ -153,6 +157,9 @@ class IoUringBackend final : public Backend {
   std::size_t lent_buffers_per_stream_ = 8;
   bool allow_buffer_ring_ = true;
   std::size_t send_zero_copy_threshold_ = 0;  // 0: never (also where the kernel lacks SEND_ZC)
+  // The file operations run as io_uring opcodes (bit 1 << OpCode); the others go to offload_.
+  std::uint32_t native_file_operations_ = 0;
+  internal::FileOffload offload_{*this};
 
   // Written by the owner, read by any thread (a monitoring thread's counters() and features()).
   internal::BackendCounterCells counters_;

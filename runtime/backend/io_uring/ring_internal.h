@@ -61,6 +61,8 @@ inline constexpr std::uint32_t kStateZeroCopyAborted = 2048;
 // A send whose SEND_ZC failed with ENOMEM (the kernel could not pin the pages) or EOPNOTSUPP (the socket
 // has no zero-copy path): issued again as a plain send of the same bytes.
 inline constexpr std::uint32_t kStatePlainSend = 4096;
+// A file operation the kernel has no opcode for (or allow_file_opcodes is off): on the blocking pool.
+inline constexpr std::uint32_t kStateOffloaded = 8192;
 
 }  // namespace surge::internal::uring
 

@@ -1,5 +1,9 @@
 #include "runtime/backend/io_uring/ring_setup.h"
 
+#include <utility>
+
+#include "runtime/backend/operation.h"
+
 #include <cerrno>
 #include <iterator>
 #include <vector>
@@ -23,7 +27,17 @@ constexpr unsigned kSqpollLadder[] = {
 constexpr int kRequiredOpcodes[] = {
     IORING_OP_ACCEPT, IORING_OP_CONNECT, IORING_OP_RECV,       IORING_OP_SEND,
     IORING_OP_READ,   IORING_OP_WRITE,   IORING_OP_POLL_ADD,   IORING_OP_ASYNC_CANCEL,
-    IORING_OP_CLOSE,
+    IORING_OP_CLOSE,  IORING_OP_SENDMSG, IORING_OP_RECVMSG,
+};
+
+// The io_uring opcode of each file and path operation.
+constexpr std::pair<OpCode, int> kFileOpcodes[] = {
+    {OpCode::kReadAt, IORING_OP_READ},         {OpCode::kWriteAt, IORING_OP_WRITE},
+    {OpCode::kReadvAt, IORING_OP_READV},       {OpCode::kWritevAt, IORING_OP_WRITEV},
+    {OpCode::kFsync, IORING_OP_FSYNC},         {OpCode::kFallocate, IORING_OP_FALLOCATE},
+    {OpCode::kOpenAt, IORING_OP_OPENAT},       {OpCode::kStatx, IORING_OP_STATX},
+    {OpCode::kRenameAt, IORING_OP_RENAMEAT},   {OpCode::kUnlinkAt, IORING_OP_UNLINKAT},
+    {OpCode::kMkdirAt, IORING_OP_MKDIRAT},
 };
 
 }  // namespace
@@ -62,6 +76,9 @@ Result<KernelOffers> probe_kernel(io_uring& ring) noexcept {
   offers.link_timeout = io_uring_opcode_supported(probe, IORING_OP_LINK_TIMEOUT);
   offers.since_5_19 = io_uring_opcode_supported(probe, IORING_OP_SOCKET);
   offers.send_zc = io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
+  for (const auto& [operation, opcode] : kFileOpcodes) {
+    if (io_uring_opcode_supported(probe, opcode)) offers.file_operations |= 1u << static_cast<unsigned>(operation);
+  }
   io_uring_free_probe(probe);
   if (!all_supported) return Error(ENOTSUP, "io_uring probe: a required opcode is missing");
   return offers;

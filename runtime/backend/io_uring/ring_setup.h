@@ -39,6 +39,8 @@ struct KernelOffers {
   bool link_timeout = false;   // IORING_OP_LINK_TIMEOUT
   bool since_5_19 = false;     // IORING_OP_SOCKET: multishot accept, buffer rings, sparse file tables
   bool send_zc = false;        // IORING_OP_SEND_ZC (6.0), and with it multishot recv
+  // The file and path operations (OpCode::kReadAt ...) this kernel has opcodes for: bit 1 << opcode.
+  std::uint32_t file_operations = 0;
 };
 
 // Probes `ring`. ENOTSUP if the kernel cannot probe, or lacks an opcode the backend needs (accept,
