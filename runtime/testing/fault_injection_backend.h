@@ -47,6 +47,7 @@ class FaultInjectionBackend final : public Backend {
   BackendCounters counters() const noexcept override { return inner_->counters(); }
   BackendFeatures features() const override { return inner_->features(); }
   void release_buffer(std::uint32_t buffer_id) noexcept override { inner_->release_buffer(buffer_id); }
+  void use_blocking_pool(internal::BlockingPool& pool) noexcept override { inner_->use_blocking_pool(pool); }
 
  private:
   struct Rule {
