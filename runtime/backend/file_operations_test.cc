@@ -308,7 +308,7 @@ TEST_P(FileOperationsTest, RandomReadsAndCancellationsStress) {
   std::vector<unsigned char> content(1 << 16);
   for (auto& byte : content) byte = static_cast<unsigned char>(random());
   ASSERT_EQ(pwrite(fd, content.data(), content.size(), 0), static_cast<ssize_t>(content.size()));
-  constexpr int kOperations = 256;
+  constexpr int kOperations = 1024;  // lanes take turns (FileOffload::kOperationsPerTurn)
   std::vector<TestOperation> reads(kOperations, make_op(OpCode::kReadAt, fd));
   std::vector<std::vector<unsigned char>> buffers(kOperations);
   for (int i = 0; i < kOperations; ++i) {

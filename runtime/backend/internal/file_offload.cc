@@ -65,8 +65,8 @@ void FileOffload::submit(Operation& operation) noexcept {
     std::lock_guard lock(mutex_);
     waiting_.push_back(operation);
     // One more lane while there is more waiting than running, up to kMaxLanes (and the pool's threads).
-    BlockingPool& pool = pool_ != nullptr ? *pool_ : BlockingPool::shared();
-    const unsigned limit = pool.threads() < kMaxLanes ? static_cast<unsigned>(pool.threads()) : kMaxLanes;
+    const std::size_t threads = pool().threads();
+    const unsigned limit = threads < kMaxLanes ? static_cast<unsigned>(threads) : kMaxLanes;
     if (running_lanes_ < (limit > 0 ? limit : 1)) {
       for (unsigned i = 0; i < kMaxLanes; ++i) {
         if (lane_busy_[i]) continue;
@@ -80,14 +80,21 @@ void FileOffload::submit(Operation& operation) noexcept {
   if (start == nullptr) return;  // a running lane takes it
   start->offload = this;
   start->run = &run_lane;
-  (pool_ != nullptr ? *pool_ : BlockingPool::shared()).submit(*start);
+  pool().submit(*start);
 }
 
 void FileOffload::run_lane(BlockingJob& job) noexcept {
   Lane& lane = static_cast<Lane&>(job);
   FileOffload& self = *lane.offload;
   std::unique_lock lock(self.mutex_);
-  for (;;) {
+  for (int performed = 0;; ++performed) {
+    if (performed == kOperationsPerTurn && !self.waiting_.empty()) {
+      // Back to the end of the pool's queue, staying busy: spawn_blocking() jobs and other workers'
+      // lanes get their turn even while this backend has file operations without end.
+      lock.unlock();
+      self.pool().submit(lane);
+      return;
+    }
     Operation* operation = self.waiting_.pop_front();
     if (operation == nullptr) break;
     lock.unlock();

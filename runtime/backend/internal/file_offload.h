@@ -35,6 +35,8 @@ namespace surge::internal {
 class FileOffload {
  public:
   static constexpr unsigned kMaxLanes = 4;
+  // A lane that has performed this many operations in a row goes to the back of the pool's queue.
+  static constexpr int kOperationsPerTurn = 64;
 
   // `owner` is woken (Backend::wake) when an operation finishes.
   explicit FileOffload(Backend& owner) noexcept : owner_(owner) {}
@@ -66,6 +68,7 @@ class FileOffload {
     FileOffload* offload = nullptr;
   };
   static void run_lane(BlockingJob& job) noexcept;
+  BlockingPool& pool() const noexcept { return pool_ != nullptr ? *pool_ : BlockingPool::shared(); }
 
   Backend& owner_;
   BlockingPool* pool_ = nullptr;
