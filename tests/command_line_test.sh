@@ -57,6 +57,7 @@ for program in "$@"; do
       expect_error "$program" workers --workers=-1
       expect_error "$program" workers --workers=two
       expect_error "$program" grace_ms --grace_ms=-1
+      expect_error "$program" udp --udp=maybe
       ;;
     echo_client)
       expect_error "$program" port --port=0
