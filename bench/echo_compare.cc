@@ -15,7 +15,7 @@
 //       [--idle_connections=10000] [--tokio_server=PATH] [--benchmark_out=results.json ...]
 //       [--before_server=PATH]
 //       [--udp_servers=surge_io_uring,surge_epoll,raw_uring,asio_epoll] [--udp_in_flight=1,32]
-//       [--udp_sizes=64,1400] [--udp_rounds=5]
+//       [--udp_sizes=64,1400] [--udp_rounds=5] [--udp_window_ms=500] [--udp_warmup_ms=100]
 //
 // udp: UDP echo, closed loop with N datagrams in flight from one socket on CPU 1 (udp_load.h; plain
 // sendmmsg/recvmmsg, so that the client is not the bottleneck: its CPU share is reported), against each
@@ -95,7 +95,8 @@ ABSL_FLAG(std::vector<std::string>, workloads, std::vector<std::string>({"echo",
           "workloads: echo (closed-loop round trips), stream (one connection streaming), idle (memory per "
           "idle connection), udp (closed-loop UDP echo)");
 ABSL_FLAG(std::vector<std::string>, udp_servers,
-          std::vector<std::string>({"surge_io_uring", "surge_epoll", "raw_uring", "asio_epoll"}),
+          std::vector<std::string>({"surge_io_uring", "surge_io_uring+borrowed", "surge_epoll", "raw_uring",
+                                    "asio_epoll"}),
           "servers of the udp cells: surge_* variants (their --udp mode), raw_uring (raw_uring_udp_echo_server), "
           "asio_epoll, asio_io_uring");
 ABSL_FLAG(surge::bench::CountList, udp_in_flight, (surge::bench::CountList{{1, 32}}),
@@ -103,6 +104,8 @@ ABSL_FLAG(surge::bench::CountList, udp_in_flight, (surge::bench::CountList{{1, 3
 ABSL_FLAG(surge::bench::CountList, udp_sizes, (surge::bench::CountList{{64, 1400}}),
           "datagram sizes of the udp cells, bytes (at least 8, at most 65507)");
 ABSL_FLAG(int, udp_rounds, 5, "rounds of the udp cells, 1 to 1000 (at most --rounds)");
+ABSL_FLAG(int, udp_window_ms, 500, "measured window of each udp cell, in ms, 1 to 600000 (at most --window_ms)");
+ABSL_FLAG(int, udp_warmup_ms, 100, "warm-up of each udp cell, in ms, 0 to 600000 (at most --warmup_ms)");
 ABSL_FLAG(surge::bench::CountList, connections, (surge::bench::CountList{{1, 64, 512}}),
           "connections of the echo cells");
 ABSL_FLAG(surge::bench::CountList, sizes, (surge::bench::CountList{{64, 4096}}), "message sizes of the echo cells, bytes");
@@ -134,6 +137,8 @@ struct Settings {
   std::vector<int> udp_in_flight;
   std::vector<int> udp_sizes;
   int udp_rounds = 5;
+  std::chrono::milliseconds udp_window{500};
+  std::chrono::milliseconds udp_warmup{100};
 };
 
 Settings settings;
@@ -342,8 +347,8 @@ void run_udp_window(benchmark::State& state, const std::string& server, int in_f
   UdpWindowOptions options{.address = SocketAddress::ipv4_loopback((*process)->port()),
                            .in_flight = in_flight,
                            .datagram_size = static_cast<std::size_t>(size),
-                           .warmup = settings.warmup,
-                           .window = settings.window,
+                           .warmup = settings.udp_warmup,
+                           .window = settings.udp_window,
                            .at_window_start = [&] { snapshot(&before); },
                            .at_window_end = [&] { snapshot(&after); }};
   for (auto _ : state) {
@@ -495,6 +500,7 @@ int main_impl(int argc, char** argv) {
       "[--workloads=echo,stream,idle,udp] [--connections=1,64,512] [--sizes=64,4096] "
       "[--stream_sizes=65536,1048576] [--idle_connections=10000] [--tokio_server=PATH] [--before_server=PATH] "
       "[--udp_servers=a,b,...] [--udp_in_flight=1,32] [--udp_sizes=64,1400] [--udp_rounds=5] "
+      "[--udp_window_ms=500] [--udp_warmup_ms=100] "
       "[--benchmark_...]");
   settings.rounds = flags::get_in_range(FLAGS_rounds, 1, 1000);
   settings.window = std::chrono::milliseconds(flags::get_in_range(FLAGS_window_ms, 1, 600000));
@@ -512,6 +518,8 @@ int main_impl(int argc, char** argv) {
   settings.udp_in_flight = absl::GetFlag(FLAGS_udp_in_flight).values;
   settings.udp_sizes = absl::GetFlag(FLAGS_udp_sizes).values;
   settings.udp_rounds = flags::get_in_range(FLAGS_udp_rounds, 1, 1000);
+  settings.udp_window = std::min(settings.window, std::chrono::milliseconds(flags::get_in_range(FLAGS_udp_window_ms, 1, 600000)));
+  settings.udp_warmup = std::min(settings.warmup, std::chrono::milliseconds(flags::get_in_range(FLAGS_udp_warmup_ms, 0, 600000)));
   for (int in_flight : settings.udp_in_flight) {
     if (in_flight > 1024) {
       std::fprintf(stderr, "echo_compare: --udp_in_flight: %d is more than 1024\n", in_flight);
