@@ -390,6 +390,48 @@ TEST_P(UdpTest, CancelledReceivesEndWithEcanceled) {
   }()));
 }
 
+// With every lent buffer held by the caller, a borrowed receive waits (for a buffer, or for its socket's
+// request to be armed again); cancelling it there ends it with ECANCELED, and once the buffers come back
+// the datagram that was waiting in the socket is received, not lost.
+TEST_P(UdpTest, BorrowedReceiveWaitingForALentBufferCanBeCancelled) {
+  BackendOptions options;
+  options.lent_buffers = 2;
+  options.lent_buffers_per_stream = 2;
+  create_worker(options);
+  if (!worker_) return;
+  EXPECT_TRUE(run([]() -> Task<void> {
+    auto server = UdpSocket::bind(SocketAddress::ipv4_loopback(0));
+    auto client = UdpSocket::bind(SocketAddress::ipv4_loopback(0));
+    if (!server || !client) {
+      ADD_FAILURE() << "bind failed";
+      co_return;
+    }
+    for (const char* text : {"one", "two", "three"}) {
+      EXPECT_TRUE(co_await client->send_to(std::string_view(text), *server->local_addr()));
+    }
+    auto one = co_await server->recv_borrowed();
+    auto two = co_await server->recv_borrowed();
+    EXPECT_TRUE(one && two);
+    if (!one || !two) co_return;
+    auto waiting = Worker::current()->spawn([](UdpSocket& s) -> Task<Result<UdpBorrowedDatagram>> {
+      co_return co_await s.recv_borrowed();
+    }(*server));
+    co_await testing::settle();
+    waiting.cancel();
+    auto cancelled = co_await std::move(waiting);
+    EXPECT_FALSE(cancelled);
+    if (!cancelled) {
+      EXPECT_TRUE(cancelled.error().is_cancelled()) << cancelled.error().message();
+    }
+    one->payload.release();
+    two->payload.release();
+    auto three = co_await timeout(std::chrono::seconds(2), server->recv_borrowed());
+    EXPECT_TRUE(three) << three.error().message();
+    if (!three) co_return;
+    EXPECT_EQ(std::string_view(reinterpret_cast<const char*>(three->payload.data()), three->payload.size()), "three");
+  }()));
+}
+
 TEST_P(UdpTest, SendsCancelledBeforeTheyStartSendNothing) {
   EXPECT_TRUE(run([]() -> Task<void> {
     auto receiver = UdpSocket::bind(SocketAddress::ipv4_loopback(0));
