@@ -174,6 +174,10 @@ Result<std::vector<std::string>> server_command(const std::string& server, int b
         {"surge_io_uring+send_zc", {"--backend=io_uring", "--send_zc_threshold=16384"}},
         {"surge_io_uring+sqpoll", {"--backend=io_uring", "--sqpoll=1"}},
         {"surge_epoll+borrowed", {"--backend=epoll", "--borrowed_reads=1"}},
+        // UDP only: how many receive-and-send loops share the socket (serve_udp_echo: 64 borrowed, 16 copying).
+        {"surge_io_uring+borrowed+loops4", {"--backend=io_uring", "--borrowed_reads=1", "--udp_loops=4"}},
+        {"surge_io_uring+borrowed+loops16", {"--backend=io_uring", "--borrowed_reads=1", "--udp_loops=16"}},
+        {"surge_io_uring+loops1", {"--backend=io_uring", "--udp_loops=1"}},
     };
     auto variant = kVariants.find(before ? "surge_" + server.substr(7) : server);
     if (variant == kVariants.end()) return Error(EINVAL, "unknown surge variant (see kVariants in echo_compare.cc)");

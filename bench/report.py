@@ -179,7 +179,7 @@ def udp_section(cells, errors, lines, goals):
     if not rows:
         return
     lines.append("## UDP echo, closed loop (datagrams/s; higher is better)\n")
-    lines.append("Server on CPU 0 (16 receive-and-send loops on one socket for surge and Asio), load generator on "
+    lines.append("Server on CPU 0 (receive-and-send loops on one socket: 64 for surge's borrowed receives, 16 for its copying ones and for Asio), load generator on "
                  "CPU 1: one socket keeping `inflight` datagrams outstanding with sendmmsg/recvmmsg, every echo "
                  "byte-checked. On loopback each side's send also runs the other side's receive path in the "
                  "kernel, so the client costs about what the server does: `client CPU` near 100 % means the "

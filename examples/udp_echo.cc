@@ -51,7 +51,7 @@ Task<Result<void>> echo_loop(UdpSocket& socket, UdpEchoOptions options) {
 Task<Result<void>> serve_udp_echo(UdpSocket socket, UdpEchoOptions options) {
   TaskGroup loops;
   Error failure(ECANCELED, "serve_udp_echo");  // the first loop's error that was not a cancellation
-  const int count = options.loops > 0 ? options.loops : 1;
+  const int count = options.loops > 0 ? options.loops : options.borrowed ? 64 : 16;
   for (int i = 0; i < count; ++i) {
     loops.spawn([](UdpSocket& shared, UdpEchoOptions each, TaskGroup& group, Error& first) -> Task<void> {
       auto ended = co_await echo_loop(shared, each);

@@ -72,7 +72,7 @@ for program in "$@"; do
       expect_error "$program" sqpoll --sqpoll=2
       expect_error "$program" lent_buffer_size --lent_buffer_size=63
       expect_error "$program" cpu --cpu=-2
-      expect_error "$program" udp_loops --udp_loops=0
+      expect_error "$program" udp_loops --udp_loops=-1
       ;;
     raw_uring_echo_server | raw_uring_udp_echo_server | libuv_echo_server | asio_*_echo_server)
       expect_error "$program" buffer --buffer=0

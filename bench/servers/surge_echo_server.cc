@@ -6,7 +6,7 @@
 //       [--borrowed_reads=0|1] [--defer_taskrun=1|0] [--multishot_accept=1|0] [--buffer_ring=1|0]
 //       [--fixed_files=1|0] [--send_zc_threshold=0] [--sqpoll=0|1]
 //       [--lent_buffers=256] [--lent_buffer_size=16384] [--lent_buffers_per_stream=N]
-//       [--udp [--udp_loops=16]]
+//       [--udp [--udp_loops=0]]
 //
 // --udp echoes UDP datagrams instead (examples/udp_echo.h; --borrowed_reads=1: recv_borrowed, on
 // io_uring one multishot recvmsg into the lent-buffer ring), for echo_compare's udp workload.
@@ -46,7 +46,9 @@ ABSL_FLAG(int, lent_buffers_per_stream, static_cast<int>(surge::BackendOptions{}
           "lent buffers one unread stream may hold before its multishot recv stops, 1 to 2^15");
 
 ABSL_FLAG(bool, udp, false, "echo UDP datagrams instead of TCP, 0 or 1");
-ABSL_FLAG(int, udp_loops, 16, "with --udp: receive-and-send loops on the socket, 1 to 1024");
+ABSL_FLAG(int, udp_loops, 0,
+          "with --udp: receive-and-send loops on the socket, 0 to 1024 (0: serve_udp_echo's default, 64 "
+          "borrowed, 16 copying)");
 
 namespace surge::bench {
 namespace {
@@ -62,7 +64,7 @@ int main_impl(int argc, char** argv) {
       "Usage: surge_echo_server [--backend=auto|io_uring|epoll] [--port=0] [--cpu=-1] [--buffer=65536] "
       "[--borrowed_reads=0|1] [--defer_taskrun=1|0] [--multishot_accept=1|0] [--buffer_ring=1|0] "
       "[--fixed_files=1|0] [--sqpoll=0|1] [--send_zc_threshold=0] [--lent_buffers=256] "
-      "[--lent_buffer_size=16384] [--lent_buffers_per_stream=N] [--udp] [--udp_loops=16]");
+      "[--lent_buffer_size=16384] [--lent_buffers_per_stream=N] [--udp] [--udp_loops=0]");
   const ServerFlags flags = server_flags(kProgram);
   const BackendChoice choice = absl::GetFlag(FLAGS_backend);
   pin_current_thread(flags.cpu);
@@ -83,7 +85,7 @@ int main_impl(int argc, char** argv) {
     std::fprintf(stderr, "%s: %s\n", kProgram, worker.error().message().c_str());
     return 1;
   }
-  const int udp_loops = flags::get_in_range(FLAGS_udp_loops, 1, 1024);
+  const int udp_loops = flags::get_in_range(FLAGS_udp_loops, 0, 1024);
   if (absl::GetFlag(FLAGS_udp)) {
     auto socket = UdpSocket::bind(**worker, SocketAddress::ipv4_loopback(flags.port));
     if (!socket) {
