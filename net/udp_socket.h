@@ -18,8 +18,10 @@
 // buffer the worker lends instead (see there).
 //
 // Threads: awaitables must be awaited right away, on the worker thread that owns the socket (the one
-// that bound it). One receive and one send may be in flight at the same time; several receives at once
-// complete in submission order, each with its own datagram.
+// that bound it). Any number of sends and receives may be in flight at the same time (a server keeps
+// several receives waiting); each receive gets a datagram of its own, whole. recv_borrowed() hands
+// datagrams to waiting receives in arrival order; with several recv()/recv_from() in flight on io_uring
+// the kernel decides which of them gets which datagram, so their completions may not follow arrival order.
 //
 // Cancellation and deadlines work as for every awaitable (runtime/internal/io_awaitable.h): a cancelled
 // receive ends with ECANCELED unless a datagram had already arrived (then it is reported), a passed

@@ -69,7 +69,9 @@ Task<void> expect_no_allocations(Client client, bool borrowed_server) {
   if (client == Client::kConnected || client == Client::kBorrowed) {
     EXPECT_TRUE(socket->connect(address));
   }
-  (void)Worker::current()->spawn(examples::serve_udp_echo(std::move(*server), {.borrowed = borrowed_server, .loops = 4}));
+  // One loop when a request is two datagrams (send_segments): several loops may echo them out of order.
+  const int loops = client == Client::kSegments ? 1 : 4;
+  (void)Worker::current()->spawn(examples::serve_udp_echo(std::move(*server), {.borrowed = borrowed_server, .loops = loops}));
   std::vector<unsigned char> message(1000, 0x42);
   std::vector<unsigned char> echoed(1000);
   auto warm = co_await round_trips(*socket, address, 100, client, message, echoed);
