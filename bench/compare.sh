@@ -7,10 +7,10 @@
 #   sync_compare.json, sync_compare.md      every round of the sync comparison, and its table
 #   report.md, report.png                   the tables (also printed) and the plot, by bench/report.py
 #
-#   bench/compare.sh [--quick] [--full] [--workloads=echo,stream,idle,sync] [echo_compare flags, e.g.
+#   bench/compare.sh [--quick] [--full] [--workloads=echo,stream,idle,udp,sync] [echo_compare flags, e.g.
 #                    --rounds=7 --servers=surge_io_uring,raw_uring]
-# --workloads selects (default: all four); `sync` is the coordination comparison, the others are
-# echo_compare's. --full: the sync comparison with its own default of 5 rounds (3 otherwise, to keep the
+# --workloads selects (default: all five); `sync` is the coordination comparison, the others are
+# echo_compare's (`udp`: UDP echo, about 70 s by default, 5 rounds of 0.6 s cells). --full: the sync comparison with its own default of 5 rounds (3 otherwise, to keep the
 # default run under 15 minutes). --quick: one short round of a few cells, to check that everything builds
 # and runs; fails if any cell failed (CI uses it).
 set -euo pipefail
@@ -22,7 +22,7 @@ compare_flags=()
 report_flags=()
 sync_flags=(--rounds=3)
 runtime_flags=(--benchmark_repetitions=5 --benchmark_report_aggregates_only=true --benchmark_min_time=0.2)
-workloads="echo,stream,idle,sync"
+workloads="echo,stream,idle,udp,sync"
 for argument in "$@"; do
   case "$argument" in
     --quick)

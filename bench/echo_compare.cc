@@ -11,16 +11,24 @@
 //   bazel run //bench:echo_compare -- [--rounds=7] [--window_ms=700] [--warmup_ms=200]
 //       [--servers=surge_io_uring,surge_epoll,raw_uring,asio_epoll,asio_io_uring,libuv,tokio,
 //                  surge_io_uring+borrowed,surge_io_uring-defer,...]
-//       [--workloads=echo,stream,idle] [--connections=1,64,512] [--sizes=64,4096]
+//       [--workloads=echo,stream,idle,udp] [--connections=1,64,512] [--sizes=64,4096]
 //       [--idle_connections=10000] [--tokio_server=PATH] [--benchmark_out=results.json ...]
 //       [--before_server=PATH]
+//       [--udp_servers=surge_io_uring,surge_epoll,raw_uring,asio_epoll] [--udp_in_flight=1,32]
+//       [--udp_sizes=64,1400] [--udp_rounds=5] [--udp_window_ms=500] [--udp_warmup_ms=100]
+//
+// udp: UDP echo, closed loop with N datagrams in flight from one socket on CPU 1 (udp_load.h; plain
+// sendmmsg/recvmmsg, so that the client is not the bottleneck: its CPU share is reported), against each
+// server's --udp mode (raw_uring: raw_uring_udp_echo_server). Its own rounds (--udp_rounds, at most
+// --rounds) keep it within its share of ./run.sh bench.
 //
 // --before_server: a surge_echo_server built from an earlier commit. Servers named before_<variant>
 // (before_io_uring, before_io_uring+borrowed, before_epoll, ...) run it with <variant>'s flags, so that a
 // change is measured against what it changed, interleaved in the same run.
 //
 // Benchmark names: echo/<server>/conns:<n>/bytes:<n>/round:<r>, stream/<server>/bytes:<n>/round:<r>,
-// idle/<server>/conns:<n>. Time is the measured window (manual time, wall clock).
+// idle/<server>/conns:<n>, udp/<server>/inflight:<n>/bytes:<n>/round:<r>. Time is the measured window
+// (manual time, wall clock).
 #include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -46,6 +54,7 @@
 #include "bench/load_generator.h"
 #include "bench/server_process.h"
 #include "bench/servers/server_common.h"
+#include "bench/udp_load.h"
 #include "flags/parse.h"
 #include "runtime/worker.h"
 
@@ -82,9 +91,21 @@ ABSL_FLAG(std::vector<std::string>, servers,
                                     "libuv", "tokio", "surge_io_uring+borrowed", "surge_io_uring-defer"}),
           "servers to compare: surge_io_uring, surge_epoll, raw_uring, asio_epoll, asio_io_uring, libuv, tokio, "
           "the surge_* variants of kVariants in echo_compare.cc, and before_<variant> with --before_server");
-ABSL_FLAG(std::vector<std::string>, workloads, std::vector<std::string>({"echo", "stream", "idle"}),
+ABSL_FLAG(std::vector<std::string>, workloads, std::vector<std::string>({"echo", "stream", "idle", "udp"}),
           "workloads: echo (closed-loop round trips), stream (one connection streaming), idle (memory per "
-          "idle connection)");
+          "idle connection), udp (closed-loop UDP echo)");
+ABSL_FLAG(std::vector<std::string>, udp_servers,
+          std::vector<std::string>({"surge_io_uring", "surge_io_uring+borrowed", "surge_epoll", "raw_uring",
+                                    "asio_epoll"}),
+          "servers of the udp cells: surge_* variants (their --udp mode), raw_uring (raw_uring_udp_echo_server), "
+          "asio_epoll, asio_io_uring");
+ABSL_FLAG(surge::bench::CountList, udp_in_flight, (surge::bench::CountList{{1, 32}}),
+          "datagrams in flight of the udp cells (at most 1024)");
+ABSL_FLAG(surge::bench::CountList, udp_sizes, (surge::bench::CountList{{64, 1400}}),
+          "datagram sizes of the udp cells, bytes (at least 8, at most 65507)");
+ABSL_FLAG(int, udp_rounds, 5, "rounds of the udp cells, 1 to 1000 (at most --rounds)");
+ABSL_FLAG(int, udp_window_ms, 500, "measured window of each udp cell, in ms, 1 to 600000 (at most --window_ms)");
+ABSL_FLAG(int, udp_warmup_ms, 100, "warm-up of each udp cell, in ms, 0 to 600000 (at most --warmup_ms)");
 ABSL_FLAG(surge::bench::CountList, connections, (surge::bench::CountList{{1, 64, 512}}),
           "connections of the echo cells");
 ABSL_FLAG(surge::bench::CountList, sizes, (surge::bench::CountList{{64, 4096}}), "message sizes of the echo cells, bytes");
@@ -112,6 +133,12 @@ struct Settings {
   std::string tokio_server;
   std::string before_server;      // --before_server: an earlier build of surge_echo_server
   std::string servers_directory;  // where the bench/servers binaries are
+  std::vector<std::string> udp_servers;
+  std::vector<int> udp_in_flight;
+  std::vector<int> udp_sizes;
+  int udp_rounds = 5;
+  std::chrono::milliseconds udp_window{500};
+  std::chrono::milliseconds udp_warmup{100};
 };
 
 Settings settings;
@@ -147,6 +174,10 @@ Result<std::vector<std::string>> server_command(const std::string& server, int b
         {"surge_io_uring+send_zc", {"--backend=io_uring", "--send_zc_threshold=16384"}},
         {"surge_io_uring+sqpoll", {"--backend=io_uring", "--sqpoll=1"}},
         {"surge_epoll+borrowed", {"--backend=epoll", "--borrowed_reads=1"}},
+        // UDP only: how many receive-and-send loops share the socket (serve_udp_echo: 64 borrowed, 16 copying).
+        {"surge_io_uring+borrowed+loops4", {"--backend=io_uring", "--borrowed_reads=1", "--udp_loops=4"}},
+        {"surge_io_uring+borrowed+loops16", {"--backend=io_uring", "--borrowed_reads=1", "--udp_loops=16"}},
+        {"surge_io_uring+loops1", {"--backend=io_uring", "--udp_loops=1"}},
     };
     auto variant = kVariants.find(before ? "surge_" + server.substr(7) : server);
     if (variant == kVariants.end()) return Error(EINVAL, "unknown surge variant (see kVariants in echo_compare.cc)");
@@ -175,6 +206,20 @@ Result<std::vector<std::string>> server_command(const std::string& server, int b
   return command;
 }
 
+// The command line of `server`'s UDP echo mode.
+Result<std::vector<std::string>> udp_server_command(const std::string& server) {
+  auto command = server_command(server, 64 * 1024);
+  if (!command) return command.error();
+  if (server == "raw_uring") {
+    (*command)[0] = settings.servers_directory + "/raw_uring_udp_echo_server";
+  } else if (server.rfind("surge_", 0) == 0 || server.rfind("before_", 0) == 0 || server.rfind("asio_", 0) == 0) {
+    command->push_back("--udp");
+  } else {
+    return Error(EINVAL, "this server has no UDP mode (udp servers: surge_*, raw_uring, asio_*)");
+  }
+  return command;
+}
+
 // Long-lived servers for the echo and stream cells, started on first use.
 std::map<std::string, std::unique_ptr<ServerProcess>> running_servers;
 std::map<std::string, Error> failed_servers;
@@ -182,7 +227,8 @@ std::map<std::string, Error> failed_servers;
 Result<ServerProcess*> shared_server(const std::string& server) {
   if (auto it = running_servers.find(server); it != running_servers.end()) return it->second.get();
   if (auto it = failed_servers.find(server); it != failed_servers.end()) return it->second;
-  auto command = server_command(server, 64 * 1024);
+  // "udp:<server>" is <server>'s UDP echo mode.
+  auto command = server.rfind("udp:", 0) == 0 ? udp_server_command(server.substr(4)) : server_command(server, 64 * 1024);
   auto process = command ? ServerProcess::start(*command) : Result<std::unique_ptr<ServerProcess>>(command.error());
   if (!process) {
     failed_servers.emplace(server, process.error());
@@ -287,6 +333,52 @@ void run_window(benchmark::State& state, const std::string& server, int connecti
   }
 }
 
+// One UDP echo window against `server`'s UDP mode, on this thread (udp_load.h).
+void run_udp_window(benchmark::State& state, const std::string& server, int in_flight, int size) {
+  auto process = shared_server("udp:" + server);
+  if (!process) {
+    state.SkipWithError(absl::StrCat(server, ": ", process.error().message()).c_str());
+    return;
+  }
+  ServerStats before;
+  ServerStats after;
+  std::optional<Error> stats_error;
+  auto snapshot = [&](ServerStats* into) {
+    auto stats = (*process)->stats();
+    if (stats) *into = std::move(*stats);
+    else if (!stats_error) stats_error = stats.error();
+  };
+  UdpWindowOptions options{.address = SocketAddress::ipv4_loopback((*process)->port()),
+                           .in_flight = in_flight,
+                           .datagram_size = static_cast<std::size_t>(size),
+                           .warmup = settings.udp_warmup,
+                           .window = settings.udp_window,
+                           .at_window_start = [&] { snapshot(&before); },
+                           .at_window_end = [&] { snapshot(&after); }};
+  for (auto _ : state) {
+    auto result = run_udp_echo_window(options);
+    if (!result || stats_error) {
+      state.SkipWithError((result ? stats_error->message() : result.error().message()).c_str());
+      return;
+    }
+    const double seconds = std::chrono::duration<double>(result->elapsed).count();
+    const double datagrams = static_cast<double>(result->datagrams);
+    state.SetIterationTime(seconds);
+    state.counters["dgrams_per_s"] = datagrams / seconds;
+    state.counters["bytes_per_s"] = datagrams * size / seconds;
+    state.counters["p50_us"] = static_cast<double>(result->latencies->quantile(0.50).count()) / 1e3;
+    state.counters["p99_us"] = static_cast<double>(result->latencies->quantile(0.99).count()) / 1e3;
+    state.counters["lost"] = static_cast<double>(result->lost);
+    state.counters["corrupt"] = static_cast<double>(result->corrupt);
+    state.counters["client_cpu_share"] = std::chrono::duration<double>(result->client_cpu).count() / seconds;
+    if (result->corrupt > 0) {
+      state.SkipWithError(absl::StrCat(server, ": ", result->corrupt, " echoes differed from what was sent").c_str());
+      return;
+    }
+    report_server_counters(state, before, after, datagrams, "dgram");
+  }
+}
+
 // Memory per idle connection, on a fresh server process (so that memory freed by earlier cells does not
 // hide the growth). Runtime state: malloc's bytes in use, minus the server's per-connection buffer (a
 // server that reads into lent buffers has none: all of its growth counts, its lent buffers included).
@@ -361,6 +453,23 @@ void register_benchmarks() {
       }
     }
   }
+  if (has(settings.workloads, "udp")) {
+    for (int round = 1; round <= std::min(settings.udp_rounds, settings.rounds); ++round) {
+      for (int in_flight : settings.udp_in_flight) {
+        for (int size : settings.udp_sizes) {
+          std::vector<std::string> servers = settings.udp_servers;
+          std::shuffle(servers.begin(), servers.end(), shuffle_seed);
+          for (const auto& server : servers) {
+            const std::string name =
+                absl::StrCat("udp/", server, "/inflight:", in_flight, "/bytes:", size, "/round:", round);
+            benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& state) {
+              run_udp_window(state, server, in_flight, size);
+            })->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+          }
+        }
+      }
+    }
+  }
   if (has(settings.workloads, "idle")) {
     for (const auto& server : settings.servers) {
       const int connections = settings.idle_connections;
@@ -387,12 +496,15 @@ int main_impl(int argc, char** argv) {
       "the backend and peer comparison (./run.sh bench). Starts each echo server under bench/servers as its "
       "own process pinned to CPU 0, drives it from one surge worker on CPU 1, in rounds interleaved across "
       "the servers, and reports one Google Benchmark result per cell and round (echo/<server>/conns:<n>/"
-      "bytes:<n>/round:<r>, stream/<server>/bytes:<n>/round:<r>, idle/<server>/conns:<n>) whose counters "
+      "bytes:<n>/round:<r>, stream/<server>/bytes:<n>/round:<r>, idle/<server>/conns:<n>, "
+      "udp/<server>/inflight:<n>/bytes:<n>/round:<r>) whose counters "
       "bench/report.py turns into tables. Every Google Benchmark flag works too (--benchmark_filter=REGEX, "
       "--benchmark_out=FILE, --benchmark_out_format=json, ...).\n"
       "Usage: echo_compare [--rounds=7] [--window_ms=700] [--warmup_ms=200] [--servers=a,b,...] "
-      "[--workloads=echo,stream,idle] [--connections=1,64,512] [--sizes=64,4096] "
+      "[--workloads=echo,stream,idle,udp] [--connections=1,64,512] [--sizes=64,4096] "
       "[--stream_sizes=65536,1048576] [--idle_connections=10000] [--tokio_server=PATH] [--before_server=PATH] "
+      "[--udp_servers=a,b,...] [--udp_in_flight=1,32] [--udp_sizes=64,1400] [--udp_rounds=5] "
+      "[--udp_window_ms=500] [--udp_warmup_ms=100] "
       "[--benchmark_...]");
   settings.rounds = flags::get_in_range(FLAGS_rounds, 1, 1000);
   settings.window = std::chrono::milliseconds(flags::get_in_range(FLAGS_window_ms, 1, 600000));
@@ -406,6 +518,24 @@ int main_impl(int argc, char** argv) {
   settings.tokio_server = absl::GetFlag(FLAGS_tokio_server);
   settings.before_server = absl::GetFlag(FLAGS_before_server);
   settings.servers_directory = find_servers_directory(argv[0]);
+  settings.udp_servers = non_empty(absl::GetFlag(FLAGS_udp_servers));
+  settings.udp_in_flight = absl::GetFlag(FLAGS_udp_in_flight).values;
+  settings.udp_sizes = absl::GetFlag(FLAGS_udp_sizes).values;
+  settings.udp_rounds = flags::get_in_range(FLAGS_udp_rounds, 1, 1000);
+  settings.udp_window = std::min(settings.window, std::chrono::milliseconds(flags::get_in_range(FLAGS_udp_window_ms, 1, 600000)));
+  settings.udp_warmup = std::min(settings.warmup, std::chrono::milliseconds(flags::get_in_range(FLAGS_udp_warmup_ms, 0, 600000)));
+  for (int in_flight : settings.udp_in_flight) {
+    if (in_flight > 1024) {
+      std::fprintf(stderr, "echo_compare: --udp_in_flight: %d is more than 1024\n", in_flight);
+      return 1;
+    }
+  }
+  for (int size : settings.udp_sizes) {
+    if (size < 8 || size > 65507) {
+      std::fprintf(stderr, "echo_compare: --udp_sizes: %d is not from 8 to 65507\n", size);
+      return 1;
+    }
+  }
 
   rlimit files{};
   if (getrlimit(RLIMIT_NOFILE, &files) == 0) {

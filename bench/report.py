@@ -164,6 +164,56 @@ FEATURE_NOTES = {
 }
 
 
+UDP_NOTES = {
+    "surge_io_uring": "recv_from into each loop's own buffer (one recvmsg SQE per datagram)",
+    "surge_io_uring+borrowed": "recv_borrowed: one multishot recvmsg into the lent-buffer ring",
+    "surge_epoll": "recv_from (recvmsg when epoll says readable)",
+    "raw_uring": "hand-written liburing loop: multishot recvmsg + buffer ring, sendmsg from the buffer",
+    "asio_epoll": "Boost.Asio 1.81, async_receive_from / async_send_to",
+    "asio_io_uring": "Boost.Asio 1.81 on io_uring",
+}
+
+
+def udp_section(cells, errors, lines, goals):
+    rows = [(cell, servers) for (workload, cell), servers in sorted(cells.items()) if workload == "udp"]
+    if not rows:
+        return
+    lines.append("## UDP echo, closed loop (datagrams/s; higher is better)\n")
+    lines.append("Server on CPU 0 (receive-and-send loops on one socket: 64 for surge's borrowed receives, 16 for its copying ones and for Asio), load generator on "
+                 "CPU 1: one socket keeping `inflight` datagrams outstanding with sendmmsg/recvmmsg, every echo "
+                 "byte-checked. On loopback each side's send also runs the other side's receive path in the "
+                 "kernel, so the client costs about what the server does: `client CPU` near 100 % means the "
+                 "client, not the server, set the pace; then compare server CPU per datagram. `×raw`: median of "
+                 "round-by-round ratios to the raw liburing loop.\n")
+    lines.append("| cell | server | how it receives | dgrams/s | spread | ×raw | p50 µs | p99 µs | CPU µs/dgram | "
+                 "CPU ×raw | syscalls/dgram | allocs/dgram | client CPU |")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for cell, servers in rows:
+        raw = servers.get(RAW, {})
+        for server in ordered(servers):
+            runs = servers[server]
+            versus_raw = ratio_of(runs, raw, "dgrams_per_s") if raw else None
+            cpu_versus_raw = ratio_of(runs, raw, "server_cpu_us_per_dgram") if raw else None
+            client = median_of(runs, "client_cpu_share")
+            lines.append(
+                f"| {cell_label(cell)} | {server} | {UDP_NOTES.get(server, '')} | "
+                f"{fmt_rate(median_of(runs, 'dgrams_per_s'))} | ±{fmt(spread_of(runs, 'dgrams_per_s'), 0)}% | "
+                f"{fmt(versus_raw)} | {fmt(median_of(runs, 'p50_us'), 0)} | {fmt(median_of(runs, 'p99_us'), 0)} | "
+                f"{fmt(median_of(runs, 'server_cpu_us_per_dgram'))} | {fmt(cpu_versus_raw)} | "
+                f"{fmt(median_of(runs, 'server_syscalls_per_dgram'))} | "
+                f"{fmt(median_of(runs, 'server_allocs_per_dgram'), 4)} | "
+                f"{fmt(client * 100 if client is not None else None, 0, '%')} |")
+            if server in ("surge_io_uring", "surge_io_uring+borrowed"):
+                goals.append((f"udp {cell_label(cell)}", f"{server} ≥ 0.97× raw dgrams/s", versus_raw, 0.97, True))
+            if server == "surge_io_uring+borrowed":
+                goals.append((f"udp {cell_label(cell)}", "no allocation per datagram",
+                              median_of(runs, "server_allocs_per_dgram"), 0.001, False))
+    for (workload, cell, server), message in sorted(errors.items()):
+        if workload == "udp":
+            lines.append(f"| {cell_label(cell)} | {server} | not run: {message} ||||||||||||")
+    lines.append("")
+
+
 def feature_section(cells, lines):
     """Each surge_io_uring variant that switches one feature, against plain surge_io_uring, round by round."""
     variants = sorted({server for (workload, _), servers in cells.items() if workload in ("echo", "stream")
@@ -366,6 +416,7 @@ def main():
     before_section(cells, lines)
     stream_section(cells, errors, lines)
     idle_section(cells, errors, lines, goals)
+    udp_section(cells, errors, lines, goals)
     if args.runtime:
         runtime_section(load(args.runtime), lines)
     goals_section(goals, lines)
@@ -373,7 +424,7 @@ def main():
         lines.append("## Coordination primitives (bench/sync_compare.sh)\n")
         lines.append(open(args.sync).read())
     for (workload, cell, server), message in sorted(errors.items()):
-        if workload != "echo":
+        if workload not in ("echo", "udp"):
             lines.append(f"- {workload} {cell_label(cell)} {server}: not run: {message}")
     lines.append(plot(cells, args.plot))
     text = "\n".join(lines) + "\n"

@@ -1,11 +1,13 @@
 // echo_server: a TCP echo server on N surge workers (serve(): one SO_REUSEPORT listener per worker),
-// until SIGINT or SIGTERM, then a graceful shutdown.
+// until SIGINT or SIGTERM, then a graceful shutdown. With --udp it also echoes UDP datagrams on the
+// same port (one SO_REUSEPORT UDP socket per worker, examples/udp_echo.h).
 //
 //   bazel run //examples:echo_server -- --port=7000 --backend=auto|io_uring|epoll [--host=127.0.0.1]
-//                                       [--workers=1 (0: one per CPU)] [--grace_ms=1000]
+//                                       [--workers=1 (0: one per CPU)] [--grace_ms=1000] [--udp]
 #include <pthread.h>
 #include <signal.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -13,11 +15,13 @@
 
 #include "absl/flags/flag.h"
 #include "examples/echo.h"
+#include "examples/udp_echo.h"
 #include "flags/backend_flag.h"
 #include "flags/host_flag.h"
 #include "flags/parse.h"
 #include "net/serve.h"
 #include "net/socket_address.h"
+#include "net/udp_socket.h"
 #include "runtime/ctrl_c.h"
 #include "runtime/runtime.h"
 
@@ -30,17 +34,36 @@ ABSL_FLAG(int, workers, 1, "worker threads, 0 to 1024 (0: one per CPU); each acc
 ABSL_FLAG(int, grace_ms, 1000,
           "on SIGINT or SIGTERM, how long open connections may take to finish before they are cancelled, "
           "0 to 3600000");
+ABSL_FLAG(bool, udp, false, "also echo UDP datagrams on the same port (one socket per worker)");
 
 namespace surge::examples {
 namespace {
+
+// --udp: binds a UDP echo socket on every worker (SO_REUSEPORT, the kernel spreads the peers), each
+// served by a task there until the Runtime shuts down. Fails with the first bind error.
+Result<void> serve_udp_on_every_worker(Runtime& runtime, const SocketAddress& address,
+                                       std::atomic<std::uint64_t>& echoed) {
+  for (std::size_t i = 0; i < runtime.size(); ++i) {
+    auto bound = runtime.block_on([](Worker& worker, SocketAddress at,
+                                     std::atomic<std::uint64_t>* counter) -> Task<Result<void>> {
+      auto socket = UdpSocket::bind(worker, at, {.v6_only = false, .reuse_port = true});
+      if (!socket) co_return socket.error();
+      (void)worker.spawn(serve_udp_echo(std::move(*socket), {.echoed = counter}));
+      co_return ok();
+    }(runtime.worker(i), address, &echoed));
+    if (!bound) return bound.error();
+  }
+  return ok();
+}
 
 int main_impl(int argc, char** argv) {
   flags::parse_command_line(
       argc, argv,
       "a TCP echo server on N surge workers: echoes every byte back until SIGINT or SIGTERM, then stops "
       "accepting, lets open connections finish for --grace_ms, closes the rest and exits.\n"
+      "With --udp it also echoes each UDP datagram back to its sender on the same port.\n"
       "Usage: echo_server [--host=127.0.0.1] [--port=7000] [--backend=auto|io_uring|epoll] [--workers=1] "
-      "[--grace_ms=1000]");
+      "[--grace_ms=1000] [--udp]");
   const SocketAddress address =
       absl::GetFlag(FLAGS_host).with_port(static_cast<std::uint16_t>(flags::get_in_range(FLAGS_port, 0, 65535)));
   const BackendChoice choice = absl::GetFlag(FLAGS_backend);
@@ -67,9 +90,19 @@ int main_impl(int argc, char** argv) {
     std::fprintf(stderr, "echo_server: %s: %s\n", address.to_string().c_str(), server.error().message().c_str());
     return 1;
   }
-  std::printf("echo_server: listening on %s (backend: %s, workers: %zu)\n",
-              (*server)->local_addr().to_string().c_str(), backend_name((*runtime)->worker(0).backend_kind()),
-              (*server)->workers());
+  std::atomic<std::uint64_t> datagrams_echoed{0};
+  const bool udp = absl::GetFlag(FLAGS_udp);
+  if (udp) {
+    // The port TCP got (the kernel's choice for --port=0), so both answer on one port.
+    if (auto served = serve_udp_on_every_worker(**runtime, (*server)->local_addr(), datagrams_echoed); !served) {
+      std::fprintf(stderr, "echo_server: udp %s: %s\n", (*server)->local_addr().to_string().c_str(),
+                   served.error().message().c_str());
+      return 1;
+    }
+  }
+  std::printf("echo_server: listening on %s%s (backend: %s, workers: %zu)\n",
+              (*server)->local_addr().to_string().c_str(), udp ? " (tcp and udp)" : "",
+              backend_name((*runtime)->worker(0).backend_kind()), (*server)->workers());
   std::fflush(stdout);
 
   const Result<int> signal = (*runtime)->block_on([]() -> Task<Result<int>> { co_return co_await ctrl_c(); }());
@@ -85,7 +118,9 @@ int main_impl(int argc, char** argv) {
   const Server::Counts served = (*server)->total();
   server->reset();
   (*runtime)->shutdown();
-  std::printf("echo_server: stopped (%llu connections served)\n", static_cast<unsigned long long>(served.accepted));
+  std::printf("echo_server: stopped (%llu connections served", static_cast<unsigned long long>(served.accepted));
+  if (udp) std::printf(", %llu datagrams echoed", static_cast<unsigned long long>(datagrams_echoed.load()));
+  std::printf(")\n");
   return 0;
 }
 

@@ -57,6 +57,7 @@ for program in "$@"; do
       expect_error "$program" workers --workers=-1
       expect_error "$program" workers --workers=two
       expect_error "$program" grace_ms --grace_ms=-1
+      expect_error "$program" udp --udp=maybe
       ;;
     echo_client)
       expect_error "$program" port --port=0
@@ -71,14 +72,17 @@ for program in "$@"; do
       expect_error "$program" sqpoll --sqpoll=2
       expect_error "$program" lent_buffer_size --lent_buffer_size=63
       expect_error "$program" cpu --cpu=-2
+      expect_error "$program" udp_loops --udp_loops=-1
       ;;
-    raw_uring_echo_server | libuv_echo_server | asio_*_echo_server)
+    raw_uring_echo_server | raw_uring_udp_echo_server | libuv_echo_server | asio_*_echo_server)
       expect_error "$program" buffer --buffer=0
       expect_error "$program" backend --backend=io_uring  # a surge flag: the peers do not take it
       ;;
     echo_compare)
       expect_error "$program" sizes --sizes=64,x
       expect_error "$program" rounds --rounds=0
+      expect_error "$program" udp_sizes --udp_sizes=4
+      expect_error "$program" udp_in_flight --udp_in_flight=2000
       expect_error "$program" benchmark_flter --benchmark_flter=x
       ;;
     runtime_bench)

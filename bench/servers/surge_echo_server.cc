@@ -6,6 +6,10 @@
 //       [--borrowed_reads=0|1] [--defer_taskrun=1|0] [--multishot_accept=1|0] [--buffer_ring=1|0]
 //       [--fixed_files=1|0] [--send_zc_threshold=0] [--sqpoll=0|1]
 //       [--lent_buffers=256] [--lent_buffer_size=16384] [--lent_buffers_per_stream=N]
+//       [--udp [--udp_loops=0]]
+//
+// --udp echoes UDP datagrams instead (examples/udp_echo.h; --borrowed_reads=1: recv_borrowed, on
+// io_uring one multishot recvmsg into the lent-buffer ring), for echo_compare's udp workload.
 //
 // The switches turn single io_uring features off or on, so that the comparison can show what each buys.
 #include <cstdint>
@@ -17,10 +21,12 @@
 #include "bench/servers/server_common.h"
 #include "bench/servers/server_flags.h"
 #include "examples/echo.h"
+#include "examples/udp_echo.h"
 #include "flags/backend_flag.h"
 #include "flags/parse.h"
 #include "net/socket_address.h"
 #include "net/tcp_listener.h"
+#include "net/udp_socket.h"
 #include "runtime/testing/allocation_counter.h"
 #include "runtime/worker.h"
 
@@ -39,6 +45,11 @@ ABSL_FLAG(int, lent_buffer_size, 16 * 1024, "bytes of each lent buffer, 64 to 2^
 ABSL_FLAG(int, lent_buffers_per_stream, static_cast<int>(surge::BackendOptions{}.lent_buffers_per_stream),
           "lent buffers one unread stream may hold before its multishot recv stops, 1 to 2^15");
 
+ABSL_FLAG(bool, udp, false, "echo UDP datagrams instead of TCP, 0 or 1");
+ABSL_FLAG(int, udp_loops, 0,
+          "with --udp: receive-and-send loops on the socket, 0 to 1024 (0: serve_udp_echo's default, 64 "
+          "borrowed, 16 copying)");
+
 namespace surge::bench {
 namespace {
 
@@ -53,7 +64,7 @@ int main_impl(int argc, char** argv) {
       "Usage: surge_echo_server [--backend=auto|io_uring|epoll] [--port=0] [--cpu=-1] [--buffer=65536] "
       "[--borrowed_reads=0|1] [--defer_taskrun=1|0] [--multishot_accept=1|0] [--buffer_ring=1|0] "
       "[--fixed_files=1|0] [--sqpoll=0|1] [--send_zc_threshold=0] [--lent_buffers=256] "
-      "[--lent_buffer_size=16384] [--lent_buffers_per_stream=N]");
+      "[--lent_buffer_size=16384] [--lent_buffers_per_stream=N] [--udp] [--udp_loops=0]");
   const ServerFlags flags = server_flags(kProgram);
   const BackendChoice choice = absl::GetFlag(FLAGS_backend);
   pin_current_thread(flags.cpu);
@@ -72,6 +83,25 @@ int main_impl(int argc, char** argv) {
   auto worker = Worker::create({.backend = choice, .backend_options = backend_options});
   if (!worker) {
     std::fprintf(stderr, "%s: %s\n", kProgram, worker.error().message().c_str());
+    return 1;
+  }
+  const int udp_loops = flags::get_in_range(FLAGS_udp_loops, 0, 1024);
+  if (absl::GetFlag(FLAGS_udp)) {
+    auto socket = UdpSocket::bind(**worker, SocketAddress::ipv4_loopback(flags.port));
+    if (!socket) {
+      std::fprintf(stderr, "%s: %s\n", kProgram, socket.error().message().c_str());
+      return 1;
+    }
+    const Worker* server = worker->get();
+    start_control_thread([server] {
+      const BackendCounters counters = server->counters();
+      const std::uint64_t allocations = testing::allocation_count() - testing::thread_allocation_count();
+      return absl::StrCat("syscalls=", counters.wait_syscalls + counters.io_syscalls, " allocs=", allocations);
+    });
+    announce_port(socket->local_addr()->port());
+    const examples::UdpEchoOptions echo{.borrowed = absl::GetFlag(FLAGS_borrowed_reads), .loops = udp_loops};
+    auto outcome = (*worker)->block_on(examples::serve_udp_echo(std::move(*socket), echo));
+    std::fprintf(stderr, "%s: %s\n", kProgram, outcome ? "udp echo ended" : outcome.error().message().c_str());
     return 1;
   }
   auto listener = TcpListener::bind(**worker, SocketAddress::ipv4_loopback(flags.port));

@@ -14,6 +14,7 @@ const char* opcode_name(OpCode opcode) noexcept {
     case OpCode::kRecvBorrowed: return "recv";
     case OpCode::kSendMsg: return "sendmsg";
     case OpCode::kRecvMsg: return "recvmsg";
+    case OpCode::kRecvMsgBorrowed: return "recvmsg";
     case OpCode::kReadAt: return "pread";
     case OpCode::kWriteAt: return "pwrite";
     case OpCode::kReadvAt: return "preadv";

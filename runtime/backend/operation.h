@@ -47,6 +47,15 @@ enum class OpCode : std::uint8_t {
   // control buffer), alive until completion.
   kSendMsg,  // sendmsg(fd, msghdr, message_flags | MSG_NOSIGNAL) -> bytes
   kRecvMsg,  // recvmsg(fd, msghdr, message_flags) -> bytes; msghdr.msg_flags says MSG_TRUNC, MSG_CTRUNC
+  // One datagram into a buffer the backend lends (io_uring: the provided-buffer ring fed by one multishot
+  // recvmsg per socket; epoll and io_uring without buffer rings: a pool and a plain recvmsg). In:
+  // `buffer` points at the caller's msghdr, alive until completion, with msg_name (capacity msg_namelen)
+  // for the source address and msg_iov pointing at ONE iovec the backend may overwrite (msg_iovlen 1,
+  // no control buffer). Out, on success (>= 0, the payload's size; 0 is an empty datagram): `buffer`
+  // points at the payload, `buffer_id` names the loan (end it with Backend::release_buffer, exactly
+  // once, also for an empty datagram), msg_namelen is the source's size and msg_flags has MSG_TRUNC if
+  // the datagram did not fit the lent buffer (the rest is discarded, as recvmsg does).
+  kRecvMsgBorrowed,
   // Files. Regular files never report readiness: io_uring runs these as its own opcodes (or, where the
   // kernel lacks one, on the blocking pool); the epoll backend always runs them on the blocking pool.
   // Either way they cannot be interrupted once they run: cancel() ends one that has not started with
@@ -89,7 +98,7 @@ const char* opcode_name(OpCode opcode) noexcept;
 // True for the operations that wait for the fd to become readable (accept, recv, read).
 constexpr bool waits_for_input(OpCode opcode) noexcept {
   return opcode == OpCode::kAccept || opcode == OpCode::kRecv || opcode == OpCode::kRead ||
-         opcode == OpCode::kRecvBorrowed || opcode == OpCode::kRecvMsg;
+         opcode == OpCode::kRecvBorrowed || opcode == OpCode::kRecvMsg || opcode == OpCode::kRecvMsgBorrowed;
 }
 
 namespace internal {
@@ -123,7 +132,7 @@ class Operation {
 
   // --- Outcome, set by the backend just before `complete` runs. ---
   std::int32_t result = 0;
-  // kRecvBorrowed: which lent buffer `buffer` is (see OpCode::kRecvBorrowed).
+  // kRecvBorrowed, kRecvMsgBorrowed: which lent buffer `buffer` is (see OpCode::kRecvBorrowed).
   std::uint32_t buffer_id = 0;
 
   OpCode opcode = OpCode::kRecv;

@@ -186,7 +186,8 @@ int EpollBackend::attempt(Operation& operation) noexcept {
         return -EINVAL;  // handled in submit(); never queued
       default:
         return -EINVAL;  // file operations go to the blocking pool in submit(); never queued
-      case OpCode::kRecvBorrowed: {
+      case OpCode::kRecvBorrowed:
+      case OpCode::kRecvMsgBorrowed: {
         if (!lent_) lent_ = std::make_unique<internal::LentBuffers>(lent_buffer_count_, lent_buffer_size_);
         const std::optional<std::uint32_t> id = lent_->take();
         if (!id) {
@@ -199,6 +200,21 @@ int EpollBackend::attempt(Operation& operation) noexcept {
             starved_fds_.push_back(operation.fd);
           }
           return -EAGAIN;
+        }
+        if (operation.opcode == OpCode::kRecvMsgBorrowed) {
+          // A datagram, maybe empty, into the pool buffer placed in the caller's iovec (see OpCode).
+          auto& header = *static_cast<msghdr*>(operation.buffer);
+          header.msg_iov[0].iov_base = lent_->data(*id);
+          header.msg_iov[0].iov_len = lent_->size();
+          header.msg_iovlen = 1;
+          result = result_of(recvmsg(operation.fd, &header, 0));
+          if (result >= 0) {
+            operation.buffer = lent_->data(*id);
+            operation.buffer_id = *id;
+          } else {
+            lent_->give_back(*id);
+          }
+          break;
         }
         result = result_of(recv(operation.fd, lent_->data(*id), lent_->size(), 0));
         if (result > 0) {

@@ -161,7 +161,8 @@ void IoUringBackend::submit(Operation& operation) noexcept {
     acceptor_.accept(operation);
     return;
   }
-  if (operation.opcode == OpCode::kRecvBorrowed && !OperationAccess::multishot(operation)) {
+  if ((operation.opcode == OpCode::kRecvBorrowed || operation.opcode == OpCode::kRecvMsgBorrowed) &&
+      !OperationAccess::multishot(operation)) {
     recv_borrowed(operation);
     return;
   }
@@ -232,6 +233,15 @@ void IoUringBackend::prepare(Operation& operation) noexcept {
     case OpCode::kRecvMsg:
       io_uring_prep_recvmsg(sqe, operation.fd, static_cast<msghdr*>(operation.buffer),
                             static_cast<unsigned>(operation.message_flags));
+      break;
+    case OpCode::kRecvMsgBorrowed:
+      if (OperationAccess::multishot(operation)) {  // the socket's request (multishot_recvmsg.cc)
+        io_uring_prep_recvmsg_multishot(sqe, operation.fd, static_cast<msghdr*>(operation.buffer), 0);
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = internal::LentBufferRing::kGroup;
+      } else {  // into a pool buffer, which recv_into_pool_buffer put in the caller's iovec
+        io_uring_prep_recvmsg(sqe, operation.fd, static_cast<msghdr*>(operation.buffer), 0);
+      }
       break;
     case OpCode::kReadAt:
       io_uring_prep_read(sqe, operation.fd, operation.buffer, length, operation.offset);
@@ -609,9 +619,13 @@ void IoUringBackend::finish(Operation& operation, std::int32_t result) noexcept 
       (OperationAccess::state(operation) & kStateCancelRequested) == 0) {
     result = -ETIME;
   }
-  if ((OperationAccess::state(operation) & kStateHoldsBuffer) != 0 && result <= 0) {
-    release_buffer(operation.buffer_id);  // nothing received into the pool buffer: it goes back
-    operation.buffer = nullptr;
+  if ((OperationAccess::state(operation) & kStateHoldsBuffer) != 0) {
+    if (operation.opcode == OpCode::kRecvMsgBorrowed && result >= 0) {
+      operation.buffer = lent_->buffers().data(operation.buffer_id);  // a datagram, maybe empty: lent
+    } else if (result <= 0) {
+      release_buffer(operation.buffer_id);  // nothing received into the pool buffer: it goes back
+      operation.buffer = nullptr;
+    }
   }
   if ((OperationAccess::state(operation) & kStateForgotten) != 0) operation.fd_forgotten = true;
   OperationAccess::state(operation) = 0;

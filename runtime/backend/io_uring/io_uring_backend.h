@@ -64,7 +64,10 @@ class IoUringBackend final : public Backend {
   }
   bool supports_linked_timeouts() const noexcept override { return has_link_timeout_; }
   bool links_timeout_for(const Operation& operation) const noexcept override {
-    if (!has_link_timeout_ || operation.opcode == OpCode::kRecvBorrowed) return false;
+    if (!has_link_timeout_ || operation.opcode == OpCode::kRecvBorrowed ||
+        operation.opcode == OpCode::kRecvMsgBorrowed) {
+      return false;
+    }
     return !(operation.opcode == OpCode::kSend && send_zero_copy_threshold_ > 0 &&
              operation.length >= send_zero_copy_threshold_);
   }
@@ -98,6 +101,14 @@ class IoUringBackend final : public Backend {
   void arm(MultishotRecv& receiver) noexcept;
   static void on_recv_request(Operation& request) noexcept;
   void hand_over(Operation& waiter, std::int32_t result, std::uint32_t buffer_id) noexcept;
+  // Borrowed datagrams (multishot_recvmsg.cc): what `operation` (a kRecvMsgBorrowed) gets of one
+  // completion of `receiver`'s multishot recvmsg: its payload, source and flags taken out of the lent
+  // buffer. Returns the result to deliver (the payload's size, or -errno having released the buffer).
+  std::int32_t lend_datagram(Operation& operation, MultishotRecv& receiver, std::int32_t result,
+                             std::uint32_t buffer_id) noexcept;
+  // The lent buffer for a borrowed receive in pool mode: in its msghdr's iovec for a datagram, else as
+  // the operation's buffer.
+  void aim_at_pool_buffer(Operation& operation, std::uint32_t buffer_id) noexcept;
   // Publishes a buffer in the ring again, and lets streams that ran dry go on.
   void return_to_ring(std::uint32_t buffer_id) noexcept;
   void wake_starved() noexcept;

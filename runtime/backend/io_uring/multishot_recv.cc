@@ -1,4 +1,5 @@
-// Borrowed receives for the io_uring backend (OpCode::kRecvBorrowed).
+// Borrowed receives for the io_uring backend (OpCode::kRecvBorrowed; datagrams, OpCode::kRecvMsgBorrowed,
+// go the same way with a multishot recvmsg: multishot_recvmsg.cc has what differs).
 //
 // With a provided-buffer ring (5.19+; multishot recv 6.0+): the backend's lent buffers are published in
 // one ring (buffer group 0), and each stream that reads this way has one multishot recv request with
@@ -60,7 +61,12 @@ void IoUringBackend::recv_from_multishot(Operation& operation) noexcept {
   if (!receivers_[fd]) {
     auto created = std::make_unique<MultishotRecv>();
     created->backend = this;
-    created->opcode = OpCode::kRecvBorrowed;
+    created->opcode = operation.opcode;  // kRecvBorrowed, or kRecvMsgBorrowed for datagrams
+    if (operation.opcode == OpCode::kRecvMsgBorrowed) {
+      // Room for the source address as the first caller asked for it (sockaddr_in6 for UDP).
+      created->datagram_header.msg_namelen = static_cast<const msghdr*>(operation.buffer)->msg_namelen;
+      created->buffer = &created->datagram_header;
+    }
     created->fd = operation.fd;
     OperationAccess::set_multishot(*created, true);
     created->owned_fd = operation.owned_fd;
@@ -72,9 +78,13 @@ void IoUringBackend::recv_from_multishot(Operation& operation) noexcept {
     const MultishotRecv::Received received = receiver.ready.front();
     receiver.ready.pop_front();
     if (received.result > 0) --queued_chunks_;
-    operation.buffer = received.result > 0 ? lent_->buffers().data(received.buffer_id) : nullptr;
-    operation.buffer_id = received.buffer_id;
-    complete_soon(operation, received.result);
+    if (operation.opcode == OpCode::kRecvMsgBorrowed) {
+      complete_soon(operation, lend_datagram(operation, receiver, received.result, received.buffer_id));
+    } else {
+      operation.buffer = received.result > 0 ? lent_->buffers().data(received.buffer_id) : nullptr;
+      operation.buffer_id = received.buffer_id;
+      complete_soon(operation, received.result);
+    }
     // A stream stopped at its bound goes on once its reader has taken half of its queue, before the queue
     // runs dry: a reader that keeps up but no faster does not stall on every refill.
     if (!receiver.armed && !receiver.starved && received.result > 0 &&
@@ -126,7 +136,12 @@ void IoUringBackend::on_recv_request(Operation& request) noexcept {
     if (!receiver.waiters.empty()) {
       Operation& waiter = *receiver.waiters.front();
       receiver.waiters.pop_front();
-      backend.hand_over(waiter, result, buffer_id);
+      if (waiter.opcode == OpCode::kRecvMsgBorrowed) {
+        OperationAccess::state(waiter) &= ~kStateRecvWaiter;
+        backend.finish(waiter, backend.lend_datagram(waiter, receiver, result, buffer_id));
+      } else {
+        backend.hand_over(waiter, result, buffer_id);
+      }
     } else {
       receiver.ready.push_back({result, buffer_id});
       if (result > 0) ++backend.queued_chunks_;
@@ -273,8 +288,7 @@ void IoUringBackend::recv_into_pool_buffer(Operation& operation) noexcept {
     buffer_waiters_.push_back(&operation);
     return;
   }
-  operation.buffer = lent_->buffers().data(*id);
-  operation.length = lent_->buffers().size();
+  aim_at_pool_buffer(operation, *id);
   operation.buffer_id = *id;
   OperationAccess::state(operation) |= kStateHoldsBuffer;
   prepare(operation);

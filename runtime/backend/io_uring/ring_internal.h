@@ -79,6 +79,9 @@ struct IoUringBackend::MultishotRecv : Operation {
     std::int32_t result;  // bytes, 0 at end of stream, or -errno
     std::uint32_t buffer_id;
   };
+  // kRecvMsgBorrowed: the msghdr of the multishot recvmsg SQE (msg_namelen reserves room for the source
+  // in every buffer); read by the kernel while the request is armed.
+  msghdr datagram_header{};
   internal::RingQueue<Received> ready;      // received and not yet claimed (each positive one holds a buffer)
   internal::RingQueue<Operation*> waiters;  // borrowed receives in submission order
 };
