@@ -61,23 +61,7 @@ Task<Result<TcpStream>> TcpStream::connect(std::string_view address) {
   co_return last_failure;
 }
 
-TransferResult TcpStream::ReadExactAwaitable::await_resume() const noexcept {
-  if (refused()) return TransferResult(Error(EINVAL, kMixedReads), 0);
-  if (transferred() == total()) return TransferResult(total());
-  if (last_result() < 0) return TransferResult(error_for(last_result(), "recv"), transferred());
-  return TransferResult(Error(ENODATA, "read_exact: stream ended before the buffer was full"), transferred());
-}
-
-TransferResult TcpStream::WriteAllAwaitable::await_resume() const noexcept {
-  if (transferred() == total()) return TransferResult(total());
-  if (last_result() < 0) return TransferResult(error_for(last_result(), "send"), transferred());
-  return TransferResult(Error(EIO, "write_all: send made no progress"), transferred());
-}
-
-Result<void> TcpStream::shutdown(Shutdown how) noexcept {
-  if (::shutdown(native_handle(), static_cast<int>(how)) < 0) return Error(errno, "shutdown");
-  return ok();
-}
+Result<void> TcpStream::shutdown(Shutdown how) noexcept { return internal::shutdown_socket(native_handle(), how); }
 
 Result<SocketAddress> TcpStream::local_addr() const { return SocketAddress::local_of(native_handle()); }
 

@@ -25,7 +25,7 @@
 #include "net/borrowed_buffer.h"
 #include "net/buffer.h"
 #include "net/internal/owned_socket.h"
-#include "net/internal/transfer_all.h"
+#include "net/internal/stream_awaitables.h"
 #include "net/socket_address.h"
 #include "runtime/internal/io_awaitable.h"
 #include "runtime/result.h"
@@ -33,23 +33,22 @@
 
 namespace surge {
 
-enum class Shutdown { kRead = SHUT_RD, kWrite = SHUT_WR, kBoth = SHUT_RDWR };
-
 class TcpStream {
  public:
+  // The awaitables are shared with UnixStream (net/internal/stream_awaitables.h).
   // Awaitable of one recv(2): Result<size_t> with 1..size bytes, or 0 at end of stream.
-  class ReadAwaitable;
+  using ReadAwaitable = internal::StreamReadAwaitable;
   // Awaitable of one send(2): Result<size_t>, possibly fewer bytes than asked (a short write).
-  class WriteAwaitable;
+  using WriteAwaitable = internal::StreamWriteAwaitable;
   // Awaitable that fills the whole buffer: TransferResult (a Result<void> that says how many bytes
   // arrived); ENODATA (is_unexpected_eof) if the stream ends first.
-  class ReadExactAwaitable;
+  using ReadExactAwaitable = internal::StreamReadExactAwaitable;
   // Awaitable that sends the whole buffer, however many send(2) calls it takes: TransferResult (a
   // Result<void> that says how many bytes were sent, also when it failed, timed out or was cancelled).
-  class WriteAllAwaitable;
+  using WriteAllAwaitable = internal::StreamWriteAllAwaitable;
   // Awaitable of one receive into a buffer the runtime lends: Result<BorrowedBuffer>, empty at end of
   // stream (see borrowed_buffer.h).
-  class ReadBorrowedAwaitable;
+  using ReadBorrowedAwaitable = internal::StreamReadBorrowedAwaitable;
 
   // Connects to `address` on the current worker.
   static Task<Result<TcpStream>> connect(SocketAddress address);
@@ -120,73 +119,6 @@ class TcpStream {
   explicit TcpStream(internal::OwnedSocket socket) noexcept : socket_(std::move(socket)) {}
 
   internal::OwnedSocket socket_;
-};
-
-// The error of a read() or read_exact() on a stream read with read_borrowed().
-inline constexpr const char* kMixedReads = "read: the stream is read with read_borrowed() (see TcpStream::read_borrowed)";
-
-class TcpStream::ReadAwaitable : public internal::IoAwaitable {
- public:
-  // `mixed`: the stream is read with read_borrowed(); the read fails at once (see read_borrowed()).
-  ReadAwaitable(Worker& worker, int fd, MutableBuffer target, bool mixed = false) noexcept
-      : internal::IoAwaitable(worker, OpCode::kRecv, fd) {
-    owned_fd = true;
-    buffer = target.data;
-    length = target.size;
-    if (mixed) refuse(-EINVAL);
-  }
-  Result<std::size_t> await_resume() const noexcept {
-    if (refused()) return Error(EINVAL, kMixedReads);
-    return to_size_result("recv");
-  }
-};
-
-class TcpStream::ReadBorrowedAwaitable : public internal::IoAwaitable {
- public:
-  ReadBorrowedAwaitable(Worker& worker, int fd) noexcept : internal::IoAwaitable(worker, OpCode::kRecvBorrowed, fd) {
-    owned_fd = true;
-  }
-  // A receive that completed while its task was being destroyed (worker shutdown) holds a buffer
-  // nobody took: give it back.
-  ~ReadBorrowedAwaitable() {
-    if (completed() && !taken_ && result > 0) internal::WorkerAccess::backend(worker()).release_buffer(buffer_id);
-  }
-  Result<BorrowedBuffer> await_resume() noexcept {
-    if (result < 0) return error_for(result, "recv");
-    taken_ = true;
-    if (result == 0) return BorrowedBuffer();
-    return BorrowedBuffer(worker(), buffer_id, static_cast<const std::byte*>(buffer),
-                          static_cast<std::size_t>(result));
-  }
-
- private:
-  bool taken_ = false;
-};
-
-class TcpStream::WriteAwaitable : public internal::IoAwaitable {
- public:
-  WriteAwaitable(Worker& worker, int fd, ConstBuffer source) noexcept : internal::IoAwaitable(worker, OpCode::kSend, fd) {
-    owned_fd = true;
-    buffer = const_cast<void*>(source.data);  // send only reads it
-    length = source.size;
-  }
-  Result<std::size_t> await_resume() const noexcept { return to_size_result("send"); }
-};
-
-class TcpStream::ReadExactAwaitable : public internal::TransferAllAwaitable {
- public:
-  ReadExactAwaitable(Worker& worker, int fd, MutableBuffer target, bool mixed = false) noexcept
-      : TransferAllAwaitable(worker, OpCode::kRecv, fd, target.data, target.size) {
-    if (mixed) refuse(-EINVAL);
-  }
-  TransferResult await_resume() const noexcept;
-};
-
-class TcpStream::WriteAllAwaitable : public internal::TransferAllAwaitable {
- public:
-  WriteAllAwaitable(Worker& worker, int fd, ConstBuffer source) noexcept
-      : TransferAllAwaitable(worker, OpCode::kSend, fd, const_cast<void*>(source.data), source.size) {}
-  TransferResult await_resume() const noexcept;
 };
 
 inline TcpStream::ReadAwaitable TcpStream::read(MutableBuffer buffer) noexcept {

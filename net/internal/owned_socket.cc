@@ -6,6 +6,20 @@
 #include <cerrno>
 
 namespace surge::internal {
+namespace {
+
+const char* kind_name(SocketKind kind) noexcept {
+  switch (kind) {
+    case SocketKind::kTcpStream: return "TcpStream";
+    case SocketKind::kTcpListener: return "TcpListener";
+    case SocketKind::kUnixStream: return "UnixStream";
+    case SocketKind::kUnixListener: return "UnixListener";
+    case SocketKind::kUnixDatagram: return "UnixDatagram";
+  }
+  return "socket";
+}
+
+}  // namespace
 
 Result<void> OwnedSocket::close() noexcept {
   if (fd_ < 0) return ok();
@@ -23,7 +37,7 @@ Result<void> OwnedSocket::close() noexcept {
         },
         static_cast<std::uint64_t>(fd));
     if (!posted) {
-      internal::WorkerAccess::report_outlived(listener_ ? "TcpListener" : "TcpStream");
+      internal::WorkerAccess::report_outlived(kind_name(kind_));
       if (::close(fd) < 0) return Error(errno, "close");
     }
     return ok();
@@ -39,11 +53,15 @@ Result<OwnedSocket> OwnedSocket::move_to(Worker& target) && noexcept {
   if (!internal::WorkerAccess::is_own_thread(*worker_)) return Error(EXDEV, "move_to: called away from the socket's worker");
   if (auto detached = internal::WorkerAccess::backend(*worker_).detach_fd(fd_); !detached) return detached.error();
   borrowed_reads_ = false;  // detach_fd stopped them: the stream may be read either way on `target`
-  return OwnedSocket(target, std::exchange(fd_, -1));
+  OwnedSocket moved(target, std::exchange(fd_, -1));
+  moved.kind_ = kind_;
+  return moved;
 }
 
-Result<OwnedSocket> open_stream_socket(Worker& worker, int family) {
-  const int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+Result<OwnedSocket> open_stream_socket(Worker& worker, int family) { return open_socket(worker, family, SOCK_STREAM); }
+
+Result<OwnedSocket> open_socket(Worker& worker, int family, int type) {
+  const int fd = ::socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return Error(errno, "socket");
   return OwnedSocket(worker, fd);
 }

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <utility>
 
 #include "runtime/result.h"
@@ -15,20 +16,23 @@
 
 namespace surge::internal {
 
+// What a socket is, for the report of one that outlived its worker (WorkerAccess::report_outlived).
+enum class SocketKind : std::uint8_t { kTcpStream, kTcpListener, kUnixStream, kUnixListener, kUnixDatagram };
+
 class OwnedSocket {
  public:
   OwnedSocket() noexcept = default;
   OwnedSocket(Worker& worker, int fd) noexcept : worker_(&worker), fd_(fd) {}
   OwnedSocket(OwnedSocket&& other) noexcept
       : worker_(other.worker_), fd_(std::exchange(other.fd_, -1)),
-        borrowed_reads_(std::exchange(other.borrowed_reads_, false)), listener_(other.listener_) {}
+        borrowed_reads_(std::exchange(other.borrowed_reads_, false)), kind_(other.kind_) {}
   OwnedSocket& operator=(OwnedSocket&& other) noexcept {
     if (this != &other) {
       (void)close();
       worker_ = other.worker_;
       fd_ = std::exchange(other.fd_, -1);
       borrowed_reads_ = std::exchange(other.borrowed_reads_, false);
-      listener_ = other.listener_;
+      kind_ = other.kind_;
     }
     return *this;
   }
@@ -56,13 +60,15 @@ class OwnedSocket {
   bool borrowed_reads() const noexcept { return borrowed_reads_; }
   void set_borrowed_reads() noexcept { borrowed_reads_ = true; }
   // A listening socket (TcpListener): only what a report names.
-  void set_listener() noexcept { listener_ = true; }
+  void set_listener() noexcept { kind_ = SocketKind::kTcpListener; }
+  // What the socket is (only what a report names); a TcpStream unless set.
+  void set_kind(SocketKind kind) noexcept { kind_ = kind; }
 
  private:
   Worker* worker_ = nullptr;
   int fd_ = -1;
   bool borrowed_reads_ = false;  // in the padding after fd_: the socket stays 16 bytes
-  bool listener_ = false;        // likewise
+  SocketKind kind_ = SocketKind::kTcpStream;  // likewise
 };
 
 // setsockopt(fd, level, option, &value): on failure an Error with errno, named `operation`
@@ -75,6 +81,8 @@ Result<void> set_socket_option(int fd, int level, int option, const T& value, co
 
 // socket(2) with SOCK_NONBLOCK | SOCK_CLOEXEC (both backends rely on non-blocking sockets).
 Result<OwnedSocket> open_stream_socket(Worker& worker, int family);
+// The same for any socket type (SOCK_STREAM, SOCK_DGRAM, ...).
+Result<OwnedSocket> open_socket(Worker& worker, int family, int type);
 
 }  // namespace surge::internal
 

@@ -128,7 +128,9 @@ class Operation {
   int fd = -1;
   // accept: capacity of `buffer` in, address size out. connect: size of the address in `buffer`.
   socklen_t address_length = 0;
-  int message_flags = 0;  // recv/send/recvmsg/sendmsg; kFsync, kFallocate: their flags (see above)
+  // recv/send/recvmsg/sendmsg; kFsync, kFallocate: their flags (see above). With MSG_DONTWAIT a socket
+  // operation that would wait completes with -EAGAIN instead, on every backend.
+  int message_flags = 0;
 
   // --- Outcome, set by the backend just before `complete` runs. ---
   std::int32_t result = 0;

@@ -95,14 +95,22 @@ void EpollBackend::submit(Operation& operation) noexcept {
   }
   FdState& state = state_for(operation.fd);
   internal::OperationQueue& queue = waits_for_input(operation.opcode) ? state.waiting_for_input : state.waiting_for_output;
+  // MSG_DONTWAIT: an operation that would wait completes with -EAGAIN instead, as io_uring does.
+  const bool dont_wait = (operation.message_flags & MSG_DONTWAIT) != 0 &&
+                         (operation.opcode == OpCode::kRecv || operation.opcode == OpCode::kSend ||
+                          operation.opcode == OpCode::kRecvMsg || operation.opcode == OpCode::kSendMsg);
   if (!queue.empty()) {
+    if (dont_wait) {
+      complete_later(operation, -EAGAIN);
+      return;
+    }
     // Someone is already waiting in this direction: keep submission order.
     OperationAccess::state(operation) = kStateWaiting;
     queue.push_back(operation);
     return;
   }
   const int result = attempt(operation);
-  if (result != -EAGAIN) {
+  if (result != -EAGAIN || dont_wait) {
     complete_later(operation, result);
     return;
   }
