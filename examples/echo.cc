@@ -27,10 +27,8 @@ bool accept_error_is_transient(int code) {
   }
 }
 
-}  // namespace
-
-Task<Result<void>> echo_session(TcpStream stream, std::size_t buffer_size) {
-  (void)stream.set_nodelay(true);
+template <typename Stream>
+Task<Result<void>> echo_loop(Stream stream, std::size_t buffer_size) {
   auto buffer = std::make_unique_for_overwrite<std::byte[]>(buffer_size);  // no need to zero it
   for (;;) {
     auto received = co_await stream.read(MutableBuffer(buffer.get(), buffer_size));
@@ -42,8 +40,8 @@ Task<Result<void>> echo_session(TcpStream stream, std::size_t buffer_size) {
   }
 }
 
-Task<Result<void>> echo_session_borrowed(TcpStream stream) {
-  (void)stream.set_nodelay(true);
+template <typename Stream>
+Task<Result<void>> echo_loop_borrowed(Stream stream) {
   for (;;) {
     auto chunk = co_await stream.read_borrowed();
     if (!chunk) co_return chunk.error();
@@ -54,7 +52,8 @@ Task<Result<void>> echo_session_borrowed(TcpStream stream) {
   }  // each chunk's buffer goes back to the worker as `chunk` is destroyed
 }
 
-Task<Result<void>> serve_echo(TcpListener listener, EchoOptions options) {
+template <typename Listener>
+Task<Result<void>> accept_loop(Listener listener, EchoOptions options) {
   for (;;) {
     auto stream = co_await listener.accept();
     if (!stream) {
@@ -68,11 +67,35 @@ Task<Result<void>> serve_echo(TcpListener listener, EchoOptions options) {
     Worker& worker = stream->worker();
     // Detached: each session ends with its connection.
     if (options.borrowed_reads) {
-      (void)worker.spawn(echo_session_borrowed(std::move(*stream)));
+      (void)worker.spawn(echo_loop_borrowed(std::move(*stream)));
     } else {
-      (void)worker.spawn(echo_session(std::move(*stream), options.buffer_size));
+      (void)worker.spawn(echo_loop(std::move(*stream), options.buffer_size));
     }
   }
+}
+
+}  // namespace
+
+Task<Result<void>> echo_session(TcpStream stream, std::size_t buffer_size) {
+  (void)stream.set_nodelay(true);
+  return echo_loop(std::move(stream), buffer_size);
+}
+
+Task<Result<void>> echo_session_borrowed(TcpStream stream) {
+  (void)stream.set_nodelay(true);
+  return echo_loop_borrowed(std::move(stream));
+}
+
+Task<Result<void>> serve_echo(TcpListener listener, EchoOptions options) {
+  return accept_loop<TcpListener>(std::move(listener), options);
+}
+
+Task<Result<void>> echo_session(UnixStream stream, std::size_t buffer_size) {
+  return echo_loop(std::move(stream), buffer_size);
+}
+
+Task<Result<void>> serve_echo(UnixListener listener, EchoOptions options) {
+  return accept_loop<UnixListener>(std::move(listener), options);
 }
 
 }  // namespace surge::examples

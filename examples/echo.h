@@ -1,4 +1,5 @@
-// echo.h: the TCP echo service used by the example binaries, the tests and the benchmarks.
+// echo.h: the TCP echo service used by the example binaries, the tests and the benchmarks; the same
+// service on Unix stream sockets (UnixListener/UnixStream).
 //
 //   auto listener = surge::TcpListener::bind(address);
 //   worker.spawn(surge::examples::serve_echo(std::move(*listener)));   // runs until cancelled
@@ -10,6 +11,8 @@
 
 #include "net/tcp_listener.h"
 #include "net/tcp_stream.h"
+#include "net/unix_listener.h"
+#include "net/unix_stream.h"
 #include "runtime/result.h"
 #include "runtime/task.h"
 
@@ -31,6 +34,11 @@ Task<Result<void>> echo_session_borrowed(TcpStream stream);
 // worker. Returns only on an accept error that retrying cannot fix (ECONNABORTED is retried at once; a
 // full fd table and the like after a 10 ms pause, so that the loop does not spin).
 Task<Result<void>> serve_echo(TcpListener listener, EchoOptions options = {});
+
+// The same on a Unix stream socket (borrowed_reads applies as well). The listener, and with it its socket
+// file (see unix_listener.h), goes when the task ends or is destroyed.
+Task<Result<void>> echo_session(UnixStream stream, std::size_t buffer_size = 64 * 1024);
+Task<Result<void>> serve_echo(UnixListener listener, EchoOptions options = {});
 
 }  // namespace surge::examples
 
