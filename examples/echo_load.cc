@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "net/tcp_stream.h"
+#include "net/unix_stream.h"
 #include "runtime/join_handle.h"
 #include "runtime/worker.h"
 
@@ -13,11 +14,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-Task<Result<void>> drive_connection(EchoLoadOptions options, int connection_index,
-                                    std::vector<std::chrono::nanoseconds>* latencies) {
-  auto stream = co_await TcpStream::connect(options.address);
-  if (!stream) co_return stream.error();
-  (void)stream->set_nodelay(true);
+template <typename Stream>
+Task<Result<void>> round_trips(Stream& stream, EchoLoadOptions options, int connection_index,
+                               std::vector<std::chrono::nanoseconds>* latencies) {
   std::vector<unsigned char> message(options.message_size);
   std::vector<unsigned char> echoed(options.message_size);
   for (std::size_t i = 0; i < message.size(); ++i) {
@@ -26,14 +25,27 @@ Task<Result<void>> drive_connection(EchoLoadOptions options, int connection_inde
   for (int round = 0; round < options.round_trips_per_connection; ++round) {
     message[0] = static_cast<unsigned char>(round);  // every round trip carries different bytes
     const auto start = Clock::now();
-    if (auto sent = co_await stream->write_all(message); !sent) co_return sent.error();
-    if (auto received = co_await stream->read_exact(echoed); !received) co_return received.error();
+    if (auto sent = co_await stream.write_all(message); !sent) co_return sent.error();
+    if (auto received = co_await stream.read_exact(echoed); !received) co_return received.error();
     latencies->push_back(Clock::now() - start);
     if (std::memcmp(message.data(), echoed.data(), message.size()) != 0) {
       co_return Error(EBADMSG, "echo load: the echoed bytes differ from the bytes sent");
     }
   }
   co_return ok();
+}
+
+Task<Result<void>> drive_connection(EchoLoadOptions options, int connection_index,
+                                    std::vector<std::chrono::nanoseconds>* latencies) {
+  if (options.unix_address) {
+    auto stream = co_await UnixStream::connect(*options.unix_address);
+    if (!stream) co_return stream.error();
+    co_return co_await round_trips(*stream, options, connection_index, latencies);
+  }
+  auto stream = co_await TcpStream::connect(options.address);
+  if (!stream) co_return stream.error();
+  (void)stream->set_nodelay(true);
+  co_return co_await round_trips(*stream, options, connection_index, latencies);
 }
 
 }  // namespace

@@ -9,9 +9,11 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "net/socket_address.h"
+#include "net/unix_address.h"
 #include "runtime/result.h"
 #include "runtime/task.h"
 
@@ -19,6 +21,8 @@ namespace surge::examples {
 
 struct EchoLoadOptions {
   SocketAddress address = SocketAddress::ipv4_loopback(7);
+  // Set: connect to this Unix stream socket instead of `address`.
+  std::optional<UnixAddress> unix_address;
   int connections = 1;
   int round_trips_per_connection = 1000;
   std::size_t message_size = 64;

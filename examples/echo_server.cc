@@ -4,6 +4,7 @@
 //
 //   bazel run //examples:echo_server -- --port=7000 --backend=auto|io_uring|epoll [--host=127.0.0.1]
 //                                       [--workers=1 (0: one per CPU)] [--grace_ms=1000] [--udp]
+//                                       [--unix=/run/echo.sock or @name (also on a Unix stream socket)]
 #include <pthread.h>
 #include <signal.h>
 
@@ -11,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include "absl/flags/flag.h"
@@ -22,6 +24,8 @@
 #include "net/serve.h"
 #include "net/socket_address.h"
 #include "net/udp_socket.h"
+#include "net/unix_address.h"
+#include "net/unix_listener.h"
 #include "runtime/ctrl_c.h"
 #include "runtime/runtime.h"
 
@@ -35,6 +39,9 @@ ABSL_FLAG(int, grace_ms, 1000,
           "on SIGINT or SIGTERM, how long open connections may take to finish before they are cancelled, "
           "0 to 3600000");
 ABSL_FLAG(bool, udp, false, "also echo UDP datagrams on the same port (one socket per worker)");
+ABSL_FLAG(std::string, unix, "",
+          "also serve on a Unix stream socket: a path (a stale socket file left there is replaced; the file is "
+          "removed on exit) or @name for an abstract name; empty: TCP only");
 
 namespace surge::examples {
 namespace {
@@ -63,12 +70,21 @@ int main_impl(int argc, char** argv) {
       "accepting, lets open connections finish for --grace_ms, closes the rest and exits.\n"
       "With --udp it also echoes each UDP datagram back to its sender on the same port.\n"
       "Usage: echo_server [--host=127.0.0.1] [--port=7000] [--backend=auto|io_uring|epoll] [--workers=1] "
-      "[--grace_ms=1000] [--udp]");
+      "[--grace_ms=1000] [--udp] [--unix=PATH|@name]");
   const SocketAddress address =
       absl::GetFlag(FLAGS_host).with_port(static_cast<std::uint16_t>(flags::get_in_range(FLAGS_port, 0, 65535)));
   const BackendChoice choice = absl::GetFlag(FLAGS_backend);
   const int workers = flags::get_in_range(FLAGS_workers, 0, 1024);
   const int grace_ms = flags::get_in_range(FLAGS_grace_ms, 0, 3'600'000);
+  std::optional<UnixAddress> unix_address;
+  if (const std::string unix_text = absl::GetFlag(FLAGS_unix); !unix_text.empty()) {
+    auto parsed = UnixAddress::parse(unix_text);
+    if (!parsed) {
+      std::fprintf(stderr, "echo_server: --unix=%s: %s\n", unix_text.c_str(), parsed.error().message().c_str());
+      return 1;
+    }
+    unix_address = *parsed;
+  }
 
   // Blocked in this thread for good, so that SIGINT and SIGTERM reach only the Runtime, which hands them
   // to ctrl_c() below (its workers block them already).
@@ -103,6 +119,18 @@ int main_impl(int argc, char** argv) {
   std::printf("echo_server: listening on %s%s (backend: %s, workers: %zu)\n",
               (*server)->local_addr().to_string().c_str(), udp ? " (tcp and udp)" : "",
               backend_name((*runtime)->worker(0).backend_kind()), (*server)->workers());
+  // The Unix socket: one listener, on worker 0; its sessions run there too.
+  std::optional<JoinHandle<Result<void>>> unix_server;
+  if (unix_address) {
+    auto listener = UnixListener::bind((*runtime)->worker(0), *unix_address, {.unlink_stale = true});
+    if (!listener) {
+      std::fprintf(stderr, "echo_server: --unix=%s: %s\n", unix_address->to_string().c_str(),
+                   listener.error().message().c_str());
+      return 1;
+    }
+    unix_server = (*runtime)->spawn_on(0, serve_echo(std::move(*listener)));
+    std::printf("echo_server: listening on unix socket %s\n", unix_address->to_string().c_str());
+  }
   std::fflush(stdout);
 
   const Result<int> signal = (*runtime)->block_on([]() -> Task<Result<int>> { co_return co_await ctrl_c(); }());
@@ -114,6 +142,14 @@ int main_impl(int argc, char** argv) {
   std::printf("echo_server: %s received, stopping: %llu open connections get %d ms to finish\n",
               strsignal(signal_number), static_cast<unsigned long long>((*server)->total().open), grace_ms);
   std::fflush(stdout);
+  if (unix_server) {
+    // Stop accepting on the Unix socket (its listener unlinks the path as it goes); its open sessions
+    // end with the runtime below.
+    (*runtime)->block_on([](JoinHandle<Result<void>> accepting) -> Task<void> {
+      accepting.cancel();
+      (void)co_await std::move(accepting);
+    }(std::move(*unix_server)));
+  }
   (*server)->shutdown(std::chrono::milliseconds(grace_ms));
   const Server::Counts served = (*server)->total();
   server->reset();

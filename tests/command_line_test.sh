@@ -58,10 +58,12 @@ for program in "$@"; do
       expect_error "$program" workers --workers=two
       expect_error "$program" grace_ms --grace_ms=-1
       expect_error "$program" udp --udp=maybe
+      expect_error "$program" unix --unix="/tmp/$(printf 'x%.0s' $(seq 120))"   # longer than sockaddr_un takes
       ;;
     echo_client)
       expect_error "$program" port --port=0
       expect_error "$program" connections --connections=0
+      expect_error "$program" unix --unix="/tmp/$(printf 'x%.0s' $(seq 120))"
       ;;
     echo_demo)
       expect_error "$program" size --size=64x
@@ -110,6 +112,42 @@ for program in "$@"; do
   if [ "$status" -ne 0 ]; then fail "echo_server: exit $status after SIGINT, want 0"
   elif ! grep -q "stopped" "$out"; then fail "echo_server: no 'stopped' line after SIGINT"
   fi
+done
+
+# echo_server --unix=PATH answers echo_client --unix=PATH; SIGINT removes the socket file; a file left by
+# a server that was killed (SIGKILL: nothing unlinked it) is replaced by the next server. Bazel's
+# TEST_TMPDIR is too long for a socket path: a short directory under /tmp.
+client=""
+for program in "$@"; do [ "$(basename "$program")" = echo_client ] && client="$program"; done
+for program in "$@"; do
+  [ "$(basename "$program")" = echo_server ] || continue
+  [ -n "$client" ] || { fail "echo_client not among the programs"; break; }
+  socket_dir="$(mktemp -d /tmp/surge-cl-XXXXXX)"
+  socket="$socket_dir/echo.sock"
+  for round in killed graceful; do
+    "$program" --port=0 --unix="$socket" --backend=epoll </dev/null >"$out" 2>"$err" &
+    pid=$!
+    for _ in $(seq 100); do grep -q "listening on unix socket" "$out" && break; sleep 0.1; done
+    if ! grep -q "listening on unix socket $socket" "$out"; then fail "echo_server --unix ($round round): not listening"; fi
+    if ! timeout 10 "$client" --unix="$socket" --connections=2 --requests=200 --size=1000 >"$socket_dir/client" 2>&1; then
+      fail "echo_client --unix ($round round): $(cat "$socket_dir/client")"
+    elif ! grep -q "all bytes verified" "$socket_dir/client"; then fail "echo_client --unix: no verified round trips"
+    fi
+    if [ "$round" = killed ]; then
+      kill -KILL "$pid"
+      wait "$pid" 2>/dev/null
+      [ -S "$socket" ] || fail "echo_server --unix: the socket file vanished although the server was killed"
+      continue
+    fi
+    kill -INT "$pid"
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid"; fail "echo_server --unix: still running 10 s after SIGINT"; fi
+    wait "$pid"
+    status=$?
+    [ "$status" -eq 0 ] || fail "echo_server --unix: exit $status after SIGINT, want 0"
+    [ -e "$socket" ] && fail "echo_server --unix: the socket file is still there after SIGINT"
+  done
+  rm -rf "$socket_dir"
 done
 
 if [ "$failures" -ne 0 ]; then
