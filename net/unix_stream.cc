@@ -3,30 +3,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 
 #include "net/unix_listener.h"
+#include "runtime/time.h"
 
 namespace surge {
 namespace {
 
-// Connects an already-created socket: one IoAwaitable carrying the address inside the frame.
-class ConnectAwaitable : public internal::IoAwaitable {
- public:
-  ConnectAwaitable(Worker& worker, int fd, const UnixAddress& target) noexcept
-      : internal::IoAwaitable(worker, OpCode::kConnect, fd), address_(target) {
-    buffer = const_cast<sockaddr*>(address_.data());
-    address_length = address_.size();
-    owned_fd = true;
-  }
-  Result<void> await_resume() const noexcept {
-    if (result < 0) return error_for(result, "connect");
-    return ok();
-  }
-
- private:
-  UnixAddress address_;
-};
+constexpr std::chrono::milliseconds kFirstConnectPause{1};
+constexpr std::chrono::milliseconds kLongestConnectPause{16};
 
 }  // namespace
 
@@ -37,8 +25,18 @@ Task<Result<UnixStream>> UnixStream::connect(UnixAddress address) {
   auto socket = internal::open_socket(*worker, AF_UNIX, SOCK_STREAM);
   if (!socket) co_return socket.error();
   socket->set_kind(internal::SocketKind::kUnixStream);
-  if (auto connected = co_await ConnectAwaitable(*worker, socket->fd(), address); !connected) {
-    co_return connected.error();  // the socket closes as it goes out of scope
+  // A Unix connect is done inside connect(2) itself (no handshake to wait for), so it is a direct call,
+  // not a backend operation. The one case that would wait, a listener whose backlog is full, gives
+  // EAGAIN and no wake-up when room appears (nothing to wait on in a backend): it is
+  // tried again after pauses of 1 to 16 ms, each a cancellable sleep (cancellation and deadlines end it).
+  std::chrono::milliseconds pause = kFirstConnectPause;
+  for (;;) {
+    if (::connect(socket->fd(), address.data(), address.size()) == 0) break;
+    const int error = errno;
+    if (error == EINTR) continue;
+    if (error != EAGAIN) co_return Error(error, "connect");  // the socket closes as it goes out of scope
+    if (auto slept = co_await sleep_for(pause); !slept) co_return Error(slept.error().code(), "connect");
+    pause = std::min(pause * 2, kLongestConnectPause);
   }
   co_return UnixStream(std::move(*socket));
 }

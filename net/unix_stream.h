@@ -79,7 +79,9 @@ class UnixStream {
   };
 
   // Connects to `address` (a path or an abstract name) on the current worker. ECONNREFUSED when nothing
-  // listens there (a stale socket file), ENOENT when the path does not exist.
+  // listens there (a stale socket file), ENOENT when the path does not exist. Completes at once unless
+  // the listener's backlog is full; then it waits (retrying every 1 to 16 ms) until the listener accepts,
+  // a deadline passes or it is cancelled.
   static Task<Result<UnixStream>> connect(UnixAddress address);
   // A connected pair (socketpair(2)), both ends owned by `worker` (or the current worker).
   static Result<std::pair<UnixStream, UnixStream>> pair(Worker& worker);

@@ -45,7 +45,7 @@ class UnixTest : public testing::BackendTest {
   }
   void TearDown() override {
     const std::string command = "rm -rf '" + directory_ + "'";
-    if (!directory_.empty()) (void)std::system(command.c_str());
+    if (!directory_.empty() && std::system(command.c_str()) != 0) ADD_FAILURE() << "could not remove " << directory_;
   }
 
   std::string path(const char* name) const { return directory_ + "/" + name; }
@@ -795,14 +795,42 @@ TEST_P(UnixTest, EveryAwaitCanBeCancelledAndTimedOut) {
     auto send_cancelled = co_await std::move(sending);
     EXPECT_TRUE(!send_cancelled && send_cancelled.error().is_cancelled());
 
-    // connect: a Unix connect completes at once unless the listener's backlog is full, so it is
-    // cancelled here before it starts (the slot is marked: it never reaches the backend).
+    // connect: a listener whose backlog is full (0: one queued connection) makes a Unix connect wait.
+    auto tight = UnixListener::bind(address("tight.sock"), {.backlog = 0});
+    EXPECT_TRUE(tight) << tight.error().message();
+    if (!tight) co_return;
+    std::vector<UnixStream> queued;
+    for (int i = 0; i < 100; ++i) {
+      auto connected = co_await timeout(milliseconds(20), UnixStream::connect(address("tight.sock")));
+      if (!connected) {
+        EXPECT_TRUE(connected.error().is_timed_out()) << connected.error().message();
+        EXPECT_STREQ(connected.error().operation(), "connect");
+        break;
+      }
+      queued.push_back(std::move(*connected));
+    }
+    EXPECT_GE(queued.size(), 1u);
+    EXPECT_LT(queued.size(), 100u) << "the backlog never filled";
     auto cancelled_connect = worker.spawn([](UnixAddress where) -> Task<Result<UnixStream>> {
       co_return co_await UnixStream::connect(where);
-    }(address("cancel.sock")));
+    }(address("tight.sock")));
+    co_await testing::settle();
     cancelled_connect.cancel();
     auto connect_outcome = co_await std::move(cancelled_connect);
     EXPECT_TRUE(!connect_outcome && connect_outcome.error().is_cancelled());
+    // One that waits connects once the listener accepts.
+    auto waiting_connect = worker.spawn([](UnixAddress where) -> Task<Result<UnixStream>> {
+      co_return co_await UnixStream::connect(where);
+    }(address("tight.sock")));
+    (void)co_await sleep_for(milliseconds(10));
+    std::vector<UnixStream> served;
+    for (std::size_t i = 0; i < queued.size(); ++i) {
+      auto one = co_await timeout(milliseconds(1000), tight->accept());
+      EXPECT_TRUE(one) << one.error().message();
+      if (one) served.push_back(std::move(*one));
+    }
+    auto late = co_await timeout(milliseconds(2000), std::move(waiting_connect));
+    EXPECT_TRUE(late) << late.error().message();
   }()));
 }
 
