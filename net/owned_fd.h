@@ -66,6 +66,19 @@ inline constexpr std::size_t kMaxFdsPerMessage = 16;
 // taken. They carry FD_CLOEXEC (received with MSG_CMSG_CLOEXEC).
 class ReceivedFds {
  public:
+  ReceivedFds() noexcept = default;
+  ReceivedFds(ReceivedFds&& other) noexcept
+      : fds_(std::move(other.fds_)), count_(std::exchange(other.count_, 0)),
+        truncated_(std::exchange(other.truncated_, false)) {}
+  ReceivedFds& operator=(ReceivedFds&& other) noexcept {
+    if (this != &other) {
+      fds_ = std::move(other.fds_);  // closes what this held
+      count_ = std::exchange(other.count_, 0);
+      truncated_ = std::exchange(other.truncated_, false);
+    }
+    return *this;
+  }
+
   std::size_t size() const noexcept { return count_; }
   bool empty() const noexcept { return count_ == 0; }
   OwnedFd& operator[](std::size_t i) noexcept { return fds_[i]; }

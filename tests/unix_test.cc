@@ -205,6 +205,49 @@ TEST_P(UnixTest, PeerCredentialsAreOurs) {
   }(address("creds.sock"))));
 }
 
+// Accepts go through the backend's accept like TCP's: on io_uring one multishot request serves a burst.
+TEST_P(UnixTest, AcceptBurstIsAcceptedOnceEachAndMultishotOnIoUring) {
+  constexpr int kClients = 100;
+  EXPECT_TRUE(run([this]() -> Task<void> {
+    auto listener = UnixListener::bind(abstract("burst"), {.backlog = 2 * kClients});
+    EXPECT_TRUE(listener) << listener.error().message();
+    if (!listener) co_return;
+    std::vector<int> clients;
+    for (int i = 0; i < kClients; ++i) {
+      const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      const UnixAddress where = abstract("burst");
+      EXPECT_EQ(::connect(fd, where.data(), where.size()), 0) << strerror(errno);
+      clients.push_back(fd);
+    }
+    const BackendCounters before = worker_->counters();
+    std::vector<UnixStream> accepted;
+    for (int i = 0; i < kClients; ++i) {
+      auto stream = co_await listener->accept();
+      EXPECT_TRUE(stream) << stream.error().message();
+      if (!stream) break;
+      accepted.push_back(std::move(*stream));
+    }
+    const BackendCounters after = worker_->counters();
+    if (worker_->features().uses_multishot_accept) {
+      EXPECT_LT(after.sqes_submitted - before.sqes_submitted, 20u) << "one SQE per accept: not multishot";
+    }
+    // Each accepted stream is one of the clients: a byte written by client i arrives on exactly one.
+    for (int i = 0; i < kClients; ++i) {
+      const char byte = static_cast<char>(i);
+      EXPECT_EQ(::write(clients[static_cast<std::size_t>(i)], &byte, 1), 1);
+    }
+    std::vector<int> seen(kClients, 0);
+    for (UnixStream& stream : accepted) {
+      char byte;
+      auto n = co_await timeout(milliseconds(1000), stream.read(MutableBuffer(&byte, 1)));
+      EXPECT_TRUE(n && *n == 1);
+      if (n && *n == 1) ++seen[static_cast<unsigned char>(byte)];
+    }
+    for (int i = 0; i < kClients; ++i) EXPECT_EQ(seen[static_cast<std::size_t>(i)], 1) << "client " << i;
+    for (int fd : clients) ::close(fd);
+  }()));
+}
+
 // --- Who unlinks the socket file -------------------------------------------------------------------------
 
 TEST_P(UnixTest, ListenerUnlinksItsPathWhenClosedOrDestroyed) {
