@@ -46,7 +46,7 @@ class PathCopy {
       heap_ = std::make_unique<char[]>(path.size() + 1);
       target = heap_.get();
     }
-    std::memcpy(target, path.data(), path.size());
+    if (!path.empty()) std::memcpy(target, path.data(), path.size());
     target[path.size()] = '\0';
   }
 
