@@ -53,8 +53,11 @@ Task<int> run(const FileArgs& args, bool fast_path) {
   if (failures > 0) co_return 1;
   const fs::CachedReadStats& stats = file->cached_read_stats();
   window.print(absl::GetFlag(FLAGS_backend) == "epoll" ? "surge_epoll" : "surge_io_uring",
-               absl::StrFormat("\"inline_reads\": %d, \"misses\": %d, \"skipped\": %d", stats.inline_reads,
-                               stats.misses, stats.skipped));
+               absl::StrFormat("\"inline_reads\": %d, \"misses\": %d, \"skipped\": %d, \"wait_syscalls\": %d, "
+                               "\"operations\": %d",
+                               stats.inline_reads, stats.misses, stats.skipped,
+                               Worker::current()->counters().wait_syscalls,
+                               Worker::current()->counters().operations_completed));
   co_return 0;
 }
 
