@@ -355,15 +355,14 @@ PathAwaitable create_dir(std::string_view path, unsigned mode) {
   return PathAwaitable(current_worker(), OpCode::kMkdirAt, path, {}, 0, mode);
 }
 
-Task<Result<FileInfo>> stat(std::string_view path) {
+Task<Result<FileInfo>> stat(std::string path) {
   auto raw = co_await File::StatxAwaitable(current_worker(), path, kFileInfoMask);
   if (!raw) co_return raw.error();
   co_return FileInfo::from(*raw);
 }
 
-Task<Result<std::string>> read_file(std::string_view path) {
-  // The view may not outlive the caller's first suspension: keep a copy in this frame.
-  const std::string name(path);
+Task<Result<std::string>> read_file(std::string path) {
+  const std::string& name = path;
   auto file = co_await File::open(name);
   if (!file) co_return file.error();
   auto raw = co_await file->statx(STATX_SIZE);
@@ -388,8 +387,8 @@ Task<Result<std::string>> read_file(std::string_view path) {
   co_return bytes;
 }
 
-Task<Result<void>> write_file(std::string_view path, ConstBuffer bytes, unsigned mode) {
-  const std::string name(path);
+Task<Result<void>> write_file(std::string path, ConstBuffer bytes, unsigned mode) {
+  const std::string& name = path;
   auto file = co_await File::create(name, mode);
   if (!file) co_return file.error();
   auto written = co_await file->write_all_at(bytes, 0);

@@ -304,13 +304,16 @@ PathAwaitable remove_file(std::string_view path);
 PathAwaitable remove_dir(std::string_view path);
 // mkdir(2): Result<void>; EEXIST if the path exists.
 PathAwaitable create_dir(std::string_view path, unsigned mode = 0755);
+// The three below are coroutines (lazy Tasks): they take the path by value, so that it lives in their
+// frame from the call on (a view could dangle before the task is first awaited).
 // statx(2) of a path, following symlinks: Result<FileInfo>.
-Task<Result<FileInfo>> stat(std::string_view path);
+Task<Result<FileInfo>> stat(std::string path);
 // The whole file as bytes: statx for its size, then reads until end of file, so a file that grows or
 // shrinks meanwhile is read as it is, and files that report size 0 (procfs, sysfs) are read in full.
-Task<Result<std::string>> read_file(std::string_view path);
-// Creates or truncates `path` and writes `bytes` (all of them); close(2)'s error is reported too.
-Task<Result<void>> write_file(std::string_view path, ConstBuffer bytes, unsigned mode = 0644);
+Task<Result<std::string>> read_file(std::string path);
+// Creates or truncates `path` and writes `bytes` (all of them; borrowed until the task completes);
+// close(2)'s error is reported too.
+Task<Result<void>> write_file(std::string path, ConstBuffer bytes, unsigned mode = 0644);
 
 // ---- The awaitables. Each is awaited right away, once; see the top of this file for their contracts. ----
 
