@@ -6,6 +6,7 @@
 #include "fs/file.h"
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -414,6 +415,46 @@ TEST_P(FileTest, PageCacheHitsCompleteInline) {
     EXPECT_EQ(slow->cached_read_stats().inline_reads, 0u);
     EXPECT_GT(Worker::current()->counters().operations_submitted, after.operations_submitted);
   }(path("cached"), data)));
+}
+
+// A file that is not in the page cache: misses go to the ring/pool, and after 8 in a row the File stops
+// paying a failed preadv2 per read (skipping 16, then 32, ... reads between probes).
+TEST_P(FileTest, MissesBackOff) {
+  const std::string data = bytes_of(16 << 20, 13);
+  put("cold", data);
+  EXPECT_TRUE(run([](std::string name, const std::string& data) -> Task<void> {
+    auto file = co_await File::open(name);
+    if (!file) { ADD_FAILURE() << file.error().message(); co_return; }
+    // Evict the (clean, written back) pages and turn readahead off, so that every read below misses.
+    EXPECT_EQ(::fdatasync(file->native_handle()), 0);
+    EXPECT_EQ(::posix_fadvise(file->native_handle(), 0, 0, POSIX_FADV_DONTNEED), 0);
+    EXPECT_EQ(::posix_fadvise(file->native_handle(), 0, 0, POSIX_FADV_RANDOM), 0);
+    char block[4096];
+    constexpr int kReads = 100;
+    for (int i = 0; i < kReads; ++i) {
+      const std::size_t offset = static_cast<std::size_t>(i) * 160 * 1024 % (data.size() - sizeof(block));
+      auto n = co_await file->read_at(MutableBuffer(block, sizeof(block)), offset);
+      EXPECT_TRUE(n && *n == sizeof(block));
+      EXPECT_EQ(std::memcmp(block, data.data() + offset, sizeof(block)), 0);
+      if (i == 0 && file->cached_read_stats().inline_reads > 0) {
+        std::printf("the page cache kept the file (fadvise did not evict it): back-off not checked\n");
+        co_return;
+      }
+    }
+    const fs::CachedReadStats& stats = file->cached_read_stats();
+    std::printf("misses %llu, skipped %llu, inline %llu\n", static_cast<unsigned long long>(stats.misses),
+                static_cast<unsigned long long>(stats.skipped), static_cast<unsigned long long>(stats.inline_reads));
+    EXPECT_EQ(stats.misses + stats.skipped + stats.inline_reads + stats.partial_reads, static_cast<unsigned>(kReads));
+    EXPECT_LE(stats.misses, 12u) << "8 misses, then one probe per back-off period (16, 32, 64 reads)";
+    EXPECT_GE(stats.skipped, 80u);
+    // Once the data is cached, a probe hits and the File goes back to trying every read.
+    std::string all(data.size(), '\0');
+    (void)co_await file->read_exact_at(all, 0);
+    for (int i = 0; i < 200; ++i) (void)co_await file->read_at(MutableBuffer(block, sizeof(block)), 0);
+    const std::uint64_t inline_before = file->cached_read_stats().inline_reads;
+    for (int i = 0; i < 10; ++i) (void)co_await file->read_at(MutableBuffer(block, sizeof(block)), 4096 * i);
+    EXPECT_EQ(file->cached_read_stats().inline_reads - inline_before, 10u);
+  }(path("cold"), data)));
 }
 
 TEST_P(FileTest, InlineReadsLetOtherTasksRun) {
