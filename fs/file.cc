@@ -28,9 +28,12 @@ Error file_error(Error error, bool direct) noexcept {
 std::size_t CachedReadPolicy::try_read(int fd, std::byte* data, std::size_t size, std::uint64_t offset,
                                        bool& finished) noexcept {
   finished = false;
+  // Linux moves at most MAX_RW_COUNT (2 GiB - 4 KiB) per call, and results travel as int32: a larger
+  // read is a short one, as it is through the ring.
+  size = std::min<std::size_t>(size, 0x7ffff000);
   std::size_t done = 0;
   while (done < size) {
-    iovec vector{data + done, std::min<std::size_t>(size - done, std::numeric_limits<int>::max() & ~4095)};
+    iovec vector{data + done, size - done};
     const ssize_t n = ::preadv2(fd, &vector, 1, static_cast<off_t>(offset + done), RWF_NOWAIT);
     if (n > 0) {
       done += static_cast<std::size_t>(n);

@@ -18,7 +18,8 @@
 // RWF_NOWAIT never waits for the disk, so the worker never stalls. A miss (EAGAIN) goes to the ring or
 // the pool as usual. A read that finds only its first part cached keeps those bytes and sends the rest
 // through the ring / pool; either way read_at returns fewer bytes than asked only at end of file (or
-// when an error or cancellation stopped the second part: then the bytes already read are returned).
+// when an error or cancellation stopped the second part: then the bytes already read are returned; or
+// past 2 GiB - 4 KiB, the most Linux moves in one call).
 // The vector form takes an inline result only if it is whole (or at end of file); otherwise it reads
 // everything again through the ring (a positional read has no side effect to undo).
 // Adaptive: after 8 misses in a row a File sends the next 16 reads straight to the ring, then probes
@@ -56,6 +57,7 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 
+#include <cassert>
 #include <chrono>
 #include <coroutine>
 #include <cstddef>
@@ -350,6 +352,7 @@ class File::ReadAtAwaitable : public surge::internal::IoAwaitable {
   }
   template <typename Promise>
   bool await_suspend(std::coroutine_handle<Promise> awaiter) noexcept {
+    assert(Worker::current() == &worker() && "File operations must be awaited on the File's worker");
     if (length > 0 && file_->cached_.should_try() && may_start(awaiter)) {
       bool finished = false;
       const std::size_t done =
