@@ -24,7 +24,7 @@
 // everything again through the ring (a positional read has no side effect to undo).
 // Adaptive: after 8 misses in a row a File sends the next 16 reads straight to the ring, then probes
 // again, doubling that count (up to 1024) while probes keep missing; a hit resets it. So a file that is
-// mostly not cached pays a failed syscall on at most ~1 in 128 reads. A task whose reads keep hitting
+// not cached pays a failed syscall on 10 of its first 100 reads and on 1 in 1025 in the long run. A task whose reads keep hitting
 // would never suspend: every 64th inline completion in a row on a File yields to the worker's other
 // tasks. Never used for O_DIRECT (a direct read would block the worker) nor where the filesystem does
 // not support RWF_NOWAIT (EOPNOTSUPP turns it off for that File). OpenOptions::cached_read_fast_path
