@@ -341,6 +341,7 @@ class File::ReadAtAwaitable : public surge::internal::IoAwaitable {
   ReadAtAwaitable(File& file, MutableBuffer target, std::uint64_t at) noexcept
       : IoAwaitable(file.worker(), OpCode::kReadAt, file.fd_), file_(&file), direct_(file.direct_) {
     owned_fd = true;
+    if (direct_) message_flags = kSubmitAtOnce;
     buffer = target.data;
     length = target.size;
     offset = at;
@@ -396,6 +397,7 @@ class File::ReadvAtAwaitable : public surge::internal::IoAwaitable {
   ReadvAtAwaitable(File& file, std::span<const iovec> vectors, std::uint64_t at) noexcept
       : IoAwaitable(file.worker(), OpCode::kReadvAt, file.fd_), file_(&file), direct_(file.direct_) {
     owned_fd = true;
+    if (direct_) message_flags = kSubmitAtOnce;
     buffer = const_cast<iovec*>(vectors.data());  // preadv only reads the array
     length = vectors.size();
     offset = at;
@@ -441,6 +443,7 @@ class File::WriteAtAwaitable : public surge::internal::IoAwaitable {
   WriteAtAwaitable(File& file, ConstBuffer source, std::uint64_t at) noexcept
       : IoAwaitable(file.worker(), OpCode::kWriteAt, file.fd_), direct_(file.direct_) {
     owned_fd = true;
+    if (direct_) message_flags = kSubmitAtOnce;
     buffer = const_cast<void*>(source.data);  // pwrite only reads it
     length = source.size;
     offset = at;
@@ -449,6 +452,7 @@ class File::WriteAtAwaitable : public surge::internal::IoAwaitable {
   WriteAtAwaitable(File& file, std::span<const iovec> vectors, std::uint64_t at) noexcept
       : IoAwaitable(file.worker(), OpCode::kWritevAt, file.fd_), direct_(file.direct_) {
     owned_fd = true;
+    if (direct_) message_flags = kSubmitAtOnce;
     buffer = const_cast<iovec*>(vectors.data());
     length = vectors.size();
     offset = at;
@@ -476,6 +480,7 @@ class TransferAtAwaitable : public surge::internal::IoAwaitable {
       : IoAwaitable(worker, code, file), base_(static_cast<std::byte*>(data)), total_(size), start_(at),
         direct_(direct) {
     owned_fd = true;
+    if (direct) message_flags = kSubmitAtOnce;
     buffer = data;
     length = size;
     offset = at;

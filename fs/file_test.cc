@@ -308,6 +308,38 @@ TEST_P(FileTest, DirectIoRoundTripAndMisalignment) {
   }(path("direct"))));
 }
 
+// On io_uring an O_DIRECT transfer reaches the kernel when it is submitted (kSubmitAtOnce), not with the
+// loop turn's batch; other reads wait for the batch.
+TEST_P(FileTest, DirectTransfersAreSubmittedAtOnce) {
+  if (GetParam().backend != BackendChoice::kIoUring || !GetParam().file_opcodes) {
+    GTEST_SKIP() << "only io_uring's own file opcodes have a submission queue";
+  }
+  put("direct_at_once", bytes_of(1 << 16, 14));
+  const int fd = ::open(path("direct_at_once").c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC);
+  if (fd < 0) GTEST_SKIP() << "O_DIRECT: " << std::strerror(errno);
+  auto block = fs::AlignedBuffer::allocate(4096, 4096);
+  ASSERT_TRUE(block);
+  Backend& backend = internal::WorkerAccess::backend(*worker_);
+  for (bool at_once : {true, false}) {
+    struct Read : Operation {
+      bool done = false;
+    } read;
+    read.opcode = OpCode::kReadAt;
+    read.fd = fd;
+    read.buffer = block->data();
+    read.length = block->size();
+    read.offset = 8192;
+    read.message_flags = at_once ? kSubmitAtOnce : 0;
+    read.complete = [](Operation& op) noexcept { static_cast<Read&>(op).done = true; };
+    backend.submit(read);
+    EXPECT_EQ(backend.has_unsubmitted(), !at_once);
+    for (int i = 0; i < 1000 && !read.done; ++i) backend.poll(std::chrono::milliseconds(10));
+    EXPECT_TRUE(read.done);
+    EXPECT_EQ(read.result, 4096);
+  }
+  ::close(fd);
+}
+
 TEST_P(FileTest, Fallocate) {
   EXPECT_TRUE(run([](std::string name) -> Task<void> {
     auto file = co_await File::create(name);

@@ -174,6 +174,11 @@ void IoUringBackend::submit(Operation& operation) noexcept {
   // A close must not overtake SQEs that still name its fd (see forget_fd()).
   if (operation.opcode == OpCode::kClose) flush_sqes_naming(operation.fd);
   prepare(operation);
+  if (is_positional_transfer(operation.opcode) && (operation.message_flags & kSubmitAtOnce) != 0) {
+    // See kSubmitAtOnce. A failed submit leaves the SQE queued: the next poll() submits it.
+    ++counters_.wait_syscalls;
+    io_uring_submit(&ring_);
+  }
 }
 
 bool IoUringBackend::make_room_for_deadline(const Operation& operation) noexcept {
