@@ -320,6 +320,20 @@ TEST_P(FileTest, DirectTransfersAreSubmittedAtOnce) {
   auto block = fs::AlignedBuffer::allocate(4096, 4096);
   ASSERT_TRUE(block);
   Backend& backend = internal::WorkerAccess::backend(*worker_);
+  // Another operation in flight (a read of a pipe nobody writes): alone, a request waits for the next
+  // poll(), which submits it with its wait in one syscall.
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK), 0);
+  struct Pending : Operation {
+    bool done = false;
+  } pending;
+  char pipe_byte;
+  pending.opcode = OpCode::kRead;
+  pending.fd = pipe_fds[0];
+  pending.buffer = &pipe_byte;
+  pending.length = 1;
+  pending.complete = [](Operation& op) noexcept { static_cast<Pending&>(op).done = true; };
+  backend.submit(pending);
   for (bool at_once : {true, false}) {
     struct Read : Operation {
       bool done = false;
@@ -337,6 +351,11 @@ TEST_P(FileTest, DirectTransfersAreSubmittedAtOnce) {
     EXPECT_TRUE(read.done);
     EXPECT_EQ(read.result, 4096);
   }
+  ASSERT_EQ(::write(pipe_fds[1], "x", 1), 1);
+  for (int i = 0; i < 1000 && !pending.done; ++i) backend.poll(std::chrono::milliseconds(10));
+  EXPECT_TRUE(pending.done);
+  ::close(pipe_fds[0]);
+  ::close(pipe_fds[1]);
   ::close(fd);
 }
 

@@ -72,7 +72,8 @@ inline constexpr int kFsyncDataOnly = 1;
 // kReadAt ... kWritevAt's message_flags: io_uring hands the request to the kernel at once, in an
 // io_uring_enter of its own, instead of with the rest of the loop turn's SQEs. For block-device I/O
 // (O_DIRECT): on a virtio disk requests submitted together complete together, and a queue kept full one
-// request at a time gave 1.2x the IOPS at depth 32 (README, "File reads"). Ignored off io_uring.
+// request at a time gave 1.2x the IOPS at depth 32 (README, "File reads"). Only while other operations
+// are in flight: a request alone goes with the next wait, in the same syscall. Ignored off io_uring.
 inline constexpr int kSubmitAtOnce = 1 << 30;
 
 // Whether `opcode` moves file data at an offset (kReadAt ... kWritevAt).
