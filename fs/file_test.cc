@@ -63,6 +63,9 @@ class FileTest : public ::testing::TestWithParam<Config> {
   void SetUp() override {
     BackendOptions options;
     options.allow_file_opcodes = GetParam().file_opcodes;
+    // io_uring with file operations on the pool also carries deadlines as linked timeouts where it can:
+    // a file operation on the pool has no SQE to link one to, so its deadline must go on the wheel.
+    options.allow_linked_timeouts = GetParam().backend == BackendChoice::kIoUring && !GetParam().file_opcodes;
     std::unique_ptr<Backend> backend;
     testing::make_backend_or_skip(GetParam().backend, options, backend);
     if (!backend) return;

@@ -49,6 +49,10 @@ class FaultInjectionBackend final : public Backend {
   BackendFeatures features() const override { return inner_->features(); }
   void release_buffer(std::uint32_t buffer_id) noexcept override { inner_->release_buffer(buffer_id); }
   void use_blocking_pool(internal::BlockingPool& pool) noexcept override { inner_->use_blocking_pool(pool); }
+  bool supports_linked_timeouts() const noexcept override { return inner_->supports_linked_timeouts(); }
+  bool links_timeout_for(const Operation& operation) const noexcept override {
+    return inner_->links_timeout_for(operation);
+  }
 
  private:
   struct Rule {
