@@ -5,12 +5,14 @@
 # results/ (or $SURGE_RESULTS_DIR):
 #   echo_compare.json, runtime_bench.json   Google Benchmark's JSON
 #   sync_compare.json, sync_compare.md      every round of the sync comparison, and its table
+#   file_compare.json, file_compare.md      every round of the file comparison (bench/file_compare.sh), and its table
 #   report.md, report.png                   the tables (also printed) and the plot, by bench/report.py
 #
-#   bench/compare.sh [--quick] [--full] [--workloads=echo,stream,idle,udp,sync] [echo_compare flags, e.g.
+#   bench/compare.sh [--quick] [--full] [--workloads=echo,stream,idle,udp,sync,files] [echo_compare flags, e.g.
 #                    --rounds=7 --servers=surge_io_uring,raw_uring]
-# --workloads selects (default: all five); `sync` is the coordination comparison, the others are
-# echo_compare's (`udp`: UDP echo, about 70 s by default, 5 rounds of 0.6 s cells). --full: the sync comparison with its own default of 5 rounds (3 otherwise, to keep the
+# --workloads selects (default: all six); `sync` is the coordination comparison, `files` the file-read
+# comparison (bench/file_compare.sh: surge, a pthread pool, libuv and fio), the others are echo_compare's
+# (`udp`: UDP echo, about 70 s by default, 5 rounds of 0.6 s cells). --full: the sync comparison with its own default of 5 rounds (3 otherwise, to keep the
 # default run under 15 minutes). --quick: one short round of a few cells, to check that everything builds
 # and runs; fails if any cell failed (CI uses it).
 set -euo pipefail
@@ -21,8 +23,9 @@ mkdir -p "$out"
 compare_flags=()
 report_flags=()
 sync_flags=(--rounds=3)
+files_flags=()
 runtime_flags=(--benchmark_repetitions=5 --benchmark_report_aggregates_only=true --benchmark_min_time=0.2)
-workloads="echo,stream,idle,udp,sync"
+workloads="echo,stream,idle,udp,sync,files"
 for argument in "$@"; do
   case "$argument" in
     --quick)
@@ -31,16 +34,19 @@ for argument in "$@"; do
       runtime_flags=(--benchmark_repetitions=1 --benchmark_min_time=0.01)
       report_flags=(--strict)
       sync_flags=(--quick)
+      files_flags=(--quick)
       ;;
     --full) sync_flags=() ;;
     --workloads=*) workloads="${argument#--workloads=}" ;;
     *) compare_flags+=("$argument") ;;
   esac
 done
-# echo_compare's share of --workloads (everything but sync), and whether sync is asked for.
-echo_workloads="$(tr ',' '\n' <<<"$workloads" | grep -vx sync | paste -sd, - || true)"
+# echo_compare's share of --workloads (everything but sync and files), and whether those are asked for.
+echo_workloads="$(tr ',' '\n' <<<"$workloads" | grep -vx -e sync -e files | paste -sd, - || true)"
 run_sync=false
 tr ',' '\n' <<<"$workloads" | grep -qx sync && run_sync=true
+run_files=false
+tr ',' '\n' <<<"$workloads" | grep -qx files && run_files=true
 
 report_inputs=()
 if [ -n "$echo_workloads" ]; then
@@ -58,6 +64,12 @@ if $run_sync; then
   echo "== coordination primitives (bench/sync_compare.sh ${sync_flags[*]}) =="
   bench/sync_compare.sh "${sync_flags[@]}"
   report_inputs+=(--sync "$out/sync_compare.md")
+fi
+if $run_files; then
+  echo
+  echo "== file reads (bench/file_compare.sh ${files_flags[*]}) =="
+  bench/file_compare.sh "${files_flags[@]}"
+  report_inputs+=(--files "$out/file_compare.md")
 fi
 echo
 # Debian's python3 (with python3-matplotlib), not whatever python3 comes first on PATH.

@@ -389,14 +389,20 @@ def main():
     parser.add_argument("--compare", help="echo_compare's --benchmark_out JSON")
     parser.add_argument("--runtime", help="runtime_bench's --benchmark_out JSON")
     parser.add_argument("--sync", help="bench/sync_compare.sh's Markdown table (sync_compare.md), appended as it is")
+    parser.add_argument("--files", help="bench/file_compare.sh's Markdown table (file_compare.md), appended as it is")
     parser.add_argument("--markdown", required=True)
     parser.add_argument("--plot", required=True)
     parser.add_argument("--strict", action="store_true",
                         help="exit 1 if any cell failed (a Tokio server that was not built excepted)")
     args = parser.parse_args()
 
-    if not args.compare:  # only the coordination comparison was run
-        text = "# surge: coordination primitives\n\n" + (open(args.sync).read() if args.sync else "")
+    if not args.compare:  # only the coordination and/or file comparisons were run
+        parts = []
+        if args.sync:
+            parts.append("# surge: coordination primitives\n\n" + open(args.sync).read())
+        if args.files:
+            parts.append("# surge: file reads (bench/file_compare.sh)\n\n" + open(args.files).read())
+        text = "\n".join(parts)
         with open(args.markdown, "w") as handle:
             handle.write(text)
         sys.stdout.write(text)
@@ -423,6 +429,9 @@ def main():
     if args.sync:
         lines.append("## Coordination primitives (bench/sync_compare.sh)\n")
         lines.append(open(args.sync).read())
+    if args.files:
+        lines.append("## File reads (bench/file_compare.sh)\n")
+        lines.append(open(args.files).read())
     for (workload, cell, server), message in sorted(errors.items()):
         if workload not in ("echo", "udp"):
             lines.append(f"- {workload} {cell_label(cell)} {server}: not run: {message}")

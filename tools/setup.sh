@@ -4,9 +4,9 @@
 set -euo pipefail
 
 # The first line builds surge (abseil: flags for every program, absl::Status for surge::Error); the second holds the peers the benchmarks compare it with (Boost.Asio,
-# libuv, Tokio's crates for cargo, moodycamel's ConcurrentQueue) and the plotting library of bench/report.py.
+# libuv, Tokio's crates for cargo, moodycamel's ConcurrentQueue), the plotting library of bench/report.py and fio (the file comparison's limits).
 packages=(bazel-bootstrap g++ liburing-dev libabsl-dev libgtest-dev libbenchmark-dev
-          libboost1.81-dev libuv1-dev librust-tokio-dev libconcurrentqueue-dev python3-matplotlib)
+          libboost1.81-dev libuv1-dev librust-tokio-dev libconcurrentqueue-dev python3-matplotlib fio)
 
 missing=()
 for package in "${packages[@]}"; do

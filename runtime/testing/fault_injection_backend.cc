@@ -20,7 +20,8 @@ void FaultInjectionBackend::submit(Operation& operation) noexcept {
     return;
   }
   const bool transfers_data = operation.opcode == OpCode::kRecv || operation.opcode == OpCode::kSend ||
-                              operation.opcode == OpCode::kRead || operation.opcode == OpCode::kWrite;
+                              operation.opcode == OpCode::kRead || operation.opcode == OpCode::kWrite ||
+                              operation.opcode == OpCode::kReadAt || operation.opcode == OpCode::kWriteAt;
   if (transfers_data && max_transfer_ > 0) operation.length = std::min(operation.length, max_transfer_);
   inner_->submit(operation);
 }

@@ -2,7 +2,7 @@
 //
 // It forwards everything to the wrapped backend, except that it can
 //   - fail the N-th operation (of one opcode, or of any) with an errno, without performing it;
-//   - cap every recv/send/read/write at a number of bytes, so that callers see short reads and writes.
+//   - cap every recv/send/read/write (and pread/pwrite) at a number of bytes, so that callers see short reads and writes.
 // Injected failures are delivered through poll() like real ones, so the code under test cannot tell.
 //
 //   auto faulty = std::make_unique<surge::FaultInjectionBackend>(std::move(*real_backend));
@@ -30,7 +30,8 @@ class FaultInjectionBackend final : public Backend {
   // The `nth` (1-based) operation submitted from now on whose opcode is `opcode` (any opcode if nullopt)
   // completes with -`error` instead of being performed.
   void fail_nth(std::optional<OpCode> opcode, int nth, int error);
-  // Caps the length of every data transfer (recv, send, read, write) at `max_bytes` (> 0).
+  // Caps the length of every data transfer (recv, send, read, write, and the positional file reads and
+  // writes kReadAt, kWriteAt) at `max_bytes` (> 0).
   void limit_transfer(std::size_t max_bytes) { max_transfer_ = max_bytes; }
   // How many failures have been injected so far.
   int injected() const noexcept { return injected_; }
@@ -48,6 +49,10 @@ class FaultInjectionBackend final : public Backend {
   BackendFeatures features() const override { return inner_->features(); }
   void release_buffer(std::uint32_t buffer_id) noexcept override { inner_->release_buffer(buffer_id); }
   void use_blocking_pool(internal::BlockingPool& pool) noexcept override { inner_->use_blocking_pool(pool); }
+  bool supports_linked_timeouts() const noexcept override { return inner_->supports_linked_timeouts(); }
+  bool links_timeout_for(const Operation& operation) const noexcept override {
+    return inner_->links_timeout_for(operation);
+  }
 
  private:
   struct Rule {

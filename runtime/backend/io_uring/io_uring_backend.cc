@@ -175,6 +175,13 @@ void IoUringBackend::submit(Operation& operation) noexcept {
   // A close must not overtake SQEs that still name its fd (see forget_fd()).
   if (operation.opcode == OpCode::kClose) flush_sqes_naming(operation.fd);
   prepare(operation);
+  // See kSubmitAtOnce. Alone in flight, it leaves with the next poll()'s wait (one syscall for both).
+  // A failed submit leaves the SQE queued: the next poll() submits it.
+  if (is_positional_transfer(operation.opcode) && (operation.message_flags & kSubmitAtOnce) != 0 &&
+      in_flight_.size() > 1) {
+    ++counters_.wait_syscalls;
+    io_uring_submit(&ring_);
+  }
 }
 
 bool IoUringBackend::make_room_for_deadline(const Operation& operation) noexcept {

@@ -68,6 +68,11 @@ class IoUringBackend final : public Backend {
         operation.opcode == OpCode::kRecvMsgBorrowed) {
       return false;
     }
+    // A file operation run on the blocking pool has no SQE for a timeout to link to.
+    if (is_file_operation(operation.opcode) &&
+        (native_file_operations_ & (1u << static_cast<unsigned>(operation.opcode))) == 0) {
+      return false;
+    }
     return !(operation.opcode == OpCode::kSend && send_zero_copy_threshold_ > 0 &&
              operation.length >= send_zero_copy_threshold_);
   }
