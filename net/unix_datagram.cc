@@ -12,19 +12,9 @@ Worker* current_worker() { return Worker::current(); }
 }  // namespace
 
 Result<UnixDatagram> UnixDatagram::bind(Worker& worker, const UnixAddress& address, const UnixBindOptions& options) {
-  auto socket = internal::open_socket(worker, AF_UNIX, SOCK_DGRAM);
-  if (!socket) return socket.error();
-  if (options.unlink_stale) {
-    if (auto removed = internal::BoundPath::remove_if_stale(address, SOCK_DGRAM); !removed) return removed.error();
-  }
-  if (::bind(socket->fd(), address.data(), address.size()) < 0) return Error(errno, "bind");
-  internal::BoundPath path;
-  if (options.unlink_on_close) {
-    auto remembered = internal::BoundPath::remember(address);
-    if (!remembered) return remembered.error();
-    path = std::move(*remembered);
-  }
-  return UnixDatagram(std::move(*socket), std::move(path));
+  auto bound = internal::BoundPath::bind(worker, address, SOCK_DGRAM, options.unlink_stale, options.unlink_on_close);
+  if (!bound) return bound.error();
+  return UnixDatagram(std::move(bound->socket), std::move(bound->path));
 }
 
 Result<UnixDatagram> UnixDatagram::bind(const UnixAddress& address, const UnixBindOptions& options) {

@@ -68,21 +68,11 @@ Result<UnixListener> UnixListener::bind(const UnixAddress& address, const UnixLi
 
 Result<UnixListener> UnixListener::bind(Worker& worker, const UnixAddress& address, const UnixListenOptions& options) {
   if (address.is_unnamed()) return Error(EINVAL, "bind: a listener needs a path or an abstract name");
-  auto socket = internal::open_socket(worker, AF_UNIX, SOCK_STREAM);
-  if (!socket) return socket.error();
-  if (options.unlink_stale) {
-    if (auto removed = internal::BoundPath::remove_if_stale(address, SOCK_STREAM); !removed) return removed.error();
-  }
-  if (::bind(socket->fd(), address.data(), address.size()) < 0) return Error(errno, "bind");
-  internal::BoundPath path;
-  if (options.unlink_on_close) {
-    auto remembered = internal::BoundPath::remember(address);
-    if (!remembered) return remembered.error();
-    path = std::move(*remembered);
-  }
-  // From here on `path` unlinks the file if listen fails.
-  if (::listen(socket->fd(), options.backlog) < 0) return Error(errno, "listen");
-  return UnixListener(std::move(*socket), std::move(path));
+  auto bound = internal::BoundPath::bind(worker, address, SOCK_STREAM, options.unlink_stale, options.unlink_on_close);
+  if (!bound) return bound.error();
+  // From here on the bound path unlinks the file if listen fails.
+  if (::listen(bound->socket.fd(), options.backlog) < 0) return Error(errno, "listen");
+  return UnixListener(std::move(bound->socket), std::move(bound->path));
 }
 
 UnixListener::AcceptAwaitable::~AcceptAwaitable() {

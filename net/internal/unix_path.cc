@@ -55,4 +55,21 @@ void BoundPath::unlink_if_ours() noexcept {
   }
 }
 
+Result<BoundPath::Bound> BoundPath::bind(Worker& worker, const UnixAddress& address, int type, bool unlink_stale,
+                                        bool unlink_on_close) {
+  auto socket = open_socket(worker, AF_UNIX, type);
+  if (!socket) return socket.error();
+  if (unlink_stale) {
+    if (auto removed = remove_if_stale(address, type); !removed) return removed.error();
+  }
+  if (::bind(socket->fd(), address.data(), address.size()) < 0) return Error(errno, "bind");
+  Bound bound{std::move(*socket), BoundPath()};
+  if (unlink_on_close) {
+    auto remembered = remember(address);
+    if (!remembered) return remembered.error();
+    bound.path = std::move(*remembered);
+  }
+  return bound;
+}
+
 }  // namespace surge::internal

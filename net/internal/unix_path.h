@@ -18,6 +18,7 @@
 #include <string>
 #include <utility>
 
+#include "net/internal/owned_socket.h"
 #include "net/unix_address.h"
 #include "runtime/result.h"
 
@@ -49,6 +50,12 @@ class BoundPath {
   // After a successful bind() to a path: remembers which file it created, to unlink it later.
   static Result<BoundPath> remember(const UnixAddress& address);
 
+  // A new socket of `type` on `worker`, bound to `address` (with `unlink_stale`, a stale socket file is
+  // removed first); with `unlink_on_close`, the returned BoundPath unlinks the file it created.
+  struct Bound;
+  static Result<Bound> bind(Worker& worker, const UnixAddress& address, int type, bool unlink_stale,
+                            bool unlink_on_close);
+
   // Unlinks the path if it still names the file remembered; then forgets it. Idempotent; any thread.
   void unlink_if_ours() noexcept;
 
@@ -57,6 +64,11 @@ class BoundPath {
   dev_t device_ = 0;
   ino_t inode_ = 0;
   bool active_ = false;
+};
+
+struct BoundPath::Bound {
+  OwnedSocket socket;
+  BoundPath path;
 };
 
 }  // namespace surge::internal
