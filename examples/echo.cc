@@ -27,6 +27,11 @@ bool accept_error_is_transient(int code) {
   }
 }
 
+// What a session does to its stream first: TCP sends each echo at once (no Nagle: an echo waiting for the
+// peer's ACK would wait out its delayed-ACK timer); a Unix stream has nothing to set.
+void prepare_session(TcpStream& stream) { (void)stream.set_nodelay(true); }
+void prepare_session(UnixStream&) {}
+
 template <typename Stream>
 Task<Result<void>> echo_loop(Stream stream, std::size_t buffer_size) {
   auto buffer = std::make_unique_for_overwrite<std::byte[]>(buffer_size);  // no need to zero it
@@ -65,6 +70,7 @@ Task<Result<void>> accept_loop(Listener listener, EchoOptions options) {
       co_return stream.error();
     }
     Worker& worker = stream->worker();
+    prepare_session(*stream);
     // Detached: each session ends with its connection.
     if (options.borrowed_reads) {
       (void)worker.spawn(echo_loop_borrowed(std::move(*stream)));
@@ -77,12 +83,12 @@ Task<Result<void>> accept_loop(Listener listener, EchoOptions options) {
 }  // namespace
 
 Task<Result<void>> echo_session(TcpStream stream, std::size_t buffer_size) {
-  (void)stream.set_nodelay(true);
+  prepare_session(stream);
   return echo_loop(std::move(stream), buffer_size);
 }
 
 Task<Result<void>> echo_session_borrowed(TcpStream stream) {
-  (void)stream.set_nodelay(true);
+  prepare_session(stream);
   return echo_loop_borrowed(std::move(stream));
 }
 

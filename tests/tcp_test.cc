@@ -1,7 +1,9 @@
 // TCP over real loopback sockets, on every backend: connect/accept, echo of random data in random chunks,
 // end of stream, refused connections, peer resets, many concurrent connections, bad input, no fd leaks.
 #include <gtest/gtest.h>
+#include <dirent.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <cstring>
@@ -37,6 +39,42 @@ void abort_connection(TcpStream& stream) {
   linger option{1, 0};
   ASSERT_EQ(setsockopt(stream.native_handle(), SOL_SOCKET, SO_LINGER, &option, sizeof(option)), 0);
   EXPECT_TRUE(stream.close());
+}
+
+// The echo service's sessions turn Nagle off: an echo held back for the peer's ACK waits out the
+// delayed-ACK timer (a regression once made every large echo on epoll 20 times slower).
+TEST_P(TcpTest, EchoSessionsSendWithoutNagle) {
+  EXPECT_TRUE(run([]() -> Task<void> {
+    auto address = start_echo_server();
+    if (!address) {
+      ADD_FAILURE() << address.error().message();
+      co_return;
+    }
+    auto client = co_await TcpStream::connect(*address);
+    if (!client) {
+      ADD_FAILURE() << client.error().message();
+      co_return;
+    }
+    char byte = 'x';
+    EXPECT_TRUE(co_await client->write_all(ConstBuffer(&byte, 1)));
+    EXPECT_TRUE(co_await client->read_exact(MutableBuffer(&byte, 1)));  // the session is running
+    // The server's end: the socket whose addresses are the client's, swapped (the listener has no peer).
+    int nodelay = 0;
+    socklen_t size = sizeof(nodelay);
+    int checked = 0;
+    DIR* fds = opendir("/proc/self/fd");
+    while (dirent* entry = fds != nullptr ? readdir(fds) : nullptr) {
+      const int fd = std::atoi(entry->d_name);
+      auto local = SocketAddress::local_of(fd);
+      auto peer = SocketAddress::peer_of(fd);
+      if (!local || !peer || *local != *client->peer_addr() || *peer != *client->local_addr()) continue;
+      EXPECT_EQ(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &size), 0);
+      EXPECT_NE(nodelay, 0) << "the accepted echo session still has Nagle on";
+      ++checked;
+    }
+    if (fds != nullptr) closedir(fds);
+    EXPECT_EQ(checked, 1) << "the server's end of the connection was not found";
+  }()));
 }
 
 TEST_P(TcpTest, AcceptAndConnectAgreeOnAddresses) {
