@@ -230,6 +230,43 @@ TEST_P(Review12Test, WorkerShutdownDoesNotHangOnAnOpenBlockedInTheKernel) {
   ::unlink(fifo.c_str());
 }
 
+// DEFECT (epoll): four file operations that block in the kernel (opens of FIFOs without writers; the
+// same for reads on a hung NFS mount) take all of FileOffload's kMaxLanes lanes and the shared
+// BlockingPool's four threads: every other file operation of the process (this worker's stat() of an
+// ordinary file here; other workers' too, and spawn_blocking jobs) waits behind them. Here the stat
+// cannot complete within 1 s.
+TEST_P(Review12Test, FileOperationsProgressWhileFourOpensBlockInTheKernel) {
+  std::vector<std::string> fifos;
+  std::vector<std::unique_ptr<FifoUnblocker>> unblockers;
+  for (int i = 0; i < 4; ++i) {
+    fifos.push_back(temp_path("fifo_lane" + std::to_string(i)));
+    ::unlink(fifos.back().c_str());
+    ASSERT_EQ(::mkfifo(fifos.back().c_str(), 0600), 0);
+    unblockers.push_back(std::make_unique<FifoUnblocker>(fifos.back(), milliseconds(2500)));
+  }
+  const std::string plain = temp_path("plain_for_stat");
+  { const int fd = ::open(plain.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600); ASSERT_GE(fd, 0); ::close(fd); }
+  EXPECT_TRUE(run([](std::vector<std::string> fifos, std::string plain) -> Task<void> {
+    std::vector<JoinHandle<void>> openers;
+    for (const std::string& fifo : fifos) {
+      openers.push_back(Worker::current()->spawn([](std::string fifo) -> Task<void> {
+        auto opened = co_await fs::File::open(fifo);
+        (void)opened;
+      }(fifo)));
+    }
+    co_await sleep_for(milliseconds(50));  // the opens are blocked (on epoll; io_uring does not block)
+    const auto start = Clock::now();
+    auto info = co_await timeout(milliseconds(1000), fs::stat(plain));
+    const auto took = std::chrono::duration_cast<milliseconds>(Clock::now() - start);
+    EXPECT_TRUE(info) << "stat of an ordinary file behind four blocked opens: "
+                      << (info ? "" : info.error().message()) << " after " << took.count() << " ms";
+    for (auto& opener : openers) co_await std::move(opener);
+  }(fifos, plain), std::chrono::seconds(10)));
+  for (auto& unblocker : unblockers) unblocker->stop();
+  for (const auto& fifo : fifos) ::unlink(fifo.c_str());
+  ::unlink(plain.c_str());
+}
+
 // ---------------------------------------------------------------------------------------------------
 // UDP: a full send buffer (the kernel quirk the Unix datagram helper reported for io_uring).
 //
