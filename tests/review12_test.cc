@@ -402,6 +402,80 @@ int shaped_udp_sends(BackendChoice choice) {
   return failures == 0 ? 0 : 1;
 }
 
+// send_segments (GSO where the kernel has it, else one sendmsg per datagram) through the same shaped
+// loopback with the smallest SO_SNDBUF: 4 calls of 24 x 1,000-byte datagrams, in flight at once.
+int shaped_udp_segments(BackendChoice choice) {
+  auto backend = make_backend(choice, BackendOptions{});
+  if (!backend) return 77;
+  auto worker = Worker::with_backend(std::move(*backend));
+  int failures = 0;
+  auto outcome = worker->block_on_for(
+      [](int& failures) -> Task<bool> {
+        constexpr std::size_t kSize = 1000;
+        constexpr int kCalls = 4;
+        constexpr int kPerCall = 24;
+        auto receiver = UdpSocket::bind(SocketAddress::ipv4_loopback(0));
+        auto sender = UdpSocket::bind(SocketAddress::ipv4_loopback(0));
+        if (!receiver || !sender) { ++failures; co_return false; }
+        (void)receiver->set_receive_buffer_size(4 << 20);
+        (void)sender->set_send_buffer_size(1);
+        auto to = receiver->local_addr();
+        if (!to) { ++failures; co_return false; }
+        std::fprintf(stderr, "segmentation offload: %d\n", sender->segmentation_offload() ? 1 : 0);
+        std::vector<std::vector<unsigned char>> bodies(kCalls, std::vector<unsigned char>(kSize * kPerCall));
+        for (int c = 0; c < kCalls; ++c) {
+          for (std::size_t j = 0; j < bodies[c].size(); ++j) {
+            // Each datagram starts with its call and index, so any shift or cut shows.
+            bodies[c][j] = static_cast<unsigned char>((j % kSize == 0) ? c : (j % kSize == 1) ? j / kSize : j * 31 + c);
+          }
+        }
+        std::vector<JoinHandle<TransferResult>> calls;
+        for (int c = 0; c < kCalls; ++c) {
+          calls.push_back(Worker::current()->spawn(
+              [](UdpSocket& socket, const std::vector<unsigned char>& body, SocketAddress to) -> Task<TransferResult> {
+                co_return co_await socket.send_segments(ConstBuffer(body.data(), body.size()), 1000, to);
+              }(*sender, bodies[c], *to)));
+        }
+        for (int c = 0; c < kCalls; ++c) {
+          auto sent = co_await std::move(calls[c]);
+          if (!sent || sent.transferred() != kSize * kPerCall) {
+            std::fprintf(stderr, "send_segments %d: %s, %zu bytes\n", c, sent ? "ok" : sent.error().message().c_str(),
+                         sent.transferred());
+            ++failures;
+          }
+        }
+        std::vector<unsigned char> buffer(65536);
+        int received_count = 0;
+        for (;;) {
+          auto received = co_await timeout(milliseconds(1500), receiver->recv_from(MutableBuffer(buffer.data(), buffer.size())));
+          if (!received) break;
+          ++received_count;
+          const int c = buffer[0];
+          const std::size_t index = buffer[1];
+          if (received->size != kSize || c >= kCalls || index >= static_cast<std::size_t>(kPerCall) ||
+              std::memcmp(buffer.data(), bodies[c].data() + index * kSize, kSize) != 0) {
+            std::fprintf(stderr, "datagram %d: %zu bytes, not one of those sent\n", received_count, received->size);
+            ++failures;
+          }
+        }
+        if (received_count != kCalls * kPerCall) {
+          std::fprintf(stderr, "%d datagrams arrived, %d were sent\n", received_count, kCalls * kPerCall);
+          ++failures;
+        }
+        co_return true;
+      }(failures),
+      std::chrono::seconds(20));
+  if (!outcome) return 3;
+  return failures == 0 ? 0 : 1;
+}
+
+TEST_P(Review12Test, UdpSegmentsThroughAFullSendBufferArriveWhole) {
+  if (kUnderTsan) GTEST_SKIP() << "runs in a forked child: not under TSan";
+  const int status = run_in_shaped_netns(&shaped_udp_segments, GetParam());
+  if (status == 77) GTEST_SKIP() << "user/network namespaces or tbf unavailable";
+  EXPECT_EQ(status, 0) << "see the child's stderr above";
+}
+
 TEST_P(Review12Test, UdpSendsThroughAFullSendBufferArriveWhole) {
   if (kUnderTsan) GTEST_SKIP() << "runs in a forked child: not under TSan";
   const int status = run_in_shaped_netns(&shaped_udp_sends, GetParam());
@@ -409,6 +483,35 @@ TEST_P(Review12Test, UdpSendsThroughAFullSendBufferArriveWhole) {
   EXPECT_EQ(status, 0) << "see the child's stderr above";
 }
 
+
+// Lent buffers come back when a socket closes with datagrams queued: 40 sockets, each closed with
+// (up to lent_buffers_per_stream) datagrams held in the worker's lent buffers and one held by the
+// caller and dropped after the close; a 41st socket must still receive through recv_borrowed().
+TEST_P(Review12Test, LentBuffersComeBackWhenUdpSocketsCloseWithDatagramsQueued) {
+  BackendOptions options;
+  options.lent_buffers = 32;
+  options.lent_buffer_size = 2048;
+  options.lent_buffers_per_stream = 8;
+  create_worker(options);
+  EXPECT_TRUE(run([]() -> Task<void> {
+    char payload[100] = {};
+    for (int round = 0; round < 41; ++round) {
+      auto socket = UdpSocket::bind(SocketAddress::ipv4_loopback(0));
+      auto sender = UdpSocket::bind(SocketAddress::ipv4_loopback(0));
+      if (!socket || !sender) { ADD_FAILURE() << "bind"; co_return; }
+      auto to = socket->local_addr();
+      for (int i = 0; i < 12; ++i) (void)co_await sender->send_to(ConstBuffer(payload, sizeof(payload)), *to);
+      auto first = co_await timeout(milliseconds(1000), socket->recv_borrowed());
+      if (!first) {
+        ADD_FAILURE() << "round " << round << ": recv_borrowed: " << first.error().message();
+        co_return;
+      }
+      co_await testing::settle();  // the rest land in lent buffers
+      (void)socket->close();
+      // `first` (a loan) outlives the socket and is released here.
+    }
+  }(), std::chrono::seconds(20)));
+}
 
 // ---------------------------------------------------------------------------------------------------
 // Descriptors: receives and opens cut short at random points must leak no fd.
