@@ -28,6 +28,9 @@ Error file_error(Error error, bool direct) noexcept {
 std::size_t CachedReadPolicy::try_read(int fd, std::byte* data, std::size_t size, std::uint64_t offset,
                                        bool& finished) noexcept {
   finished = false;
+  // Past INT64_MAX an offset is negative as off_t, which preadv2 reads as "the file position": let the
+  // ring or the pool refuse it (EINVAL), as pread(2) does.
+  if (offset > static_cast<std::uint64_t>(INT64_MAX)) return 0;
   // Linux moves at most MAX_RW_COUNT (2 GiB - 4 KiB) per call, and results travel as int32: a larger
   // read is a short one, as it is through the ring.
   size = std::min<std::size_t>(size, 0x7ffff000);
@@ -64,6 +67,7 @@ std::size_t CachedReadPolicy::try_read(int fd, std::byte* data, std::size_t size
 }
 
 std::ptrdiff_t CachedReadPolicy::try_readv(int fd, const iovec* vectors, int count, std::uint64_t offset) noexcept {
+  if (offset > static_cast<std::uint64_t>(INT64_MAX)) return -1;  // refused by the ring or the pool (EINVAL)
   std::size_t total = 0;
   for (int i = 0; i < count; ++i) total += vectors[i].iov_len;
   for (;;) {
@@ -364,7 +368,7 @@ Task<Result<FileInfo>> stat(std::string path) {
   co_return FileInfo::from(*raw);
 }
 
-Task<Result<std::string>> read_file(std::string path) {
+Task<Result<std::string>> read_file(std::string path, std::size_t max_size) {
   const std::string& name = path;
   auto file = co_await File::open(name);
   if (!file) co_return file.error();
@@ -374,12 +378,16 @@ Task<Result<std::string>> read_file(std::string path) {
   // size 0 (procfs, sysfs) means "unknown": start with a page and grow.
   constexpr std::size_t kFirstGuess = 4096;
   const std::uint64_t reported = raw->stx_size;
-  if (reported >= std::numeric_limits<std::size_t>::max() / 2) co_return Error(EFBIG, surge::internal::error_text("read_file", name));
+  if (reported > max_size) co_return Error(EFBIG, surge::internal::error_text("read_file (larger than max_size)", name));
   std::string bytes;
-  bytes.resize(reported > 0 ? static_cast<std::size_t>(reported) + 1 : kFirstGuess);
+  bytes.resize(reported > 0 ? static_cast<std::size_t>(reported) + 1 : std::min(kFirstGuess, max_size + 1));
   std::size_t filled = 0;
   for (;;) {
-    if (filled == bytes.size()) bytes.resize(bytes.size() * 2);  // it grew, or its size was not known
+    if (filled == bytes.size()) {  // it grew, or its size was not known
+      // One byte past max_size tells a file of exactly max_size bytes from a larger (or endless) one.
+      if (filled > max_size) co_return Error(EFBIG, surge::internal::error_text("read_file (larger than max_size)", name));
+      bytes.resize(std::min(bytes.size() * 2, max_size + 1));
+    }
     auto n = co_await file->read_at(MutableBuffer(bytes.data() + filled, bytes.size() - filled), filled);
     if (!n) co_return Error(n.error().code(), surge::internal::error_text(n.error().operation(), name));
     if (*n == 0) break;

@@ -46,10 +46,22 @@
 // between chunks and say how far they got (TransferResult::transferred()). A read served inline from the
 // page cache checks the task's cancellation and deadline first: a cancelled task's read never starts.
 //
+// Blocking file operations. A file operation that never returns (opening a FIFO nobody opens from the
+// other end, a hung NFS mount) cannot be interrupted where it runs on the blocking pool (epoll, or io_uring
+// without the opcode): its deadline or cancellation takes effect only when it returns, a worker's shutdown
+// waits for it, and while four such operations hold a worker's pool lanes (FileOffload::kMaxLanes) its
+// other file operations wait too. On io_uring with the opcodes, openat first tries a non-blocking open,
+// so a FIFO opens at once without waiting for the other end (open(2) and the epoll backend wait).
+// Offsets above INT64_MAX are refused with EINVAL (as pread(2) does; io_uring would read offset -1 as
+// "the file position").
+//
 // Errors: Error values with the errno and the operation, plus the path for path operations
 // ("openat /x/y: No such file or directory", "renameat /a -> /b: ...", "mkdirat /d: File exists"). A
 // misaligned O_DIRECT transfer fails with EINVAL and says so ("pread (O_DIRECT: buffer address, offset and
 // length must be multiples of the file's direct-I/O alignment, see FileInfo::direct_io_alignment)").
+// surge::Error holds a static text, so the "operation path" texts are interned for the life of the
+// process under a 1 MiB budget (deduplicated); once a process has failed on that many distinct paths,
+// errors name only the operation (the errno is always there).
 #ifndef SURGE_FS_FILE_H_
 #define SURGE_FS_FILE_H_
 
@@ -312,7 +324,10 @@ PathAwaitable create_dir(std::string_view path, unsigned mode = 0755);
 Task<Result<FileInfo>> stat(std::string path);
 // The whole file as bytes: statx for its size, then reads until end of file, so a file that grows or
 // shrinks meanwhile is read as it is, and files that report size 0 (procfs, sysfs) are read in full.
-Task<Result<std::string>> read_file(std::string path);
+// More than `max_size` bytes (an endless file: /dev/zero, a FIFO, a log growing as it is read) is EFBIG,
+// after at most max_size + 1 bytes of memory; `max_size` must be below SIZE_MAX.
+inline constexpr std::size_t kDefaultReadFileLimit = std::size_t{256} << 20;  // 256 MiB
+Task<Result<std::string>> read_file(std::string path, std::size_t max_size = kDefaultReadFileLimit);
 // Creates or truncates `path` and writes `bytes` (all of them; borrowed until the task completes);
 // close(2)'s error is reported too.
 Task<Result<void>> write_file(std::string path, ConstBuffer bytes, unsigned mode = 0644);

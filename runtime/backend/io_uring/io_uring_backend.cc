@@ -157,6 +157,19 @@ void IoUringBackend::submit(Operation& operation) noexcept {
   operation.fd_forgotten = false;
   OperationAccess::state(operation) = kStateInFlight;
   ++counters_.operations_submitted;
+  if (operation.fd < 0 && operation.opcode < OpCode::kOpenAt) {
+    // A closed or moved-from socket or file (path operations alone take a negative directory fd,
+    // AT_FDCWD): EBADF, as epoll answers, before any per-fd table is indexed with it.
+    complete_soon(operation, -EBADF);
+    return;
+  }
+  if (operation.offset > static_cast<std::uint64_t>(INT64_MAX) &&
+      (is_positional_transfer(operation.opcode) || operation.opcode == OpCode::kFallocate)) {
+    // io_uring reads offset -1 (and every offset past INT64_MAX is one as off_t) as "the file's current
+    // position"; pread(2) refuses such an offset with EINVAL, and so does this.
+    complete_soon(operation, -EINVAL);
+    return;
+  }
   if (acceptor_.serves(operation)) {
     acceptor_.accept(operation);
     return;
