@@ -460,7 +460,7 @@ TEST_P(FileTest, PageCacheHitsCompleteInline) {
     const BackendCounters after = Worker::current()->counters();
     EXPECT_EQ(file->cached_read_stats().inline_reads - inline_before, 200u);
     EXPECT_EQ(after.operations_submitted, before.operations_submitted) << "hits must not reach the backend";
-    EXPECT_GE(file->cached_read_stats().yields, 2u) << "one yield per 64 inline completions";
+    EXPECT_GE(file->cached_read_stats().yields, 2u) << "one yield per kInlineBeforeYield inline completions";
     // With the fast path off every read goes to the backend.
     auto slow = co_await File::open(name, OpenOptions{.cached_read_fast_path = false});
     if (!slow) co_return;
