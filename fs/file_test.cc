@@ -499,8 +499,11 @@ TEST_P(FileTest, MissesBackOff) {
     std::printf("misses %llu, skipped %llu, inline %llu\n", static_cast<unsigned long long>(stats.misses),
                 static_cast<unsigned long long>(stats.skipped), static_cast<unsigned long long>(stats.inline_reads));
     EXPECT_EQ(stats.misses + stats.skipped + stats.inline_reads + stats.partial_reads, static_cast<unsigned>(kReads));
-    EXPECT_LE(stats.misses, 12u) << "8 misses, then one probe per back-off period (16, 32, 64 reads)";
-    EXPECT_GE(stats.skipped, 80u);
+    // Cold throughout: 8 misses, then one probe per back-off period (16, 32, 64 reads), about 11. A page
+    // that stayed cached (fadvise evicts what it can, not always everything) lets a probe hit, which
+    // resets the back-off: 8 more misses each time. Either way most reads must skip the attempt.
+    EXPECT_LE(stats.misses, 30u) << "a failed preadv2 on most reads of a cold file";
+    EXPECT_GE(stats.skipped, 60u);
     // Once the data is cached, a probe hits and the File goes back to trying every read.
     std::string all(data.size(), '\0');
     (void)co_await file->read_exact_at(all, 0);
