@@ -503,7 +503,8 @@ TEST_P(FileTest, MissesBackOff) {
     // that stayed cached (fadvise evicts what it can, not always everything) lets a probe hit, which
     // resets the back-off: 8 more misses each time. Either way most reads must skip the attempt.
     EXPECT_LE(stats.misses, 30u) << "a failed preadv2 on most reads of a cold file";
-    EXPECT_GE(stats.skipped, 60u);
+    const std::uint64_t not_hits = kReads - stats.inline_reads - stats.partial_reads;
+    EXPECT_GE(stats.skipped * 2, not_hits) << "most reads that found nothing cached must skip the attempt";
     // Once the data is cached, a probe hits and the File goes back to trying every read.
     std::string all(data.size(), '\0');
     (void)co_await file->read_exact_at(all, 0);
