@@ -121,21 +121,14 @@ class TcpStream {
   internal::OwnedSocket socket_;
 };
 
-inline TcpStream::ReadAwaitable TcpStream::read(MutableBuffer buffer) noexcept {
-  return ReadAwaitable(worker(), native_handle(), buffer, socket_.borrowed_reads());
-}
-inline TcpStream::ReadBorrowedAwaitable TcpStream::read_borrowed() noexcept {
-  socket_.set_borrowed_reads();
-  return ReadBorrowedAwaitable(worker(), native_handle());
-}
+inline TcpStream::ReadAwaitable TcpStream::read(MutableBuffer buffer) noexcept { return internal::stream_read(socket_, buffer); }
+inline TcpStream::ReadBorrowedAwaitable TcpStream::read_borrowed() noexcept { return internal::stream_read_borrowed(socket_); }
 inline TcpStream::ReadExactAwaitable TcpStream::read_exact(MutableBuffer buffer) noexcept {
-  return ReadExactAwaitable(worker(), native_handle(), buffer, socket_.borrowed_reads());
+  return internal::stream_read_exact(socket_, buffer);
 }
-inline TcpStream::WriteAwaitable TcpStream::write(ConstBuffer buffer) noexcept {
-  return WriteAwaitable(worker(), native_handle(), buffer);
-}
+inline TcpStream::WriteAwaitable TcpStream::write(ConstBuffer buffer) noexcept { return internal::stream_write(socket_, buffer); }
 inline TcpStream::WriteAllAwaitable TcpStream::write_all(ConstBuffer buffer) noexcept {
-  return WriteAllAwaitable(worker(), native_handle(), buffer);
+  return internal::stream_write_all(socket_, buffer);
 }
 
 }  // namespace surge

@@ -151,21 +151,14 @@ class UnixStream::RecvWithFdsAwaitable : public internal::ReceiveMessageAwaitabl
 // The same for any socket: SO_PEERCRED of `fd`.
 Result<PeerCredentials> peer_credentials_of(int fd) noexcept;
 
-inline UnixStream::ReadAwaitable UnixStream::read(MutableBuffer buffer) noexcept {
-  return ReadAwaitable(worker(), native_handle(), buffer, socket_.borrowed_reads());
-}
-inline UnixStream::ReadBorrowedAwaitable UnixStream::read_borrowed() noexcept {
-  socket_.set_borrowed_reads();
-  return ReadBorrowedAwaitable(worker(), native_handle());
-}
+inline UnixStream::ReadAwaitable UnixStream::read(MutableBuffer buffer) noexcept { return internal::stream_read(socket_, buffer); }
+inline UnixStream::ReadBorrowedAwaitable UnixStream::read_borrowed() noexcept { return internal::stream_read_borrowed(socket_); }
 inline UnixStream::ReadExactAwaitable UnixStream::read_exact(MutableBuffer buffer) noexcept {
-  return ReadExactAwaitable(worker(), native_handle(), buffer, socket_.borrowed_reads());
+  return internal::stream_read_exact(socket_, buffer);
 }
-inline UnixStream::WriteAwaitable UnixStream::write(ConstBuffer buffer) noexcept {
-  return WriteAwaitable(worker(), native_handle(), buffer);
-}
+inline UnixStream::WriteAwaitable UnixStream::write(ConstBuffer buffer) noexcept { return internal::stream_write(socket_, buffer); }
 inline UnixStream::WriteAllAwaitable UnixStream::write_all(ConstBuffer buffer) noexcept {
-  return WriteAllAwaitable(worker(), native_handle(), buffer);
+  return internal::stream_write_all(socket_, buffer);
 }
 inline UnixStream::SendWithFdsAwaitable UnixStream::send_with_fds(ConstBuffer data, std::span<const int> fds) noexcept {
   return SendWithFdsAwaitable(worker(), native_handle(), data, fds, nullptr, /*datagram=*/false);

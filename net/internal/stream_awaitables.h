@@ -13,6 +13,7 @@
 
 #include "net/borrowed_buffer.h"
 #include "net/buffer.h"
+#include "net/internal/owned_socket.h"
 #include "net/internal/transfer_all.h"
 #include "runtime/internal/io_awaitable.h"
 #include "runtime/result.h"
@@ -91,6 +92,25 @@ class StreamWriteAllAwaitable : public internal::TransferAllAwaitable {
       : TransferAllAwaitable(worker, OpCode::kSend, fd, const_cast<void*>(source.data), source.size) {}
   TransferResult await_resume() const noexcept;
 };
+
+// The reads and writes of a stream socket (TcpStream, UnixStream forward to these), in one place with the
+// rule that ties them: once a stream is read with read_borrowed(), read() and read_exact() are refused.
+inline StreamReadAwaitable stream_read(OwnedSocket& socket, MutableBuffer buffer) noexcept {
+  return StreamReadAwaitable(socket.worker(), socket.fd(), buffer, socket.borrowed_reads());
+}
+inline StreamReadBorrowedAwaitable stream_read_borrowed(OwnedSocket& socket) noexcept {
+  socket.set_borrowed_reads();
+  return StreamReadBorrowedAwaitable(socket.worker(), socket.fd());
+}
+inline StreamReadExactAwaitable stream_read_exact(OwnedSocket& socket, MutableBuffer buffer) noexcept {
+  return StreamReadExactAwaitable(socket.worker(), socket.fd(), buffer, socket.borrowed_reads());
+}
+inline StreamWriteAwaitable stream_write(OwnedSocket& socket, ConstBuffer buffer) noexcept {
+  return StreamWriteAwaitable(socket.worker(), socket.fd(), buffer);
+}
+inline StreamWriteAllAwaitable stream_write_all(OwnedSocket& socket, ConstBuffer buffer) noexcept {
+  return StreamWriteAllAwaitable(socket.worker(), socket.fd(), buffer);
+}
 
 // shutdown(2) on a stream socket, the error named "shutdown".
 Result<void> shutdown_socket(int fd, Shutdown how) noexcept;
