@@ -193,7 +193,11 @@ Route route_of(std::string_view path) noexcept {
 
 constexpr std::string_view kPlaintextBody = "Hello, World!";
 constexpr std::string_view kJsonBody = R"({"message":"Hello, World!"})";
-constexpr std::size_t kInlineFileBytes = 64 * 1024;  // files up to this go out in the same write as their head
+constexpr std::size_t kInlineFileBytes = 64 * 1024;
+// A connection's buffers start small (most heads are a few hundred bytes) and grow once, if needed: an
+// idle connection holds about 2 KiB of buffers (plus its frame), not max_head_bytes + flush_bytes.
+constexpr std::size_t kFirstInputBytes = 1024;
+constexpr std::size_t kFirstOutputBytes = 512;  // files up to this go out in the same write as their head
 
 }  // namespace
 
@@ -202,8 +206,8 @@ class Service::Connection {
  public:
   Connection(Service& service, TcpStream& stream, PerWorker& counters)
       : service_(service), options_(service.options_), stream_(stream), per_worker_(counters),
-        capacity_(options_.limits.max_head_bytes), in_(new char[capacity_]) {
-    out_.reserve(options_.flush_bytes + 1024);
+        capacity_(std::min(kFirstInputBytes, options_.limits.max_head_bytes)), in_(new char[capacity_]) {
+    out_.reserve(kFirstOutputBytes);
     next_ = per_worker_.connections;
     if (next_ != nullptr) next_->prev_ = this;
     per_worker_.connections = this;
@@ -256,8 +260,6 @@ class Service::Connection {
                          int version_minor, bool keep_alive);
   // A request with a body: its body, then its answer. False to close.
   Task<bool> answer_with_body();
-  // An error response (after what is already in out_), then a lingering close.
-  Task<void> fail(int status, std::string_view reason, int version_minor = 1);
   // Half-closes, then drains what the client still sends for up to linger_timeout, so that closing does
   // not reset the connection before the client has read our last response.
   Task<void> linger();
@@ -266,7 +268,17 @@ class Service::Connection {
   const ServiceOptions& options_;
   TcpStream& stream_;
   PerWorker& per_worker_;
-  const std::size_t capacity_;
+  // Grows the input buffer (up to Limits::max_head_bytes), keeping what it holds.
+  void grow_input() {
+    const std::size_t grown = std::min(capacity_ * 4, options_.limits.max_head_bytes);
+    if (grown <= capacity_) return;
+    std::unique_ptr<char[]> bigger(new char[grown]);
+    std::memcpy(bigger.get(), in_.get(), end_);
+    in_ = std::move(bigger);
+    capacity_ = grown;
+  }
+
+  std::size_t capacity_;
   std::unique_ptr<char[]> in_;
   std::size_t start_ = 0;  // in_[start_, end_): received, not yet consumed
   std::size_t end_ = 0;
@@ -371,11 +383,6 @@ Task<void> Service::Connection::linger() {
   }
 }
 
-Task<void> Service::Connection::fail(int status, std::string_view reason, int version_minor) {
-  answer_error(status, version_minor, reason);
-  if (co_await flush_slow()) co_await linger();
-}
-
 Task<bool> Service::Connection::read_body(Route route, bool keep, int version_minor) {
   body_.clear();
   const bool chunked = head_.body == BodyKind::kChunked;
@@ -404,6 +411,7 @@ Task<bool> Service::Connection::read_body(Route route, bool keep, int version_mi
     }
     // The buffer is used up (a body is consumed as it arrives): read more into all of it.
     start_ = end_ = 0;
+    grow_input();
     auto read = stream_.read(MutableBuffer(in_.get(), capacity_));
     read.set_coarse_deadline(Clock::now() + options_.body_timeout);
     const Result<std::size_t> received = co_await read;
@@ -554,12 +562,13 @@ Task<void> Service::Connection::run() {
   for (;;) {
     // Answer every complete request the buffer holds; their answers collect in out_.
     bool keep_alive = true;
+    ParseResult failure;
     while (start_ < end_ && keep_alive) {
       const ParseResult parsed = parser_.parse(input(), limits(), head_);
       if (parsed.state == ParseState::kIncomplete) break;
       if (parsed.state == ParseState::kError) {
-        co_await fail(parsed.status, parsed.reason, head_.version_minor);
-        co_return;
+        failure = parsed;
+        break;
       }
       parser_.reset();
       head_clock_running_ = false;
@@ -598,6 +607,11 @@ Task<void> Service::Connection::run() {
       }
       if (out_.size() >= options_.flush_bytes && !co_await flush_slow()) co_return;
     }
+    if (failure.state == ParseState::kError) {
+      answer_error(failure.status, head_.version_minor, failure.reason);
+      if (co_await flush_slow()) co_await linger();
+      co_return;
+    }
     if (!out_.empty()) {
       // The hot path's write: inline rather than through flush_slow(), which would allocate a frame.
       auto write = stream_.write_all(ConstBuffer(out_.data(), out_.size()));
@@ -626,6 +640,7 @@ Task<void> Service::Connection::run() {
       end_ -= start_;
       start_ = 0;
     }
+    if (end_ == capacity_) grow_input();  // a head longer than the first buffer (431 comes at the limit)
     const Clock::time_point now = Clock::now();
     if (end_ > 0 && !head_clock_running_) {
       head_deadline_ = now + options_.header_timeout;
@@ -640,7 +655,10 @@ Task<void> Service::Connection::run() {
     if (!received) {
       if (received.error().is_timed_out()) {
         per_worker_.timeouts.add(1);
-        if (end_ > 0) co_await fail(408, "request head timed out");
+        if (end_ > 0) {
+          answer_error(408, 1, "request head timed out");
+          if (co_await flush_slow()) co_await linger();
+        }
       }
       co_return;
     }
