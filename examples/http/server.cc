@@ -193,11 +193,11 @@ Route route_of(std::string_view path) noexcept {
 
 constexpr std::string_view kPlaintextBody = "Hello, World!";
 constexpr std::string_view kJsonBody = R"({"message":"Hello, World!"})";
-constexpr std::size_t kInlineFileBytes = 64 * 1024;
+constexpr std::size_t kInlineFileBytes = 64 * 1024;  // files up to this go out in the same write as their head
 // A connection's buffers start small (most heads are a few hundred bytes) and grow once, if needed: an
 // idle connection holds about 2 KiB of buffers (plus its frame), not max_head_bytes + flush_bytes.
 constexpr std::size_t kFirstInputBytes = 1024;
-constexpr std::size_t kFirstOutputBytes = 512;  // files up to this go out in the same write as their head
+constexpr std::size_t kFirstOutputBytes = 512;
 
 }  // namespace
 
@@ -239,6 +239,16 @@ class Service::Connection {
     std::string if_modified_since;  // likewise
   };
 
+  // Grows the input buffer (up to Limits::max_head_bytes), keeping what it holds.
+  void grow_input() {
+    const std::size_t grown = std::min(capacity_ * 4, options_.limits.max_head_bytes);
+    if (grown <= capacity_) return;
+    std::unique_ptr<char[]> bigger(new char[grown]);
+    std::memcpy(bigger.get(), in_.get(), end_);
+    in_ = std::move(bigger);
+    capacity_ = grown;
+  }
+
   const Limits& limits() const noexcept { return options_.limits; }
   std::string_view input() const noexcept { return std::string_view(in_.get() + start_, end_ - start_); }
 
@@ -268,16 +278,6 @@ class Service::Connection {
   const ServiceOptions& options_;
   TcpStream& stream_;
   PerWorker& per_worker_;
-  // Grows the input buffer (up to Limits::max_head_bytes), keeping what it holds.
-  void grow_input() {
-    const std::size_t grown = std::min(capacity_ * 4, options_.limits.max_head_bytes);
-    if (grown <= capacity_) return;
-    std::unique_ptr<char[]> bigger(new char[grown]);
-    std::memcpy(bigger.get(), in_.get(), end_);
-    in_ = std::move(bigger);
-    capacity_ = grown;
-  }
-
   std::size_t capacity_;
   std::unique_ptr<char[]> in_;
   std::size_t start_ = 0;  // in_[start_, end_): received, not yet consumed
