@@ -686,11 +686,7 @@ Task<void> Service::Connection::run() {
     }
     if (*received == 0) co_return;  // the client closed; a partial request has nobody to answer
     per_worker_.bytes_received.add(*received);
-    if (end_ == 0) {
-      head_deadline_ = now + options_.header_timeout;
-      head_clock_running_ = true;
-    }
-    end_ += *received;
+    end_ += *received;  // an incomplete head starts its clock at the next turn (above)
   }
 }
 
