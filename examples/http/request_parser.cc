@@ -77,7 +77,7 @@ bool split_target(RequestHead& head) noexcept {
     if (!equals_ignore_case(scheme, "http") && !equals_ignore_case(scheme, "https")) return false;
     std::string_view rest = target.substr(scheme_end + 3);
     const std::size_t path_start = rest.find_first_of("/?");
-    if (path_start == 0) return false;  // no authority
+    if (path_start == 0 || rest.empty()) return false;  // no authority ("http:///x", "http://")
     if (path_start == std::string_view::npos) {
       head.path = "/";
       return true;
