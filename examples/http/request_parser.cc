@@ -512,7 +512,11 @@ bool parse_http_date(std::string_view text, std::int64_t& unix_seconds) noexcept
   for (unsigned i = 0; i < 12; ++i) {
     if (text.substr(8, 3) == kMonths[i]) month = i + 1;
   }
-  if (month == 0 || day == 0 || day > 31 || hour > 23 || minute > 59 || second > 60) return false;
+  if (month == 0 || day == 0 || hour > 23 || minute > 59 || second > 60) return false;
+  // A day the month does not have ("31 Nov", "29 Feb 1900") is malformed, not the next month's first.
+  constexpr unsigned kDaysIn[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+  if (day > kDaysIn[month - 1] || (month == 2 && day == 29 && !leap)) return false;
   unix_seconds = days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second;
   return true;
 }
