@@ -62,6 +62,9 @@ TEST(ResolveStaticPath, RefusesEveryWayOut) {
   }
   // Decoding happens once: a double-encoded ".." is the literal name "%2e%2e", which stays under the root.
   EXPECT_EQ(resolved("/%252e%252e/x"), "%2e%2e/x");
+  // A raw NUL too (the parser never passes one, but the resolver does not rely on that).
+  EXPECT_EQ(resolved(std::string_view("/a\0b", 4)), "status 400");
+  EXPECT_EQ(resolved(std::string_view("/\0", 2)), "status 400");
   // What is not origin-form is refused.
   EXPECT_EQ(resolved(""), "status 400");
   EXPECT_EQ(resolved("*"), "status 400");
