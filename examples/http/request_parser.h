@@ -58,7 +58,8 @@ struct HeaderField {
 };
 
 // A parsed request head. Every view points into the buffer given to HeadParser::parse and is valid while
-// that buffer holds those bytes.
+// that buffer holds those bytes; the one exception is `path` of an absolute-form target without a path
+// ("http://host" or "http://host?q"), which is a static "/".
 struct RequestHead {
   Method method = Method::kOther;
   std::string_view method_text;
