@@ -259,6 +259,17 @@ class Service::Connection {
 
   // Sends out_ (and empties it): false if the client did not take it in time or the connection broke.
   Task<bool> flush_slow();
+  // Accounts for a finished write; false if it failed. A client that did not take it within
+  // write_timeout is reset: it does not read, so the kernel's buffers for it are freed now.
+  bool finish_write(const TransferResult& sent) noexcept {
+    per_worker_.bytes_sent.add(sent.transferred());
+    if (sent) return true;
+    if (sent.error().is_timed_out()) {
+      per_worker_.timeouts.add(1);
+      (void)stream_.abort();
+    }
+    return false;
+  }
   // The request's body: read (and kept in body_ for /echo, else dropped); false to close the connection
   // (the error response, if any, is in out_ then).
   Task<bool> read_body(Route route, bool keep, int version_minor);
@@ -358,15 +369,8 @@ Task<bool> Service::Connection::flush_slow() {
     auto write = stream_.write_all(ConstBuffer(out_.data(), out_.size()));
     write.set_coarse_deadline(Clock::now() + options_.write_timeout);
     const TransferResult sent = co_await write;
-    per_worker_.bytes_sent.add(sent.transferred());
     out_.clear();
-    if (!sent) {
-      if (sent.error().is_timed_out()) {
-        per_worker_.timeouts.add(1);
-        (void)stream_.abort();  // it does not read: free the kernel's buffers now
-      }
-      co_return false;
-    }
+    if (!finish_write(sent)) co_return false;
   }
   co_return true;
 }
@@ -520,14 +524,7 @@ Task<bool> Service::Connection::answer_file(std::string_view path, std::string_v
     auto write = stream_.write_all(ConstBuffer(file_chunk_.get(), want));
     write.set_coarse_deadline(Clock::now() + options_.write_timeout);
     const TransferResult sent = co_await write;
-    per_worker_.bytes_sent.add(sent.transferred());
-    if (!sent) {
-      if (sent.error().is_timed_out()) {
-        per_worker_.timeouts.add(1);
-        (void)stream_.abort();
-      }
-      co_return false;
-    }
+    if (!finish_write(sent)) co_return false;
     offset += want;
   }
   co_return true;
@@ -638,15 +635,8 @@ Task<void> Service::Connection::run() {
       auto write = stream_.write_all(ConstBuffer(out_.data(), out_.size()));
       write.set_coarse_deadline(Clock::now() + options_.write_timeout);
       const TransferResult sent = co_await write;
-      per_worker_.bytes_sent.add(sent.transferred());
       out_.clear();
-      if (!sent) {
-        if (sent.error().is_timed_out()) {
-          per_worker_.timeouts.add(1);
-          (void)stream_.abort();
-        }
-        co_return;
-      }
+      if (!finish_write(sent)) co_return;
     }
     if (!keep_alive) {
       co_await linger();
