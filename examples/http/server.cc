@@ -69,6 +69,8 @@ class FileCache {
     }
     entries_.insert_or_assign(std::string(path), std::move(file));
   }
+  // Drops `path`'s entry (a file found to have shrunk: the next request opens it again).
+  void erase(std::string_view path) { entries_.erase(absl::string_view(path.data(), path.size())); }
   void clear() { entries_.clear(); }
 
  private:
@@ -457,15 +459,32 @@ Task<bool> Service::Connection::answer_file(std::string_view path, std::string_v
     std::string full = options_.root;
     full.push_back('/');
     full += relative;
-    Result<fs::File> opened = co_await fs::File::open(full);
-    if (!opened) {
-      const int code = opened.error().code();
+    // The status for a path that cannot be opened (or stat'ed).
+    auto refuse = [&](int code) {
       const int status = (code == ENOENT || code == ENOTDIR || code == ENAMETOOLONG || code == ELOOP) ? 404
                          : code == EACCES                                                           ? 403
                                                                                                     : 500;
       append_response(out_, version_minor, status, keep_alive, "text/plain",
                       status == 404 ? "not found\n" : (status == 403 ? "forbidden\n" : "cannot open\n"), head_only);
       count(status);
+    };
+    // Only a regular file is opened: open(2) of a FIFO waits for a writer (on epoll, and on io_uring
+    // without the openat opcode, in a blocking-pool lane: the request would hang, four of them would stall
+    // the worker's file I/O, and its shutdown would wait), and a device may do anything when opened. A
+    // cache miss pays this statx; the fstat below stays the authority on what was opened (a file replaced
+    // by a FIFO between the two is the root's owner's doing, as symbolic links are).
+    const Result<fs::FileInfo> found = co_await fs::stat(full);
+    if (!found) {
+      refuse(found.error().code());
+      co_return true;
+    }
+    if (!found->is_regular()) {
+      refuse(ENOENT);
+      co_return true;
+    }
+    Result<fs::File> opened = co_await fs::File::open(full);
+    if (!opened) {
+      refuse(opened.error().code());
       co_return true;
     }
     Result<struct statx> described = co_await opened->statx();
@@ -499,15 +518,21 @@ Task<bool> Service::Connection::answer_file(std::string_view path, std::string_v
     entry->opened = Clock::now();
     if (!service_.draining()) per_worker_.files.insert(path, entry, options_.file_cache_entries);
   }
+  const std::size_t mark = out_.size();
   if (!append_file_head(*entry, if_modified_since, head_only, version_minor, keep_alive)) co_return true;
   const std::uint64_t size = entry->size;
   if (size <= kInlineFileBytes) {
     const std::size_t at = out_.size();
     out_.resize(at + size);
     const TransferResult read = co_await entry->file.read_exact_at(MutableBuffer(out_.data() + at, size), 0);
-    // A file that shrank (or failed) after its Content-Length went out in the head cannot be answered
-    // honestly any more: close rather than send a short body.
-    co_return static_cast<bool>(read);
+    // A file that shrank (or failed) since its size was taken cannot be answered honestly any more: its
+    // head and the padding are taken back (the answers before it still go out), and the connection closes.
+    if (!read) {
+      out_.resize(mark);
+      per_worker_.files.erase(path);
+      co_return false;
+    }
+    co_return true;
   }
   const bool flushed = co_await flush_slow();
   if (!flushed) co_return false;
@@ -592,6 +617,7 @@ Task<void> Service::Connection::run() {
           const auto* hit = per_worker_.files.find(head_.path, Clock::now(), options_.file_cache_validity);
           if (hit != nullptr && (*hit)->size <= kInlineFileBytes) {
             const std::shared_ptr<CachedFile> file = *hit;  // open while we read it, whatever the cache does
+            const std::size_t mark = out_.size();
             if (append_file_head(*file, head_.if_modified_since, head_.method == Method::kHead, head_.version_minor,
                                  keep_alive)) {
               const std::size_t at = out_.size();
@@ -599,6 +625,12 @@ Task<void> Service::Connection::run() {
               const TransferResult read =
                   co_await file->file.read_exact_at(MutableBuffer(out_.data() + at, file->size), 0);
               answered = static_cast<bool>(read);
+              if (!answered) {
+                // Shrunk (or unreadable) since it was cached: its head and padding must not go out as the
+                // file; the answers before it do, then the connection closes. The next request reopens it.
+                out_.resize(mark);
+                per_worker_.files.erase(head_.path);
+              }
             }
           } else {
             answered = co_await answer_file(head_.path, head_.if_modified_since, head_.method == Method::kHead,

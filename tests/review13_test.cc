@@ -1,0 +1,393 @@
+// review13_test.cc: reproductions from the review of issue 13's HTTP service (examples/http/): each test
+// here failed on the code as reviewed, or guards a hostile-client path the functional suite
+// (tests/http_server_test.cc) does not reach. Real loopback sockets, blocking clients on the test thread
+// with receive/send timeouts (every wait is bounded), both backends.
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "examples/http/server.h"
+#include "runtime/testing/backend_param.h"
+#include "runtime/testing/fd_count.h"
+
+namespace surge {
+namespace {
+
+using std::chrono::milliseconds;
+using SteadyClock = std::chrono::steady_clock;
+
+// A blocking client socket whose every receive and send gives up after `timeout`.
+int connect_to(const SocketAddress& address, milliseconds timeout = milliseconds(3000)) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  timeval tv{};
+  tv.tv_sec = timeout.count() / 1000;
+  tv.tv_usec = (timeout.count() % 1000) * 1000;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  if (::connect(fd, address.data(), address.size()) < 0) {
+    const int error = errno;
+    ::close(fd);
+    return -error;
+  }
+  return fd;
+}
+
+bool send_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    const ssize_t sent = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (sent <= 0) return false;
+    data.remove_prefix(static_cast<std::size_t>(sent));
+  }
+  return true;
+}
+
+// Everything the server sends until it closes (or resets), or until a receive times out.
+struct Received {
+  std::string data;
+  bool closed = false;  // EOF or reset, rather than a timeout
+};
+Received receive_until_close(int fd) {
+  Received received;
+  char buffer[16384];
+  for (;;) {
+    const ssize_t got = ::recv(fd, buffer, sizeof(buffer), 0);
+    if (got > 0) {
+      received.data.append(buffer, static_cast<std::size_t>(got));
+      continue;
+    }
+    received.closed = got == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+    return received;
+  }
+}
+
+struct Response {
+  int status = 0;
+  std::string head;
+  std::string body;
+};
+
+// One response (head, then a body of its Content-Length) off the front of `pending`, receiving more as
+// needed; nullopt if the connection closed or a receive timed out first.
+std::optional<Response> read_response(int fd, std::string& pending) {
+  char buffer[16384];
+  auto more = [&]() {
+    const ssize_t got = ::recv(fd, buffer, sizeof(buffer), 0);
+    if (got <= 0) return false;
+    pending.append(buffer, static_cast<std::size_t>(got));
+    return true;
+  };
+  std::size_t head_end;
+  while ((head_end = pending.find("\r\n\r\n")) == std::string::npos) {
+    if (!more()) return std::nullopt;
+  }
+  Response response;
+  response.head = pending.substr(0, head_end + 4);
+  if (response.head.size() < 12) return std::nullopt;
+  response.status = std::atoi(response.head.c_str() + 9);
+  std::size_t length = 0;
+  if (const std::size_t at = response.head.find("Content-Length: "); at != std::string::npos) {
+    length = std::strtoul(response.head.c_str() + at + 16, nullptr, 10);
+  }
+  while (pending.size() < head_end + 4 + length) {
+    if (!more()) return std::nullopt;
+  }
+  response.body = pending.substr(head_end + 4, length);
+  pending.erase(0, head_end + 4 + length);
+  return response;
+}
+
+// A directory under /tmp, removed (with what it holds) at the end of the test.
+class TempDir {
+ public:
+  TempDir() {
+    char name[] = "/tmp/review13.XXXXXX";
+    if (::mkdtemp(name) != nullptr) path_ = name;
+  }
+  ~TempDir() {
+    if (!path_.empty() && std::system(("rm -rf " + path_).c_str()) != 0) std::fprintf(stderr, "cannot remove %s\n", path_.c_str());
+  }
+  const std::string& path() const { return path_; }
+  std::string write(const std::string& name, const std::string& content) const {
+    const std::string full = path_ + "/" + name;
+    std::ofstream(full, std::ios::binary) << content;
+    return full;
+  }
+
+ private:
+  std::string path_;
+};
+
+class Review13Test : public ::testing::TestWithParam<BackendChoice> {
+ protected:
+  void SetUp() override { fds_before_ = testing::open_fd_count(); }
+
+  void TearDown() override {
+    if (server_) server_->shutdown(std::chrono::milliseconds(500));
+    server_.reset();
+    service_.reset();
+    if (runtime_) runtime_->shutdown();
+    runtime_.reset();
+    EXPECT_EQ(testing::open_fd_count(), fds_before_) << "file descriptors leaked";
+  }
+
+  // Starts a Runtime of `workers` on the test's backend and the service on a loopback port.
+  bool start(http::ServiceOptions options, std::size_t workers = 1) {
+    auto runtime = Runtime::create({.workers = workers, .worker = {.backend = GetParam()}, .signals = {}});
+    if (!runtime) {
+      if (GetParam() == BackendChoice::kIoUring && testing::is_unavailable(runtime.error())) {
+        skipped_ = true;
+        return false;
+      }
+      ADD_FAILURE() << "Runtime::create: " << runtime.error().message();
+      return false;
+    }
+    runtime_ = std::move(*runtime);
+    service_ = std::make_shared<http::Service>(*runtime_, std::move(options));
+    auto server = http::serve(*runtime_, SocketAddress::ipv4_loopback(0), service_);
+    if (!server) {
+      ADD_FAILURE() << "serve: " << server.error().message();
+      return false;
+    }
+    server_ = std::move(*server);
+    return true;
+  }
+
+  // Waits (bounded) until the service counts no open connection.
+  bool wait_for_no_connections(milliseconds limit) {
+    const auto deadline = SteadyClock::now() + limit;
+    while (SteadyClock::now() < deadline) {
+      if (service_->total().connections_open == 0) return true;
+      std::this_thread::sleep_for(milliseconds(5));
+    }
+    return service_->total().connections_open == 0;
+  }
+
+  const SocketAddress& address() const { return server_->local_addr(); }
+
+  int fds_before_ = 0;
+  bool skipped_ = false;
+  std::unique_ptr<Runtime> runtime_;
+  std::shared_ptr<http::Service> service_;
+  std::unique_ptr<Server> server_;
+};
+
+#define START_OR_SKIP(...)                                           \
+  do {                                                               \
+    if (!start(__VA_ARGS__)) {                                       \
+      if (skipped_) GTEST_SKIP() << "io_uring is not available here"; \
+      return;                                                        \
+    }                                                                \
+  } while (0)
+
+// Defect: a cached file that shrank within file_cache_validity (a log rotated, a deploy) was answered
+// with its old Content-Length and a body padded with NUL bytes: read_exact_at() failed after out_ had
+// been resized for the whole file, and the connection then flushed out_ — head, the bytes read and the
+// zeros — as if it were the file. The hot path (a cache hit answered inline) and answer_file() (a
+// request with a body) both did it. The file must not be misrepresented: the responses before it still go
+// out, then the connection closes without a 200 for the file.
+TEST_P(Review13Test, ShrunkCachedFileIsNotServedPaddedWithNuls) {
+  TempDir root;
+  ASSERT_FALSE(root.path().empty());
+  http::ServiceOptions options;
+  options.root = root.path();
+  options.file_cache_validity = std::chrono::seconds(30);
+  options.linger_timeout = milliseconds(200);
+  START_OR_SKIP(options);
+
+  for (const bool with_body : {false, true}) {
+    const std::string name = with_body ? "b.txt" : "a.txt";
+    const std::string file = root.write(name, std::string(4000, 'x'));
+    const int fd = connect_to(address());
+    ASSERT_GE(fd, 0) << std::strerror(-fd);
+    std::string pending;
+    const std::string get = "GET /" + name + " HTTP/1.1\r\nHost: x\r\n";
+    ASSERT_TRUE(send_all(fd, get + "\r\n"));
+    const auto first = read_response(fd, pending);
+    ASSERT_TRUE(first);
+    ASSERT_EQ(first->status, 200);
+    ASSERT_TRUE(first->body == std::string(4000, 'x'));
+
+    ASSERT_EQ(::truncate(file.c_str(), 100), 0);
+    // Pipelined behind /plaintext, whose answer must still arrive.
+    const std::string second = with_body ? get + "Content-Length: 1\r\n\r\nz" : get + "\r\n";
+    ASSERT_TRUE(send_all(fd, "GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n" + second));
+    const auto plaintext = read_response(fd, pending);
+    ASSERT_TRUE(plaintext) << "with_body=" << with_body;
+    EXPECT_EQ(plaintext->body, "Hello, World!");
+    Received rest = receive_until_close(fd);
+    rest.data.insert(0, pending);
+    EXPECT_TRUE(rest.closed) << "with_body=" << with_body;
+    EXPECT_EQ(rest.data.find('\0'), std::string::npos)
+        << "with_body=" << with_body << ": the shrunk file went out padded with NULs (" << rest.data.size()
+        << " bytes after /plaintext's answer)";
+    EXPECT_EQ(rest.data.find("200 OK"), std::string::npos) << "with_body=" << with_body << ": " << rest.data.substr(0, 200);
+    ::close(fd);
+    // The stale entry is gone: the next request sees the file as it is now.
+    const int again = connect_to(address());
+    ASSERT_GE(again, 0);
+    std::string more;
+    ASSERT_TRUE(send_all(again, get + "\r\n"));
+    const auto now = read_response(again, more);
+    ::close(again);
+    ASSERT_TRUE(now) << "with_body=" << with_body;
+    EXPECT_EQ(now->status, 200);
+    EXPECT_TRUE(now->body == std::string(100, 'x')) << "with_body=" << with_body << ": " << now->body.size() << " bytes";
+  }
+}
+
+// Defect (epoll): a FIFO under the root blocked its connection in open(2) (on the worker's blocking pool)
+// until some process opened it for writing: the request got no answer, four such requests took every
+// pool lane of the worker (its other static files waited), and the worker's shutdown waited for it. On
+// io_uring the open does not block (a non-blocking attempt first) and the statx answers 404. The service
+// must answer a FIFO (or any non-regular file) without waiting for its other end.
+TEST_P(Review13Test, FifoUnderRootIsAnsweredWithoutWaitingForAWriter) {
+  TempDir root;
+  ASSERT_FALSE(root.path().empty());
+  const std::string fifo = root.path() + "/pipe";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0644), 0);
+  root.write("index.html", "<p>hi</p>");
+  http::ServiceOptions options;
+  options.root = root.path();
+  START_OR_SKIP(options);
+
+  const int fd = connect_to(address(), milliseconds(1500));
+  ASSERT_GE(fd, 0) << std::strerror(-fd);
+  std::string pending;
+  ASSERT_TRUE(send_all(fd, "GET /pipe HTTP/1.1\r\nHost: x\r\n\r\n"));
+  const auto response = read_response(fd, pending);
+  if (!response) {
+    // Release the blocked open so that the server can shut down, then fail.
+    const int writer = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    ADD_FAILURE() << "GET /pipe got no answer within 1.5 s: the open of the FIFO is waiting for a writer";
+    (void)read_response(fd, pending);
+    if (writer >= 0) ::close(writer);
+    ::close(fd);
+    return;
+  }
+  EXPECT_EQ(response->status, 404);
+  // The same connection still serves a regular file.
+  ASSERT_TRUE(send_all(fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  const auto index = read_response(fd, pending);
+  ASSERT_TRUE(index);
+  EXPECT_EQ(index->body, "<p>hi</p>");
+  ::close(fd);
+}
+
+// Lingering close is bounded by linger_timeout even when the client never stops sending (a garbage
+// flood after an error response): the deadline is coarse (set_coarse_deadline skips the clock check), so
+// it must still fire although each read completes at once.
+TEST_P(Review13Test, LingerEndsWhileTheClientKeepsSending) {
+  http::ServiceOptions options;
+  options.linger_timeout = milliseconds(200);
+  START_OR_SKIP(options);
+  const int fd = connect_to(address(), milliseconds(500));
+  ASSERT_GE(fd, 0) << std::strerror(-fd);
+  ASSERT_TRUE(send_all(fd, "BREW /coffee HTCPCP/1.0\r\n\r\n"));
+  std::atomic<bool> stop{false};
+  std::thread flood([&] {
+    const std::string junk(4096, 'j');
+    while (!stop.load() && send_all(fd, junk)) {
+    }
+  });
+  std::this_thread::sleep_for(milliseconds(50));
+  const bool closed = wait_for_no_connections(milliseconds(2000));
+  stop.store(true);
+  ::shutdown(fd, SHUT_RDWR);
+  flood.join();
+  ::close(fd);
+  EXPECT_TRUE(closed) << "the connection lingered past 2 s (linger_timeout 200 ms) while the client sent";
+}
+
+// Server::shutdown() with connections parked at each await point: waiting for a head (idle, and half a
+// head), mid-body, mid-write (a client that does not read a large file), mid-linger. No hang, every
+// connection ends, no fd is left open (TearDown counts them); run under ASan and TSan too.
+TEST_P(Review13Test, ShutdownEndsConnectionsAtEveryAwait) {
+  TempDir root;
+  ASSERT_FALSE(root.path().empty());
+  root.write("big.bin", std::string(8 << 20, 'b'));
+  http::ServiceOptions options;
+  options.root = root.path();
+  options.linger_timeout = milliseconds(10'000);
+  START_OR_SKIP(options, 2);
+  std::vector<int> clients;
+  auto open_client = [&](std::string_view sent) {
+    const int fd = connect_to(address(), milliseconds(500));
+    EXPECT_GE(fd, 0);
+    if (fd < 0) return;
+    int small = 4096;
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    EXPECT_TRUE(send_all(fd, sent));
+    clients.push_back(fd);
+  };
+  open_client("");                                                       // idle
+  open_client("GET /plaintext HTTP/1.1\r\nHo");                          // half a head
+  open_client("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc");  // mid-body
+  open_client("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab");
+  open_client("GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n");              // mid-write, never read
+  open_client("GET /plaintext HTTP/1.1\r\nHost: x\r\nContent-Length: x\r\n\r\n");  // 400, then linger
+  std::this_thread::sleep_for(milliseconds(200));
+  EXPECT_EQ(service_->total().connections_open, clients.size());
+  service_->drain();
+  const auto begin = SteadyClock::now();
+  server_->shutdown(milliseconds(300));
+  EXPECT_LT(SteadyClock::now() - begin, milliseconds(3000));
+  EXPECT_EQ(service_->total().connections_open, 0u);
+  for (const int fd : clients) ::close(fd);
+}
+
+// /metrics and Service::metrics()/stats() read every worker's counters while both workers serve (TSan).
+TEST_P(Review13Test, MetricsFromEveryThreadWhileServing) {
+  START_OR_SKIP(http::ServiceOptions{}, 2);
+  std::atomic<bool> stop{false};
+  std::thread reader([&] {
+    while (!stop.load()) {
+      const std::string text = service_->metrics();
+      EXPECT_NE(text.find("surge_wakeups_total"), std::string::npos);
+      (void)service_->total();
+    }
+  });
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 4; ++c) {
+    clients.emplace_back([&] {
+      const int fd = connect_to(address());
+      ASSERT_GE(fd, 0);
+      std::string pending;
+      for (int i = 0; i < 100; ++i) {
+        ASSERT_TRUE(send_all(fd, i % 10 == 0 ? "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
+                                             : "GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n"));
+        const auto response = read_response(fd, pending);
+        ASSERT_TRUE(response);
+        EXPECT_EQ(response->status, 200);
+      }
+      ::close(fd);
+    });
+  }
+  for (auto& client : clients) client.join();
+  stop.store(true);
+  reader.join();
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, Review13Test,
+                         ::testing::Values(BackendChoice::kIoUring, BackendChoice::kEpoll),
+                         testing::backend_test_name);
+
+}  // namespace
+}  // namespace surge
