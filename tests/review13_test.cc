@@ -291,9 +291,11 @@ TEST_P(Review13Test, FifoUnderRootIsAnsweredWithoutWaitingForAWriter) {
   ::close(fd);
 }
 
-// Lingering close is bounded by linger_timeout even when the client never stops sending (a garbage
-// flood after an error response): the deadline is coarse (set_coarse_deadline skips the clock check), so
-// it must still fire although each read completes at once.
+// Defect: lingering close was not bounded by linger_timeout while the client kept the receive queue
+// non-empty (a garbage flood after an error response): linger() gave every read the same coarse deadline,
+// which set_coarse_deadline() does not compare with the clock when the read starts, and a read that
+// completes at once (io_uring: data already lent) never waits for the wheel's turn that would end it. Seen
+// under ASan (the slower server never emptied the queue); the connection stayed as long as the flood.
 TEST_P(Review13Test, LingerEndsWhileTheClientKeepsSending) {
   http::ServiceOptions options;
   options.linger_timeout = milliseconds(200);
@@ -301,17 +303,22 @@ TEST_P(Review13Test, LingerEndsWhileTheClientKeepsSending) {
   const int fd = connect_to(address(), milliseconds(500));
   ASSERT_GE(fd, 0) << std::strerror(-fd);
   ASSERT_TRUE(send_all(fd, "BREW /coffee HTCPCP/1.0\r\n\r\n"));
+  int big = 4 << 20;
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
   std::atomic<bool> stop{false};
-  std::thread flood([&] {
-    const std::string junk(4096, 'j');
-    while (!stop.load() && send_all(fd, junk)) {
-    }
-  });
+  std::vector<std::thread> floods;
+  for (int i = 0; i < 2; ++i) {
+    floods.emplace_back([&] {
+      const std::string junk(64 * 1024, 'j');
+      while (!stop.load() && send_all(fd, junk)) {
+      }
+    });
+  }
   std::this_thread::sleep_for(milliseconds(50));
   const bool closed = wait_for_no_connections(milliseconds(2000));
   stop.store(true);
   ::shutdown(fd, SHUT_RDWR);
-  flood.join();
+  for (auto& flood : floods) flood.join();
   ::close(fd);
   EXPECT_TRUE(closed) << "the connection lingered past 2 s (linger_timeout 200 ms) while the client sent";
 }
@@ -351,6 +358,54 @@ TEST_P(Review13Test, ShutdownEndsConnectionsAtEveryAwait) {
   EXPECT_LT(SteadyClock::now() - begin, milliseconds(3000));
   EXPECT_EQ(service_->total().connections_open, 0u);
   for (const int fd : clients) ::close(fd);
+}
+
+// Defect: the open-file cache was keyed by the path as sent, and each key held its own fd, so one client
+// spelling one file many ways ("/a.txt", "//a.txt", "/./a.txt", "/%61.txt", ...) made its worker hold
+// up to file_cache_entries fds (1024 by default, per worker: with the usual soft RLIMIT_NOFILE of 1024,
+// enough to make accept4 fail with EMFILE for everyone). One file must cost one fd however it is spelled.
+TEST_P(Review13Test, OneFileSpelledManyWaysHoldsOneFd) {
+  TempDir root;
+  ASSERT_FALSE(root.path().empty());
+  root.write("a.txt", "hello");
+  http::ServiceOptions options;
+  options.root = root.path();
+  options.file_cache_validity = std::chrono::seconds(30);
+  START_OR_SKIP(options);
+  const int fd = connect_to(address());
+  ASSERT_GE(fd, 0) << std::strerror(-fd);
+  std::string pending;
+  ASSERT_TRUE(send_all(fd, "GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(read_response(fd, pending));
+  const int after_one = testing::open_fd_count();
+  constexpr int kSpellings = 200;
+  for (int i = 1; i <= kSpellings; ++i) {
+    std::string path = std::string(static_cast<std::size_t>(i), '/') + "a.txt";  // "//a.txt", "///a.txt", ...
+    ASSERT_TRUE(send_all(fd, "GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n"));
+    const auto response = read_response(fd, pending);
+    ASSERT_TRUE(response);
+    ASSERT_EQ(response->body, "hello");
+  }
+  const int after_many = testing::open_fd_count();
+  ::close(fd);
+  EXPECT_LE(after_many - after_one, 2) << kSpellings << " spellings of one file held " << after_many - after_one
+                                        << " more fds";
+}
+
+// Defect: drain() walked each worker's connections in a task spawned on that worker that referred to the
+// Service; a Service destroyed right after drain() (the Server already shut down: nothing else to wait
+// for) was used after it was freed when the walk ran (ASan).
+TEST_P(Review13Test, ServiceDestroyedRightAfterDrain) {
+  START_OR_SKIP(http::ServiceOptions{}, 2);
+  server_->shutdown(milliseconds(0));
+  server_.reset();
+  for (int i = 0; i < 200; ++i) {
+    auto service = std::make_shared<http::Service>(*runtime_, http::ServiceOptions{});
+    service->drain();
+    service.reset();
+  }
+  // Let every walk run before the Runtime goes.
+  std::this_thread::sleep_for(milliseconds(50));
 }
 
 // /metrics and Service::metrics()/stats() read every worker's counters while both workers serve (TSan).

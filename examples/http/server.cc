@@ -48,7 +48,10 @@ struct CachedFile {
 };
 
 // One worker's open-file cache, keyed by the request's path as sent (a path maps to one file, and only
-// paths that resolve_static_path() accepted are cached). Its worker's thread only.
+// paths that resolve_static_path() accepted are cached), so that a hit costs no resolving. A file is
+// opened once however it is spelled: every spelling's entry shares the CachedFile of the file's canonical
+// key (file_key()), so a client sending "/a", "//a", "/./a", "/%61", ... fills entries, not fds. Its
+// worker's thread only.
 class FileCache {
  public:
   // The entry for `path` if it is younger than `validity`, else nullptr (and a stale one is dropped).
@@ -69,13 +72,25 @@ class FileCache {
     }
     entries_.insert_or_assign(std::string(path), std::move(file));
   }
-  // Drops `path`'s entry (a file found to have shrunk: the next request opens it again).
-  void erase(std::string_view path) { entries_.erase(absl::string_view(path.data(), path.size())); }
+  // Drops every entry of `file` (found to have shrunk: the next request opens it again). A scan of the
+  // cache, on an error path only.
+  void erase(const CachedFile* file) {
+    absl::erase_if(entries_, [file](const auto& entry) { return entry.second.get() == file; });
+  }
   void clear() { entries_.clear(); }
 
  private:
   absl::flat_hash_map<std::string, std::shared_ptr<CachedFile>> entries_;
 };
+
+// The cache key of the file at `relative` (resolve_static_path()'s result): "/" + relative, a path that
+// resolves to it, unless it holds a '%' (a request's "/%41" names "A", not "%41"); then a key no request
+// path can be (a NUL first).
+std::string file_key(std::string_view relative) {
+  std::string key(1, relative.find('%') == std::string_view::npos ? '/' : '\0');
+  key.append(relative.data(), relative.size());
+  return key;
+}
 
 }  // namespace
 
@@ -377,6 +392,10 @@ Task<void> Service::Connection::linger() {
   (void)stream_.shutdown(Shutdown::kWrite);
   const Clock::time_point deadline = Clock::now() + options_.linger_timeout;
   for (;;) {
+    // Checked here, not left to the coarse deadline alone: a read of a receive queue that is never empty
+    // completes at once each time (or wins its race with the wheel's cancel), so a client that keeps
+    // sending would otherwise keep the connection for as long as it likes.
+    if (Clock::now() >= deadline) co_return;
     auto read = stream_.read(MutableBuffer(in_.get(), capacity_));
     read.set_coarse_deadline(deadline);
     const Result<std::size_t> received = co_await read;
@@ -450,12 +469,22 @@ Task<bool> Service::Connection::answer_file(std::string_view path, std::string_v
                                             bool head_only, int version_minor, bool keep_alive) {
   std::shared_ptr<CachedFile> entry;
   if (const auto* hit = per_worker_.files.find(path, Clock::now(), options_.file_cache_validity)) entry = *hit;
+  std::string relative;
   if (!entry) {
-    std::string relative;
     if (const int status = resolve_static_path(path, relative); status != 0) {
       answer_error(status, version_minor, "bad path");
       co_return false;
     }
+    // Another spelling of a file the worker has open: share its entry.
+    const std::string key = file_key(relative);
+    if (key != path) {
+      if (const auto* hit = per_worker_.files.find(key, Clock::now(), options_.file_cache_validity)) {
+        entry = *hit;
+        if (!service_.draining()) per_worker_.files.insert(path, entry, options_.file_cache_entries);
+      }
+    }
+  }
+  if (!entry) {
     std::string full = options_.root;
     full.push_back('/');
     full += relative;
@@ -516,7 +545,11 @@ Task<bool> Service::Connection::answer_file(std::string_view path, std::string_v
     append_number(entry->head, info.size);
     append(entry->head, "\r\n\r\n");
     entry->opened = Clock::now();
-    if (!service_.draining()) per_worker_.files.insert(path, entry, options_.file_cache_entries);
+    if (!service_.draining()) {
+      const std::string key = file_key(relative);
+      per_worker_.files.insert(key, entry, options_.file_cache_entries);
+      if (key != path) per_worker_.files.insert(path, entry, options_.file_cache_entries);
+    }
   }
   const std::size_t mark = out_.size();
   if (!append_file_head(*entry, if_modified_since, head_only, version_minor, keep_alive)) co_return true;
@@ -529,7 +562,7 @@ Task<bool> Service::Connection::answer_file(std::string_view path, std::string_v
     // head and the padding are taken back (the answers before it still go out), and the connection closes.
     if (!read) {
       out_.resize(mark);
-      per_worker_.files.erase(path);
+      per_worker_.files.erase(entry.get());
       co_return false;
     }
     co_return true;
@@ -629,7 +662,7 @@ Task<void> Service::Connection::run() {
                 // Shrunk (or unreadable) since it was cached: its head and padding must not go out as the
                 // file; the answers before it do, then the connection closes. The next request reopens it.
                 out_.resize(mark);
-                per_worker_.files.erase(head_.path);
+                per_worker_.files.erase(file.get());
               }
             }
           } else {
@@ -726,7 +759,7 @@ Service::Service(Runtime& runtime, ServiceOptions options) : runtime_(&runtime),
   if (options_.limits.max_head_bytes < 64) options_.limits.max_head_bytes = 64;
   if (options_.flush_bytes == 0) options_.flush_bytes = 1;
   workers_.reserve(runtime.size());
-  for (std::size_t i = 0; i < runtime.size(); ++i) workers_.push_back(std::make_unique<PerWorker>());
+  for (std::size_t i = 0; i < runtime.size(); ++i) workers_.push_back(std::make_shared<PerWorker>());
 }
 
 Service::~Service() = default;
@@ -749,13 +782,14 @@ void Service::drain() {
   if (draining_.exchange(true)) return;
   for (std::size_t i = 0; i < workers_.size() && i < runtime_->size(); ++i) {
     // Detached: the walk runs on worker i, the only thread that touches its list.
-    (void)runtime_->spawn_on(i, [](PerWorker& counters) -> Task<void> {
-      for (Connection* connection = counters.connections; connection != nullptr; connection = connection->next()) {
+    // It shares the worker's PerWorker, which a Service destroyed right after drain() would free first.
+    (void)runtime_->spawn_on(i, [](std::shared_ptr<PerWorker> counters) -> Task<void> {
+      for (Connection* connection = counters->connections; connection != nullptr; connection = connection->next()) {
         connection->drain();
       }
-      counters.files.clear();
+      counters->files.clear();
       co_return;
-    }(*workers_[i]));
+    }(workers_[i]));
   }
 }
 

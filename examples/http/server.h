@@ -124,7 +124,7 @@ class Service {
   class Connection;
   Runtime* runtime_;
   ServiceOptions options_;
-  std::vector<std::unique_ptr<PerWorker>> workers_;  // workers_[i]: worker i's
+  std::vector<std::shared_ptr<PerWorker>> workers_;  // workers_[i]: worker i's (shared with drain()'s walks)
   std::atomic<bool> draining_{false};
 };
 
