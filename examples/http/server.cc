@@ -266,6 +266,22 @@ class Service::Connection {
     capacity_ = grown;
   }
 
+  // Empties out_ once it has been sent, and gives its memory back if one large answer (an /echo, a big
+  // batch) grew it past twice what a batch needs (flush_bytes plus a 64 KiB file): an idle keep-alive
+  // connection keeps a small buffer, not the largest answer it ever sent.
+  void trim_output() {
+    out_.clear();
+    if (out_.capacity() > 2 * (options_.flush_bytes + kInlineFileBytes)) {
+      std::string().swap(out_);
+      out_.reserve(kFirstOutputBytes);
+    }
+  }
+  // Likewise for an /echo body once it has been answered.
+  void trim_body() {
+    body_.clear();
+    if (body_.capacity() > kInlineFileBytes) std::string().swap(body_);
+  }
+
   const Limits& limits() const noexcept { return options_.limits; }
   std::string_view input() const noexcept { return std::string_view(in_.get() + start_, end_ - start_); }
 
@@ -376,7 +392,7 @@ Task<bool> Service::Connection::flush_slow() {
     write.set_coarse_deadline(Clock::now() + options_.write_timeout);
     const TransferResult sent = co_await write;
     per_worker_.bytes_sent.add(sent.transferred());
-    out_.clear();
+    trim_output();
     if (!sent) {
       if (sent.error().is_timed_out()) {
         per_worker_.timeouts.add(1);
@@ -612,7 +628,7 @@ Task<bool> Service::Connection::answer_with_body() {
   const bool read = co_await read_body(request.route, keep, request.version_minor);
   if (!read) co_return false;
   if (answer_simple(request.route, request.method, request.version_minor, request.keep_alive, body_)) {
-    body_.clear();
+    trim_body();
     co_return true;
   }
   const bool answered = co_await answer_file(request.path, request.if_modified_since,
@@ -704,7 +720,7 @@ Task<void> Service::Connection::run() {
       write.set_coarse_deadline(Clock::now() + options_.write_timeout);
       const TransferResult sent = co_await write;
       per_worker_.bytes_sent.add(sent.transferred());
-      out_.clear();
+      trim_output();
       if (!sent) {
         if (sent.error().is_timed_out()) {
           per_worker_.timeouts.add(1);

@@ -31,7 +31,8 @@
 // (408), a keep-alive connection with no request for idle_timeout is closed silently, and a client that
 // does not take a response within write_timeout is reset. Memory per connection is bounded whatever the
 // client does: an input buffer of Limits::max_head_bytes, responses up to flush_bytes plus one response
-// (a file over 64 KiB is sent in 64 KiB pieces), and an /echo body up to max_body_bytes.
+// (a file over 64 KiB is sent in 64 KiB pieces), and an /echo body up to max_body_bytes, the last two
+// while that answer is being sent: a buffer a large answer grew is given back once it is out.
 //
 // Lifetime: destroy the Service (its cached files are closed on their workers) before its Runtime shuts
 // down; drain() empties the caches.
