@@ -495,6 +495,35 @@ TEST_P(Review13Test, IdleConnectionDoesNotKeepItsLargestAnswer) {
       << " bytes each after one " << kBody << "-byte /echo";
 }
 
+// Defect: an empty line after a request (RFC 9112 2.2: a server SHOULD ignore at least one empty line
+// before a request-line; some clients send CRLF after a POST body) was taken for the first byte of the
+// next head: the keep-alive connection, idle, got an unsolicited 408 and was closed after header_timeout
+// rather than idle_timeout (and drain() did not see it as idle).
+TEST_P(Review13Test, EmptyLineAfterARequestIsNotASlowHead) {
+  http::ServiceOptions options;
+  options.header_timeout = milliseconds(150);
+  options.idle_timeout = milliseconds(5'000);
+  START_OR_SKIP(options);
+  const int fd = connect_to(address(), milliseconds(600));
+  ASSERT_GE(fd, 0) << std::strerror(-fd);
+  std::string pending;
+  ASSERT_TRUE(send_all(fd, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi\r\n"));
+  const auto echoed = read_response(fd, pending);
+  ASSERT_TRUE(echoed);
+  EXPECT_EQ(echoed->body, "hi");
+  // Well past header_timeout: nothing may arrive (the receive times out after 600 ms).
+  const Received unsolicited = receive_until_close(fd);
+  EXPECT_FALSE(unsolicited.closed) << "closed after " << options.header_timeout.count() << " ms idle";
+  EXPECT_EQ(unsolicited.data, "");
+  // And the connection still serves.
+  ASSERT_TRUE(send_all(fd, "GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n"));
+  pending.clear();
+  const auto next = read_response(fd, pending);
+  ::close(fd);
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->body, "Hello, World!");
+}
+
 // /metrics and Service::metrics()/stats() read every worker's counters while both workers serve (TSan).
 TEST_P(Review13Test, MetricsFromEveryThreadWhileServing) {
   START_OR_SKIP(http::ServiceOptions{}, 2);

@@ -734,6 +734,18 @@ Task<void> Service::Connection::run() {
       co_return;
     }
 
+    // Empty lines between requests (RFC 9112 2.2 asks a server to ignore them; some clients send one
+    // after a body) are not the start of a head: dropped, the connection waits as an idle one
+    // (idle_timeout, drain()) rather than as a slow head (a 408 after header_timeout).
+    if (start_ < end_) {
+      std::size_t at = start_;
+      while (end_ - at >= 2 && in_[at] == '\r' && in_[at + 1] == '\n') at += 2;
+      if (at == end_) {
+        start_ = end_;
+        parser_.reset();
+        head_clock_running_ = false;
+      }
+    }
     // Make room: what is left is the start of the next request.
     if (start_ == end_) {
       start_ = end_ = 0;
