@@ -590,7 +590,10 @@ Task<bool> Service::Connection::answer_file(std::string_view path, std::string_v
   while (offset < size) {
     const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(kInlineFileBytes, size - offset));
     const TransferResult read = co_await entry->file.read_exact_at(MutableBuffer(file_chunk_.get(), want), offset);
-    if (!read) co_return false;
+    if (!read) {
+      per_worker_.files.erase(entry.get());  // shrunk: the next request opens it again
+      co_return false;
+    }
     auto write = stream_.write_all(ConstBuffer(file_chunk_.get(), want));
     write.set_coarse_deadline(Clock::now() + options_.write_timeout);
     const TransferResult sent = co_await write;
