@@ -2,6 +2,7 @@
 // here failed on the code as reviewed, or guards a hostile-client path the functional suite
 // (tests/http_server_test.cc) does not reach. Real loopback sockets, blocking clients on the test thread
 // with receive/send timeouts (every wait is bounded), both backends.
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -529,6 +530,55 @@ TEST_P(Review13Test, EmptyLineAfterARequestIsNotASlowHead) {
   ::close(fd);
   ASSERT_TRUE(next);
   EXPECT_EQ(next->body, "Hello, World!");
+}
+
+// The fds this process holds open on files under `directory` that have been deleted.
+int deleted_files_held(const std::string& directory) {
+  int held = 0;
+  DIR* fds = ::opendir("/proc/self/fd");
+  if (fds == nullptr) return -1;
+  while (const dirent* entry = ::readdir(fds)) {
+    char target[4096];
+    const std::string link = std::string("/proc/self/fd/") + entry->d_name;
+    const ssize_t length = ::readlink(link.c_str(), target, sizeof(target) - 1);
+    if (length <= 0) continue;
+    const std::string_view name(target, static_cast<std::size_t>(length));
+    if (name.starts_with(directory) && name.ends_with(" (deleted)")) ++held;
+  }
+  ::closedir(fds);
+  return held;
+}
+
+// Defect: the open-file cache dropped an entry only when that same path was looked up again (or evicted
+// by 1,024 others), not once file_cache_validity had passed: a file deleted from the root (a log rotated,
+// a release removed) stayed open, its disk space held, for as long as nobody asked for it again. Expired
+// entries must go when the worker next uses its cache (nginx's open_file_cache expires on access too).
+TEST_P(Review13Test, DeletedFileIsNotHeldOpenPastTheCacheValidity) {
+  TempDir root;
+  ASSERT_FALSE(root.path().empty());
+  const std::string big = root.write("big.log", std::string(1 << 20, 'l'));
+  root.write("other.txt", "other");
+  http::ServiceOptions options;
+  options.root = root.path();
+  options.file_cache_validity = milliseconds(100);
+  START_OR_SKIP(options);
+  const int fd = connect_to(address());
+  ASSERT_GE(fd, 0) << std::strerror(-fd);
+  std::string pending;
+  ASSERT_TRUE(send_all(fd, "GET /big.log HTTP/1.1\r\nHost: x\r\n\r\n"));
+  const auto first = read_response(fd, pending);
+  ASSERT_TRUE(first);
+  ASSERT_EQ(first->body.size(), 1u << 20);
+  ASSERT_EQ(::unlink(big.c_str()), 0);
+  std::this_thread::sleep_for(milliseconds(250));
+  // The worker uses its cache for another file.
+  ASSERT_TRUE(send_all(fd, "GET /other.txt HTTP/1.1\r\nHost: x\r\n\r\n"));
+  const auto other = read_response(fd, pending);
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->body, "other");
+  std::this_thread::sleep_for(milliseconds(20));
+  EXPECT_EQ(deleted_files_held(root.path()), 0) << "the deleted 1 MiB file is still open, 250 ms after a 100 ms validity";
+  ::close(fd);
 }
 
 // /metrics and Service::metrics()/stats() read every worker's counters while both workers serve (TSan).

@@ -55,8 +55,15 @@ struct CachedFile {
 class FileCache {
  public:
   // The entry for `path` if it is younger than `validity`, else nullptr (and a stale one is dropped).
+  // Once per `validity`, every expired entry is dropped too, so that a file nobody asks for again (deleted,
+  // say: its fd would hold its disk space) is closed at the worker's next use of the cache, as nginx's
+  // open_file_cache does.
   const std::shared_ptr<CachedFile>* find(std::string_view path, Clock::time_point now,
                                           std::chrono::milliseconds validity) {
+    if (now >= next_sweep_) {
+      next_sweep_ = now + validity;
+      absl::erase_if(entries_, [&](const auto& entry) { return now - entry.second->opened > validity; });
+    }
     auto it = entries_.find(absl::string_view(path.data(), path.size()));
     if (it == entries_.end()) return nullptr;
     if (now - it->second->opened > validity) {
@@ -81,6 +88,7 @@ class FileCache {
 
  private:
   absl::flat_hash_map<std::string, std::shared_ptr<CachedFile>> entries_;
+  Clock::time_point next_sweep_{};
 };
 
 // The cache key of the file at `relative` (resolve_static_path()'s result): "/" + relative, a path that

@@ -71,8 +71,8 @@ struct ServiceOptions {
   // Open-file cache, per worker: a static file's fd, size and headers are kept for file_cache_validity
   // after it was opened, so that a request for it costs one read (a page-cache hit, served inline) rather
   // than open, statx, read and close. A file changed or replaced within that time may still be served as
-  // it was (nginx's open_file_cache makes the same trade). At most file_cache_entries files per worker;
-  // 0 turns the cache off.
+  // it was (nginx's open_file_cache makes the same trade); expired entries are closed at the worker's next
+  // use of its cache. At most file_cache_entries files per worker; 0 turns the cache off.
   std::size_t file_cache_entries = 1024;
   std::chrono::milliseconds file_cache_validity{1'000};
 };
