@@ -27,6 +27,8 @@
 #include <vector>
 
 #include "examples/http/server.h"
+#include "net/tcp_listener.h"
+#include "net/tcp_stream.h"
 #include "runtime/testing/backend_param.h"
 #include "runtime/testing/fd_count.h"
 
@@ -612,6 +614,77 @@ TEST_P(Review13Test, MetricsFromEveryThreadWhileServing) {
   stop.store(true);
   reader.join();
 }
+
+// The runtime changes issue 13 made. set_coarse_deadline() with a deadline already passed: an idle read
+// still ends (ETIMEDOUT) at the wheel's next turn, and a read that finds data either returns it or times
+// out leaving it unread (never consumed and lost).
+class CoarseDeadlineTest : public testing::BackendTest {};
+
+TEST_P(CoarseDeadlineTest, PassedCoarseDeadlineEndsAnIdleReadAndLosesNoData) {
+  EXPECT_TRUE(run([]() -> Task<void> {
+    auto listener = TcpListener::bind(SocketAddress::ipv4_loopback(0));
+    if (!listener) {
+      ADD_FAILURE() << listener.error().message();
+      co_return;
+    }
+    auto address = listener->local_addr();
+    if (!address) {
+      ADD_FAILURE() << address.error().message();
+      co_return;
+    }
+    auto client = co_await TcpStream::connect(*address);
+    auto server = co_await listener->accept();
+    if (!client || !server) {
+      ADD_FAILURE() << "connect or accept failed";
+      co_return;
+    }
+    char byte = 0;
+    const auto begin = SteadyClock::now();
+    auto idle = server->read(MutableBuffer(&byte, 1));
+    idle.set_coarse_deadline(Worker::Clock::now() - std::chrono::seconds(1));
+    const Result<std::size_t> timed_out = co_await idle;
+    EXPECT_FALSE(timed_out);
+    if (!timed_out) {
+      EXPECT_TRUE(timed_out.error().is_timed_out()) << timed_out.error().message();
+    }
+    EXPECT_LT(SteadyClock::now() - begin, milliseconds(200));
+    for (int round = 0; round < 20; ++round) {
+      const char sent = static_cast<char>('a' + round);
+      EXPECT_TRUE(co_await client->write_all(ConstBuffer(&sent, 1)));
+      auto ready = server->read(MutableBuffer(&byte, 1));
+      ready.set_coarse_deadline(Worker::Clock::now() - milliseconds(1));
+      const Result<std::size_t> got = co_await ready;
+      if (!got) {
+        EXPECT_TRUE(got.error().is_timed_out()) << got.error().message();
+        const Result<std::size_t> again = co_await server->read(MutableBuffer(&byte, 1));
+        EXPECT_TRUE(again && *again == 1) << "round " << round << ": the byte was lost to the timed-out read";
+      }
+      EXPECT_EQ(byte, sent) << "round " << round;
+    }
+  }()));
+}
+
+// BackendCounters::wakeups counts the wake-ups a sleeping worker was sent (a spawn from another thread).
+TEST(Review13RuntimeTest, WakeupsCountSpawnsIntoASleepingWorker) {
+  auto runtime = Runtime::create({.workers = 1, .worker = {.backend = BackendChoice::kEpoll}, .signals = {}});
+  ASSERT_TRUE(runtime) << runtime.error().message();
+  const std::uint64_t before = (*runtime)->worker(0).counters().wakeups;
+  for (int i = 0; i < 3; ++i) {
+    std::this_thread::sleep_for(milliseconds(30));  // the worker is asleep in epoll_wait
+    std::atomic<bool> ran{false};
+    (void)(*runtime)->spawn_on(0, [](std::atomic<bool>& flag) -> Task<void> {
+      flag.store(true);
+      co_return;
+    }(ran));
+    const auto deadline = SteadyClock::now() + milliseconds(2000);
+    while (!ran.load() && SteadyClock::now() < deadline) std::this_thread::sleep_for(milliseconds(1));
+    ASSERT_TRUE(ran.load());
+  }
+  EXPECT_GE((*runtime)->worker(0).counters().wakeups - before, 3u);
+  (*runtime)->shutdown();
+}
+
+SURGE_INSTANTIATE_FOR_EACH_BACKEND(CoarseDeadlineTest);
 
 INSTANTIATE_TEST_SUITE_P(Backends, Review13Test,
                          ::testing::Values(BackendChoice::kIoUring, BackendChoice::kEpoll),
