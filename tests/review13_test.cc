@@ -282,6 +282,7 @@ TEST_P(Review13Test, ShrunkCachedFileIsNotServedPaddedWithNuls) {
     ASSERT_EQ(::truncate(file.c_str(), 100), 0);
     // Pipelined behind /plaintext, whose answer must still arrive.
     const std::string second = with_body ? get + "Content-Length: 1\r\n\r\nz" : get + "\r\n";
+    const std::uint64_t ok_before = service_->total().requests[1];  // kCountedStatuses[1] == 200
     ASSERT_TRUE(send_all(fd, "GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n" + second));
     const auto plaintext = read_response(fd, pending);
     ASSERT_TRUE(plaintext) << "kind=" << kind;
@@ -293,6 +294,8 @@ TEST_P(Review13Test, ShrunkCachedFileIsNotServedPaddedWithNuls) {
         << "kind=" << kind << ": the shrunk file went out padded with NULs (" << rest.data.size()
         << " bytes after /plaintext's answer)";
     if (!large) {
+      // Only /plaintext's 200 was sent, and only it is counted.
+      EXPECT_EQ(service_->total().requests[1] - ok_before, 1u) << "kind=" << kind;
       EXPECT_EQ(rest.data.find("200 OK"), std::string::npos) << "kind=" << kind << ": " << rest.data.substr(0, 200);
     }
     ::close(fd);

@@ -112,10 +112,13 @@ struct alignas(64) Service::PerWorker {
   Connection* connections = nullptr;  // this worker's open connections; its thread only
   FileCache files;                    // its thread only
 
-  void count_status(int status) noexcept {
+  void count_status(int status) noexcept { requests[slot_of(status)].add(1); }
+  // A response counted and then taken back before it was sent (a cached file found shrunk).
+  void uncount_status(int status) noexcept { requests[slot_of(status)].subtract(1); }
+  static std::size_t slot_of(int status) noexcept {
     std::size_t slot = 0;
     while (slot < std::size(kCountedStatuses) && kCountedStatuses[slot] != status) ++slot;
-    requests[slot].add(1);
+    return slot;
   }
   WorkerStats read() const noexcept {
     WorkerStats stats;
@@ -586,6 +589,7 @@ Task<bool> Service::Connection::answer_file(std::string_view path, std::string_v
     // head and the padding are taken back (the answers before it still go out), and the connection closes.
     if (!read) {
       out_.resize(mark);
+      per_worker_.uncount_status(200);
       per_worker_.files.erase(entry.get());
       co_return false;
     }
@@ -689,6 +693,7 @@ Task<void> Service::Connection::run() {
                 // Shrunk (or unreadable) since it was cached: its head and padding must not go out as the
                 // file; the answers before it do, then the connection closes. The next request reopens it.
                 out_.resize(mark);
+                per_worker_.uncount_status(200);
                 per_worker_.files.erase(file.get());
               }
             }
