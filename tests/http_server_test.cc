@@ -509,7 +509,7 @@ TEST_P(HttpServerTest, LimitsAndMalformedRequests) {
   }
   // The same after good requests on the connection: the earlier answers arrive, then the error.
   HttpClient client = connect();
-  ASSERT_TRUE(client.send(std::string(kGetPlaintext) + std::string(kGetJson) + "GET / HTTP/3\r\nHost: t\r\n\r\n"));
+  ASSERT_TRUE(client.send(std::string(kGetPlaintext) + std::string(kGetJson) + "GET / HTTP/2.0\r\nHost: t\r\n\r\n"));
   EXPECT_RESPONSE(client.read_response(), 200);
   EXPECT_RESPONSE(client.read_response(), 200);
   expect_error_and_close(client, 505, "after two good requests");
