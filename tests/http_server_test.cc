@@ -982,6 +982,7 @@ TEST_P(HttpServerTest, GracefulShutdownFinishesRequestsInFlight) {
   EXPECT_EQ(response.header("connection"), "close");
   const End busy_end = busy.wait_for_end(seconds(5));
   EXPECT_EQ(busy_end, End::kEof) << surge::testing::end_name(busy_end);
+  busy.close();  // else the server lingers on it (for linger_timeout) before shutdown can return
 
   bounded("the stopper thread", seconds(15), [&] { stopper.join(); });
   EXPECT_GE(shutdown_ms.load(), 0);
