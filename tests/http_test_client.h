@@ -95,7 +95,21 @@ class HttpClient {
     address.sin_family = AF_INET;
     address.sin_port = htons(port);
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) < 0) {
+    int result = ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address));
+    if (result < 0 && (errno == EINTR || errno == EINPROGRESS)) {
+      // Interrupted (a connect with SO_SNDTIMEO is not restarted; io_uring's task work signals the thread
+      // that made a ring) or timed out: the handshake goes on; wait for it, bounded.
+      pollfd ready{fd, POLLOUT, 0};
+      int polled;
+      do polled = ::poll(&ready, 1, 5000);
+      while (polled < 0 && errno == EINTR);
+      int error = polled == 0 ? ETIMEDOUT : 0;
+      socklen_t length = sizeof(error);
+      if (polled > 0) getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length);
+      errno = error;
+      result = error == 0 ? 0 : -1;
+    }
+    if (result < 0) {
       client.connect_errno = errno;
       client.error = std::string("connect: ") + std::strerror(errno);
       ::close(fd);
@@ -142,11 +156,11 @@ class HttpClient {
   long read_more(std::chrono::milliseconds limit) {
     pollfd ready{fd, POLLIN, 0};
     const int polled = ::poll(&ready, 1, static_cast<int>(limit.count()));
-    if (polled < 0) return -errno;
+    if (polled < 0) return errno == EINTR ? -ETIMEDOUT : -errno;  // the callers loop until their deadline
     if (polled == 0) return -ETIMEDOUT;
     char chunk[65536];
     const ssize_t n = ::recv(fd, chunk, sizeof(chunk), MSG_DONTWAIT);
-    if (n < 0) return (errno == EAGAIN || errno == EWOULDBLOCK) ? -ETIMEDOUT : -errno;
+    if (n < 0) return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? -ETIMEDOUT : -errno;
     buffered.append(chunk, static_cast<std::size_t>(n));
     return n;
   }
