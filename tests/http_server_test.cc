@@ -1023,6 +1023,52 @@ TEST_P(HttpServerTest, GracefulShutdownFinishesRequestsInFlight) {
   EXPECT_EQ(late.connect_errno, ECONNREFUSED) << late.error;
 }
 
+// shutdown() with no grace cancels each connection at whatever await it is in (an idle read, a half head,
+// a body read, a lingering close after an error, a write the client does not take): shutdown returns
+// promptly, every client sees its connection end, and no descriptor is left open.
+TEST_P(HttpServerTest, ShutdownWithoutGraceCancelsEveryConnection) {
+  ServiceOptions options;
+  options.linger_timeout = seconds(30);  // so that the lingering connection is still lingering
+  start(options);
+  const int baseline = surge::testing::open_fd_count();
+  {
+    HttpClient idle = connect();
+    ASSERT_TRUE(idle.send(kGetPlaintext));
+    EXPECT_RESPONSE(idle.read_response(), 200);
+    HttpClient half_head = connect();
+    ASSERT_TRUE(half_head.send("GET /plaintext HTTP/1.1\r\nHo"));
+    HttpClient half_body = connect();
+    ASSERT_TRUE(half_body.send(post_echo(std::string(100, 'b')).substr(0, 80)));
+    HttpClient lingering = connect();
+    ASSERT_TRUE(lingering.send("BAD\r\n\r\n"));
+    EXPECT_RESPONSE(lingering.read_response(), 400);
+    HttpClient hog = connect(/*receive_buffer=*/4096);
+    std::string batch;
+    for (int i = 0; i < 20000; ++i) batch += kGetPlaintext;
+    std::thread hog_sender([&] { (void)hog.send_raw(batch); });  // stalls: nobody reads the answers
+    for (int i = 0; i < 100 && service_->total().connections_open < 5; ++i) std::this_thread::sleep_for(milliseconds(10));
+    std::this_thread::sleep_for(milliseconds(200));  // each connection reaches its await
+    EXPECT_EQ(service_->total().connections_open, 5u);
+    const auto started = TestClock::now();
+    bounded("Server::shutdown(0)", seconds(15), [&] { server_->shutdown(milliseconds(0)); });
+    EXPECT_LT(ms_since(started), 5000);
+    EXPECT_EQ(service_->total().connections_open, 0u);
+    for (HttpClient* client : {&idle, &half_head, &half_body, &lingering, &hog}) {
+      const End end = client->read_to_end(seconds(5));
+      EXPECT_TRUE(end == End::kEof || end == End::kReset) << surge::testing::end_name(end);
+    }
+    ::shutdown(hog.fd, SHUT_RDWR);  // ends the hog's blocked send, if it still is
+    hog_sender.join();
+  }
+  int now = -1;
+  for (int i = 0; i < 100; ++i) {
+    now = surge::testing::open_fd_count();
+    if (now <= baseline) break;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  EXPECT_LE(now, baseline) << "descriptors left open after shutdown";
+}
+
 // drain() alone closes an idle keep-alive connection.
 TEST_P(HttpServerTest, DrainClosesIdleConnections) {
   start();
