@@ -77,13 +77,12 @@ class HttpAllocationTest : public ::testing::TestWithParam<BackendChoice> {
       for (int i = 0; i < batch; ++i) {
         HttpResponse response = client.read_response();
         if (response.status != 200 || response.body != "Hello, World!") {
-          error = "round " + std::to_string(round) + ": status " + std::to_string(response.status) + " " +
-                  response.error;
+          error =
+              "round " + std::to_string(round) + ": status " + std::to_string(response.status) + " " + response.error;
           return false;
         }
       }
     }
-    (void)requests;
     return true;
   }
 

@@ -5,8 +5,6 @@
 // is what the service does with them: routes, keep-alive and pipelining, bodies, every limit and deadline
 // with its status and a lingering close, static files (no way out of the root), /metrics, graceful
 // shutdown, many connections, hostile bytes, and curl.
-#include "examples/http/server.h"
-
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -29,6 +27,7 @@
 #include <thread>
 #include <vector>
 
+#include "examples/http/server.h"
 #include "net/socket_address.h"
 #include "runtime/runtime.h"
 #include "runtime/testing/backend_param.h"
@@ -295,16 +294,22 @@ TEST_P(HttpServerTest, ManyRequestsOnOneConnection) {
 // The i-th of a pipelined batch: three kinds, the /echo ones numbered, so that order is visible.
 std::string pipelined_request(int i) {
   switch (i % 3) {
-    case 0: return std::string(kGetPlaintext);
-    case 1: return std::string(kGetJson);
-    default: return post_echo("request " + std::to_string(i));
+    case 0:
+      return std::string(kGetPlaintext);
+    case 1:
+      return std::string(kGetJson);
+    default:
+      return post_echo("request " + std::to_string(i));
   }
 }
 std::string pipelined_body(int i) {
   switch (i % 3) {
-    case 0: return "Hello, World!";
-    case 1: return std::string(kJson);
-    default: return "request " + std::to_string(i);
+    case 0:
+      return "Hello, World!";
+    case 1:
+      return std::string(kJson);
+    default:
+      return "request " + std::to_string(i);
   }
 }
 
@@ -385,7 +390,8 @@ TEST_P(HttpServerTest, ContentLengthEcho) {
   std::string big(512 * 1024, '\0');
   std::mt19937 random(7);
   for (char& c : big) c = static_cast<char>(random());
-  const std::string head = "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(big.size()) + "\r\n\r\n";
+  const std::string head =
+      "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(big.size()) + "\r\n\r\n";
   ASSERT_TRUE(client.send(head));
   std::size_t sent = 0;
   for (int piece = 0; sent < big.size(); ++piece) {
@@ -464,8 +470,8 @@ TEST_P(HttpServerTest, ExpectContinueBeforeTheBody) {
     EXPECT_EQ(echoed.body, "hello there");
   }
   // Chunked, too.
-  ASSERT_TRUE(client.send(
-      "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n"));
+  ASSERT_TRUE(
+      client.send("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n"));
   EXPECT_RESPONSE(client.read_response(), 100);
   ASSERT_TRUE(client.send("3\r\nabc\r\n0\r\n\r\n"));
   HttpResponse chunked = client.read_response();
@@ -478,10 +484,10 @@ TEST_P(HttpServerTest, ExpectContinueBeforeTheBody) {
 TEST_P(HttpServerTest, BodyOnGetIsConsumed) {
   start();
   HttpClient client = connect();
-  ASSERT_TRUE(client.send("GET /plaintext HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nGET /json " +
-                          std::string(kGetJson) +
-                          "GET /plaintext HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nGET \r\n0\r\n\r\n" +
-                          std::string(kGetJson)));
+  ASSERT_TRUE(
+      client.send("GET /plaintext HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nGET /json " + std::string(kGetJson) +
+                  "GET /plaintext HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nGET \r\n0\r\n\r\n" +
+                  std::string(kGetJson)));
   for (std::string_view want : {std::string_view("Hello, World!"), kJson, std::string_view("Hello, World!"), kJson}) {
     HttpResponse response = client.read_response();
     EXPECT_RESPONSE(response, 200);
@@ -510,10 +516,12 @@ TEST_P(HttpServerTest, LimitsAndMalformedRequests) {
   many_headers += "\r\n";
   const std::vector<Case> cases = {
       {"head over 8 KiB", "GET /plaintext HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(9000, 'a') + "\r\n\r\n", 431},
-      {"head over 8 KiB, no end in sight", "GET /plaintext HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(20000, 'a'), 431},
+      {"head over 8 KiB, no end in sight", "GET /plaintext HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(20000, 'a'),
+       431},
       {"too many headers", many_headers, 431},
       {"Content-Length and Transfer-Encoding",
-       "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 400},
+       "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+       400},
       {"malformed request line", "GARBAGE\r\nHost: t\r\n\r\n", 400},
       {"request line with no version", "GET /plaintext\r\nHost: t\r\n\r\n", 400},
       {"HTTP/1.1 without Host", "GET /plaintext HTTP/1.1\r\n\r\n", 400},
@@ -521,7 +529,8 @@ TEST_P(HttpServerTest, LimitsAndMalformedRequests) {
       {"HTTP/2.0", "GET /plaintext HTTP/2.0\r\nHost: t\r\n\r\n", 505},
       {"Transfer-Encoding: gzip", "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 501},
       {"Content-Length over the limit", post_echo(std::string(5000, 'b')), 413},
-      {"malformed chunk size", "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n", 400},
+      {"malformed chunk size", "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n",
+       400},
   };
   for (const Case& c : cases) {
     HttpClient client = connect();
@@ -542,10 +551,8 @@ TEST_P(HttpServerTest, LimitsAndMalformedRequests) {
 // reads the response and a clean end of stream, and none of its sends fail: the server drains what it
 // sends (for up to linger_timeout) rather than closing with unread bytes, which would reset the
 // connection (and, over a real network, could destroy the response before the client reads it).
-void refused_while_sending(HttpServerTest* test, HttpClient& client, const std::string& head,
-                           const std::function<std::string()>& piece, int status,
-                           const std::function<void(HttpClient&, int, const std::string&)>& expect) {
-  (void)test;
+void refused_while_sending(HttpClient& client, const std::string& head, const std::function<std::string()>& piece,
+                           int status, const std::function<void(HttpClient&, int, const std::string&)>& expect) {
   ASSERT_TRUE(client.send(head));
   std::atomic<int> send_error{0};
   std::atomic<std::size_t> sent_bytes{0};
@@ -570,8 +577,8 @@ void refused_while_sending(HttpServerTest* test, HttpClient& client, const std::
   answered = true;
   sender.join();
   EXPECT_EQ(send_error.load(), 0) << "a send failed after " << sent_bytes.load() << " bytes ("
-                                  << sent_after_answer.load() << " pieces after the response): "
-                                  << std::strerror(send_error.load());
+                                  << sent_after_answer.load()
+                                  << " pieces after the response): " << std::strerror(send_error.load());
   EXPECT_EQ(sent_after_answer.load(), 100);
 }
 
@@ -580,7 +587,7 @@ TEST_P(HttpServerTest, ContentLengthOverLimitWhileSending) {
   HttpClient client = connect();
   const std::string head = "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10000000\r\n\r\n";
   refused_while_sending(
-      this, client, head, [] { return std::string(16 * 1024, 'x'); }, 413,
+      client, head, [] { return std::string(16 * 1024, 'x'); }, 413,
       [this](HttpClient& c, int status, const std::string& what) { expect_error_and_close(c, status, what); });
 }
 
@@ -589,8 +596,7 @@ TEST_P(HttpServerTest, ChunkedOverLimitWhileSending) {
   HttpClient client = connect();
   const std::string head = "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n";
   refused_while_sending(
-      this, client, head,
-      [] { return "400\r\n" + std::string(1024, 'y') + "\r\n"; }, 413,
+      client, head, [] { return "400\r\n" + std::string(1024, 'y') + "\r\n"; }, 413,
       [this](HttpClient& c, int status, const std::string& what) { expect_error_and_close(c, status, what); });
 }
 
@@ -870,8 +876,8 @@ TEST_P(StaticFilesTest, IfModifiedSince) {
 
 TEST_P(StaticFilesTest, MissingFilesAndDirectories) {
   HttpClient client = connect();
-  for (const char* path : {"/missing.html", "/a/missing", "/empty_dir", "/empty_dir/", "/a", "/index.html/x",
-                           "/secret.txt"}) {
+  for (const char* path :
+       {"/missing.html", "/a/missing", "/empty_dir", "/empty_dir/", "/a", "/index.html/x", "/secret.txt"}) {
     ASSERT_TRUE(client.send(get(path))) << client.error;
     HttpResponse response = client.read_response();
     EXPECT_RESPONSE(response, 404) << path;
@@ -883,10 +889,10 @@ TEST_P(StaticFilesTest, MissingFilesAndDirectories) {
 
 // No way out of the root: the secret file next to it never appears, and each form is refused (400).
 TEST_P(StaticFilesTest, PathTraversalIsRefused) {
-  for (const char* path : {"/../secret.txt", "/a/../../secret.txt", "/a/../secret.txt", "/%2e%2e/secret.txt",
-                           "/%2E%2e%2fsecret.txt", "/..%2fsecret.txt", "/a/%2e%2e/%2e%2e/secret.txt",
-                           "/index.html%00", "/%00../secret.txt", "/..", "/a/..", "/..%5csecret.txt%2f",
-                           "/%2fetc/passwd", "/%zz", "/%4"}) {
+  for (const char* path :
+       {"/../secret.txt", "/a/../../secret.txt", "/a/../secret.txt", "/%2e%2e/secret.txt", "/%2E%2e%2fsecret.txt",
+        "/..%2fsecret.txt", "/a/%2e%2e/%2e%2e/secret.txt", "/index.html%00", "/%00../secret.txt", "/..", "/a/..",
+        "/..%5csecret.txt%2f", "/%2fetc/passwd", "/%zz", "/%4"}) {
     HttpClient client = connect();
     ASSERT_TRUE(client.send(get(path))) << client.error;
     HttpResponse response = client.read_response();
@@ -926,8 +932,10 @@ TEST_P(HttpServerTest, MetricsInPrometheusFormat) {
   HttpResponse first = client.read_response();
   EXPECT_RESPONSE(first, 200);
   EXPECT_EQ(first.header("content-type"), "text/plain; version=0.0.4; charset=utf-8");
-  const std::regex sample(R"(^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*"(,[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*")*\})? [0-9]+(\.[0-9]+)?$)");
-  const std::regex comment(R"(^# (HELP [a-zA-Z_:][a-zA-Z0-9_:]* .+|TYPE [a-zA-Z_:][a-zA-Z0-9_:]* (counter|gauge|histogram|summary|untyped))$)");
+  const std::regex sample(
+      R"(^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*"(,[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*")*\})? [0-9]+(\.[0-9]+)?$)");
+  const std::regex comment(
+      R"(^# (HELP [a-zA-Z_:][a-zA-Z0-9_:]* .+|TYPE [a-zA-Z_:][a-zA-Z0-9_:]* (counter|gauge|histogram|summary|untyped))$)");
   ASSERT_FALSE(first.body.empty());
   EXPECT_EQ(first.body.back(), '\n');
   std::istringstream lines(first.body);
@@ -939,9 +947,9 @@ TEST_P(HttpServerTest, MetricsInPrometheusFormat) {
   }
   EXPECT_GT(samples, 10);
   const std::string backend = GetParam() == BackendChoice::kIoUring ? "io_uring" : "epoll";
-  for (const char* family : {"surge_sqes_submitted_total", "surge_cqes_reaped_total", "surge_wait_syscalls_total",
-                             "surge_wakeups_total", "surge_lent_buffers_exhausted_total",
-                             "surge_operations_submitted_total", "http_connections_open"}) {
+  for (const char* family :
+       {"surge_sqes_submitted_total", "surge_cqes_reaped_total", "surge_wait_syscalls_total", "surge_wakeups_total",
+        "surge_lent_buffers_exhausted_total", "surge_operations_submitted_total", "http_connections_open"}) {
     EXPECT_NE(first.body.find(std::string("# TYPE ") + family + " "), std::string::npos) << family;
     for (int worker = 0; worker < 2; ++worker) {
       const std::string labels = "{worker=\"" + std::to_string(worker) + "\",backend=\"" + backend + "\"} ";
@@ -1046,7 +1054,8 @@ TEST_P(HttpServerTest, ShutdownWithoutGraceCancelsEveryConnection) {
     std::string batch;
     for (int i = 0; i < 20000; ++i) batch += kGetPlaintext;
     std::thread hog_sender([&] { (void)hog.send_raw(batch); });  // stalls: nobody reads the answers
-    for (int i = 0; i < 100 && service_->total().connections_open < 5; ++i) std::this_thread::sleep_for(milliseconds(10));
+    for (int i = 0; i < 100 && service_->total().connections_open < 5; ++i)
+      std::this_thread::sleep_for(milliseconds(10));
     std::this_thread::sleep_for(milliseconds(200));  // each connection reaches its await
     EXPECT_EQ(service_->total().connections_open, 5u);
     const auto started = TestClock::now();

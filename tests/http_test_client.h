@@ -267,19 +267,25 @@ class HttpClient {
     }
     const long n = read_more(left);
     if (n > 0 || n == -ETIMEDOUT) return true;
-    response.error = n == 0 ? std::string("end of stream before ") + what + " (have: \"" + buffered.substr(0, 200) + "\")"
-                            : std::string("recv: ") + std::strerror(static_cast<int>(-n)) + " before " + what;
+    response.error = n == 0
+                         ? std::string("end of stream before ") + what + " (have: \"" + buffered.substr(0, 200) + "\")"
+                         : std::string("recv: ") + std::strerror(static_cast<int>(-n)) + " before " + what;
     return false;
   }
 };
 
 inline const char* end_name(HttpClient::End end) {
   switch (end) {
-    case HttpClient::End::kEof: return "end of stream";
-    case HttpClient::End::kReset: return "reset";
-    case HttpClient::End::kTimeout: return "still open (timed out)";
-    case HttpClient::End::kData: return "more data";
-    case HttpClient::End::kError: return "error";
+    case HttpClient::End::kEof:
+      return "end of stream";
+    case HttpClient::End::kReset:
+      return "reset";
+    case HttpClient::End::kTimeout:
+      return "still open (timed out)";
+    case HttpClient::End::kData:
+      return "more data";
+    case HttpClient::End::kError:
+      return "error";
   }
   return "?";
 }
