@@ -639,6 +639,8 @@ Task<bool> Service::Connection::answer_with_body() {
   const bool keep = request.route == Route::kEcho && request.method == Method::kPost;
   const bool read = co_await read_body(request.route, keep, request.version_minor);
   if (!read) co_return false;
+  // drain() may have come while the body arrived: this response is then the connection's last.
+  if (service_.draining()) request.keep_alive = false;
   if (answer_simple(request.route, request.method, request.version_minor, request.keep_alive, body_)) {
     trim_body();
     co_return true;
@@ -715,6 +717,8 @@ Task<void> Service::Connection::run() {
           }
           co_return;
         }
+        // answer_with_body() said "Connection: close" if drain() came during the body.
+        if (service_.draining()) keep_alive = false;
       }
       if (out_.size() >= options_.flush_bytes) {
         const bool flushed = co_await flush_slow();
