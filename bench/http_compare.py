@@ -1,0 +1,565 @@
+#!/usr/bin/python3
+"""Compares HTTP/1.1 servers against nginx: surge's http_server on io_uring and on epoll, and Debian's nginx-light,
+each with one worker pinned to one CPU, serving the same /plaintext and a 4 KiB static file at 64 and 512
+keep-alive connections, driven by wrk and by surge's own http_load pinned to another CPU. Interleaved rounds;
+prints Markdown tables.
+
+    bench/http_compare.py --server=NAME=COMMAND ... [--nginx=nginx] [--no_nginx] [--http_load=bazel-bin/bench/http_load]
+        [--wrk=wrk] [--clients=http_load,wrk] [--paths=/plaintext,/4k.bin] [--connections=64,512] [--rounds=3]
+        [--window=1.5] [--warmup=0.3] [--server_cpu=0] [--client_cpu=1]
+        [--out=results/http_compare.json] [--markdown=results/http_compare.md] [--strict]
+
+bench/http_compare.sh builds the programs and runs this. Standard library only (Debian's python3).
+
+SERVERS
+A --server COMMAND is started as `taskset -c SERVER_CPU COMMAND --host=127.0.0.1 --port=0 --root=DIR` and must
+print `listening on 127.0.0.1:PORT` on stdout once it accepts; SIGTERM stops it. nginx gets a config written into
+the same temporary directory DIR (which also holds 4k.bin, 4096 random bytes): worker_processes 1, master
+process on, access_log off, keepalive_requests 1000000000 (nginx 1.22's default of 1000 would close each
+connection every 1000 requests, inside every window), keepalive_timeout 300s, `location = /plaintext { return 200
+"Hello, World!"; }` with default_type text/plain, `root DIR`. Every server started is stopped on exit (also on
+an exception, SIGINT or SIGTERM), nginx's master and worker included.
+
+CLIENTS (pinned to CLIENT_CPU)
+- http_load (//bench:http_load, one surge io_uring worker): a warm-up of WARMUP s, then a window of WINDOW s whose
+  edges it announces on stdout, where the server's CPU time is sampled; its JSON line gives requests, latency
+  quantiles, errors and its own CPU time over the window.
+- wrk (`wrk -t1 -c N -d S --latency`, S = WINDOW rounded up to whole seconds, wrk takes no fractions): warmed up
+  by an http_load run of WARMUP s on as many connections, then the server's CPU is sampled right before wrk
+  starts and right after it exits (so connection set-up and tear-down are inside wrk's figures); wrk's own CPU
+  time from wait4's rusage.
+
+SERVER CPU TIME PER REQUEST
+The sum over every thread of every process of the server (the process, its children: nginx's master and worker)
+of /proc/PID/task/TID/schedstat's first field (ns on a CPU, user + system) at the window's end minus at its start,
+divided by the requests completed in the window. A thread that exits inside the window loses its share (surge's
+blocking pool threads could; the servers here do not start or stop threads while serving).
+
+HOW TO READ THE TABLES
+Per cell (path × connections) and client: the median over rounds of requests/s (with spread: (max - min) /
+median), p50 and p99 latency, server CPU µs per request, the client's CPU share of its window (near 1.0: the
+client is the limit, the figure is client-bound), and, for each surge server, the median of the round-by-round
+ratios against nginx measured in the same round with the same client (range min–max): efficiency = nginx's CPU
+per request ÷ ours (above 1 is better), requests/s ratio (above 1 is better), p99 ratio (below 1 is better).
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import random
+import resource
+import select
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+NGINX_CONFIG = """worker_processes 1;
+daemon off;
+master_process on;
+error_log {dir}/error.log;
+pid {dir}/nginx.pid;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  keepalive_requests 1000000000;
+  keepalive_timeout 300s;
+  client_body_temp_path {dir}/client_body;
+  server {{
+    listen 127.0.0.1:{port} backlog=4096;
+    root {dir};
+    location = /plaintext {{ default_type text/plain; return 200 "Hello, World!"; }}
+  }}
+}}
+"""
+CLIENT_BOUND_SHARE = 0.90
+GOAL_EFFICIENCY = 1.5
+
+
+def log(message):
+    sys.stderr.write(f"http_compare: {message}\n")
+    sys.stderr.flush()
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_accepting(port, process, seconds=10.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"exited with {process.returncode} before accepting")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"not accepting on port {port} after {seconds} s")
+
+
+class Server:
+    """One server process (tree), started pinned, stopped on close()."""
+
+    def __init__(self, name, argv, port=None, announces=False):
+        self.name = name
+        self.process = subprocess.Popen(argv, stdout=subprocess.PIPE if announces else subprocess.DEVNULL,
+                                        stderr=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            if announces:
+                self.port = self._read_port()
+            else:
+                self.port = port
+            wait_until_accepting(self.port, self.process)
+        except Exception:
+            self.close()
+            raise
+
+    def _read_port(self, seconds=15.0):
+        deadline = time.monotonic() + seconds
+        buffered = ""
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.process.stdout], [], [], 0.1)
+            if ready:
+                line = self.process.stdout.readline()
+                if not line:
+                    break
+                buffered += line
+                if line.startswith("listening on "):
+                    return int(line.strip().rsplit(":", 1)[1])
+            elif self.process.poll() is not None:
+                break
+        raise RuntimeError(f"no 'listening on HOST:PORT' line: {buffered.strip()[-200:]} "
+                           f"{self.stderr_tail()}")
+
+    def stderr_tail(self):
+        if self.process.poll() is None:
+            return ""
+        try:
+            return self.process.stderr.read()[-300:]
+        except (OSError, ValueError):
+            return ""
+
+    def pids(self):
+        """The server process and all its descendants."""
+        found, pending = [], [self.process.pid]
+        while pending:
+            pid = pending.pop()
+            found.append(pid)
+            try:
+                for task in os.listdir(f"/proc/{pid}/task"):
+                    with open(f"/proc/{pid}/task/{task}/children") as handle:
+                        pending += [int(child) for child in handle.read().split()]
+            except OSError:
+                pass
+        return found
+
+    def cpu_ns(self):
+        total = 0
+        for pid in self.pids():
+            try:
+                tasks = os.listdir(f"/proc/{pid}/task")
+            except OSError:
+                continue
+            for task in tasks:
+                try:
+                    with open(f"/proc/{pid}/task/{task}/schedstat") as handle:
+                        total += int(handle.read().split()[0])
+                except (OSError, ValueError, IndexError):
+                    pass
+        return total
+
+    def alive(self):
+        return self.process.poll() is None
+
+    def close(self):
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        # nginx's worker could outlive a master that died: the session holds every process of the server.
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def start_nginx(binary, directory, cpu):
+    port = free_port()
+    config = os.path.join(directory, "nginx.conf")
+    with open(config, "w") as handle:
+        handle.write(NGINX_CONFIG.format(dir=directory, port=port))
+    argv = ["taskset", "-c", str(cpu), binary, "-c", config, "-p", directory, "-e", os.path.join(directory, "error.log")]
+    return Server("nginx", argv, port=port)
+
+
+def start_surge(name, command, directory, cpu):
+    argv = ["taskset", "-c", str(cpu)] + shlex.split(command) + ["--host=127.0.0.1", "--port=0", f"--root={directory}"]
+    return Server(name, argv, announces=True)
+
+
+def http_load_argv(args, port, path, connections, window, warmup):
+    return ["taskset", "-c", str(args.client_cpu)] + shlex.split(args.http_load) + [
+        f"--port={port}", f"--path={path}", f"--connections={connections}", f"--duration_ms={round(window * 1000)}",
+        f"--warmup_ms={round(warmup * 1000)}", f"--cpu={args.client_cpu}"]
+
+
+def run_http_load(args, server, path, connections):
+    argv = http_load_argv(args, server.port, path, connections, args.window, args.warmup)
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    marks = {}
+    json_line = None
+    try:
+        for line in process.stdout:
+            line = line.strip()
+            if line in ("window_start", "window_end"):
+                marks[line] = server.cpu_ns()
+            elif line.startswith("{"):
+                json_line = line
+        process.wait(timeout=args.window + args.warmup + 30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    stderr = process.stderr.read()
+    if process.returncode != 0 or json_line is None or len(marks) != 2:
+        raise RuntimeError(f"http_load exit {process.returncode}: {stderr.strip()[-300:]}")
+    result = json.loads(json_line)
+    requests = result["requests"]
+    server_seconds = (marks["window_end"] - marks["window_start"]) / 1e9
+    return {
+        "requests": requests, "seconds": result["seconds"], "requests_per_second": result["requests_per_second"],
+        "p50_us": result["p50_us"], "p99_us": result["p99_us"], "p999_us": result["p999_us"],
+        "errors": result["non_200"] + result["connection_errors"], "non_200": result["non_200"],
+        "connection_errors": result["connection_errors"], "first_error": result["first_connection_error"],
+        "server_cpu_seconds": server_seconds,
+        "server_cpu_us_per_request": server_seconds * 1e6 / requests if requests else float("nan"),
+        "client_cpu_share": result["client_cpu_share"],
+        "client_cpu_us_per_request": result["client_cpu_us_per_request"],
+    }
+
+
+def parse_duration_us(text):
+    for unit, scale in (("us", 1.0), ("ms", 1e3), ("s", 1e6), ("m", 6e7)):
+        if text.endswith(unit):
+            return float(text[:-len(unit)]) * scale
+    raise ValueError(f"unknown duration {text!r}")
+
+
+def parse_wrk(output):
+    parsed = {"non_2xx": 0, "socket_errors": 0}
+    for line in output.splitlines():
+        words = line.split()
+        if not words:
+            continue
+        if words[0] == "50%":
+            parsed["p50_us"] = parse_duration_us(words[1])
+        elif words[0] == "99%":
+            parsed["p99_us"] = parse_duration_us(words[1])
+        elif len(words) >= 4 and words[1] == "requests" and words[2] == "in":
+            parsed["requests"] = int(words[0])
+            parsed["seconds"] = float(words[3].rstrip(",").rstrip("s"))
+        elif words[0] == "Requests/sec:":
+            parsed["requests_per_second"] = float(words[1])
+        elif line.strip().startswith("Non-2xx or 3xx responses:"):
+            parsed["non_2xx"] = int(words[-1])
+        elif line.strip().startswith("Socket errors:"):
+            parsed["socket_errors"] = sum(int(words[i + 1].rstrip(",")) for i in range(2, len(words) - 1, 2))
+    for key in ("p50_us", "p99_us", "requests", "requests_per_second"):
+        if key not in parsed:
+            raise ValueError(f"wrk's output has no {key}: {output.strip()[-300:]}")
+    return parsed
+
+
+def run_wrk(args, server, path, connections):
+    if args.warmup > 0:  # wrk has no warm-up of its own
+        warm = subprocess.run(http_load_argv(args, server.port, path, connections, 0.001, args.warmup),
+                              capture_output=True, text=True, timeout=args.warmup + 30)
+        if warm.returncode != 0:
+            raise RuntimeError(f"warm-up (http_load) exit {warm.returncode}: {warm.stderr.strip()[-300:]}")
+    seconds = max(1, int(-(-args.window // 1)))
+    argv = ["taskset", "-c", str(args.client_cpu), args.wrk, "-t1", "-c", str(connections), "-d", f"{seconds}s",
+            "--latency", f"http://127.0.0.1:{server.port}{path}"]
+    before_children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_before = server.cpu_ns()
+    started = time.monotonic()
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30)
+    wall = time.monotonic() - started
+    cpu_after = server.cpu_ns()
+    after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk exit {done.returncode}: {done.stderr.strip()[-300:]}")
+    parsed = parse_wrk(done.stdout)
+    client_cpu = (after_children.ru_utime - before_children.ru_utime) + (after_children.ru_stime - before_children.ru_stime)
+    requests = parsed["requests"]
+    server_seconds = (cpu_after - cpu_before) / 1e9
+    return {
+        "requests": requests, "seconds": parsed.get("seconds", seconds),
+        "requests_per_second": parsed["requests_per_second"], "p50_us": parsed["p50_us"], "p99_us": parsed["p99_us"],
+        "errors": parsed["non_2xx"] + parsed["socket_errors"], "non_200": parsed["non_2xx"],
+        "connection_errors": parsed["socket_errors"], "first_error": "",
+        "server_cpu_seconds": server_seconds,
+        "server_cpu_us_per_request": server_seconds * 1e6 / requests if requests else float("nan"),
+        "client_cpu_share": client_cpu / wall if wall > 0 else float("nan"),
+        "client_cpu_us_per_request": client_cpu * 1e6 / requests if requests else float("nan"),
+    }
+
+
+def median_or_nan(values):
+    values = [v for v in values if v == v]
+    return statistics.median(values) if values else float("nan")
+
+
+def spread(values):
+    middle = statistics.median(values)
+    return (max(values) - min(values)) / middle if middle else float("nan")
+
+
+def ratio_cell(ours, theirs, key, invert=False):
+    """Median, min and max over rounds of ours[key] / theirs[key] (theirs / ours with invert), both of a round."""
+    ratios = []
+    for a, b in zip(ours, theirs):
+        if not a or not b or not a[key] or not b[key]:
+            continue
+        ratios.append(b[key] / a[key] if invert else a[key] / b[key])
+    if not ratios:
+        return None
+    return statistics.median(ratios), min(ratios), max(ratios)
+
+
+def fmt_ratio(cell):
+    if cell is None:
+        return "–"
+    median, low, high = cell
+    return f"{median:.2f} ({low:.2f}–{high:.2f})"
+
+
+def fmt_us(value):
+    if value != value:
+        return "–"
+    return f"{value / 1000:.2f} ms" if value >= 1000 else f"{value:.0f} µs"
+
+
+def cell_key(path, connections):
+    return f"{path} × {connections}"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--server", action="append", default=[], help="NAME=COMMAND (a server as described above)")
+    parser.add_argument("--nginx", default="nginx")
+    parser.add_argument("--no_nginx", action="store_true")
+    parser.add_argument("--http_load", default="bazel-bin/bench/http_load")
+    parser.add_argument("--wrk", default="wrk")
+    parser.add_argument("--clients", default="http_load,wrk")
+    parser.add_argument("--paths", default="/plaintext,/4k.bin")
+    parser.add_argument("--connections", default="64,512")
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--window", type=float, default=1.0, help="seconds (wrk: rounded up to whole seconds)")
+    parser.add_argument("--warmup", type=float, default=0.3)
+    parser.add_argument("--server_cpu", type=int, default=0)
+    parser.add_argument("--client_cpu", type=int, default=1)
+    parser.add_argument("--out", default="results/http_compare.json")
+    parser.add_argument("--markdown", default="results/http_compare.md")
+    parser.add_argument("--strict", action="store_true", help="exit 1 if any run or server failed")
+    args = parser.parse_args()
+
+    clients = [c for c in args.clients.split(",") if c]
+    for client in clients:
+        if client not in ("http_load", "wrk"):
+            sys.exit(f"http_compare: unknown client {client} (known: http_load, wrk)")
+    if "wrk" in clients and subprocess.run(["which", args.wrk], capture_output=True).returncode != 0:
+        log("wrk is not installed (tools/setup.sh installs it): its runs are left out")
+        clients.remove("wrk")
+    use_nginx = not args.no_nginx
+    if use_nginx and subprocess.run(["which", args.nginx], capture_output=True).returncode != 0:
+        log("nginx is not installed (tools/setup.sh installs nginx-light): its rows are left out")
+        use_nginx = False
+    paths = [p for p in args.paths.split(",") if p]
+    connection_counts = [int(c) for c in args.connections.split(",") if c]
+    commands = {}
+    for spec in args.server:
+        name, _, command = spec.partition("=")
+        if command:
+            commands[name] = command
+
+    directory = tempfile.mkdtemp(prefix="http_compare.")
+    os.chmod(directory, 0o755)  # nginx's worker runs as an unprivileged user when started as root
+    with open(os.path.join(directory, "4k.bin"), "wb") as handle:
+        handle.write(os.urandom(4096))
+    os.chmod(os.path.join(directory, "4k.bin"), 0o644)
+    servers = {}
+    errors = []
+
+    def stop_all(*_):
+        for server in servers.values():
+            server.close()
+        servers.clear()
+
+    def on_signal(number, _frame):
+        stop_all()
+        sys.exit(128 + number)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    results = {}  # cell -> client -> server -> [run or None per round]
+    started = time.monotonic()
+    try:
+        for name, command in commands.items():
+            try:
+                servers[name] = start_surge(name, command, directory, args.server_cpu)
+            except (RuntimeError, OSError) as error:
+                errors.append(f"{name}: did not start: {error}")
+        if use_nginx:
+            try:
+                servers["nginx"] = start_nginx(args.nginx, directory, args.server_cpu)
+            except (RuntimeError, OSError) as error:
+                errors.append(f"nginx: did not start: {error}")
+        names = list(servers)
+        log(f"servers: {', '.join(f'{n} on port {s.port}' for n, s in servers.items()) or 'none'}; "
+            f"{args.rounds} round(s) of {len(paths) * len(connection_counts) * len(clients) * len(names)} runs")
+        for path in paths:
+            for connections in connection_counts:
+                results[cell_key(path, connections)] = {c: {n: [] for n in names} for c in clients}
+        for round_index in range(args.rounds):
+            for path in paths:
+                for connections in connection_counts:
+                    order = names[:]
+                    random.shuffle(order)
+                    for name in order:
+                        server = servers[name]
+                        for client in clients:
+                            run = None
+                            if not server.alive():
+                                errors.append(f"{cell_key(path, connections)} {client} {name} round {round_index + 1}: "
+                                              f"the server exited ({server.process.returncode}) {server.stderr_tail()}")
+                            else:
+                                try:
+                                    if client == "http_load":
+                                        run = run_http_load(args, server, path, connections)
+                                    else:
+                                        run = run_wrk(args, server, path, connections)
+                                    if run["errors"]:
+                                        errors.append(f"{cell_key(path, connections)} {client} {name} round "
+                                                      f"{round_index + 1}: {run['errors']} error(s) {run['first_error']}")
+                                except (RuntimeError, subprocess.TimeoutExpired, ValueError, KeyError) as error:
+                                    errors.append(f"{cell_key(path, connections)} {client} {name} round "
+                                                  f"{round_index + 1}: {error}")
+                            results[cell_key(path, connections)][client][name].append(run)
+                            if run:
+                                log(f"round {round_index + 1}/{args.rounds} {cell_key(path, connections)} {client:9} "
+                                    f"{name:15} {run['requests_per_second']:>9,.0f} req/s  p99 {fmt_us(run['p99_us']):>9}  "
+                                    f"server {run['server_cpu_us_per_request']:.2f} µs/req  client CPU "
+                                    f"{100 * run['client_cpu_share']:.0f} %")
+                            else:
+                                log(f"round {round_index + 1}/{args.rounds} {cell_key(path, connections)} {client} "
+                                    f"{name}: failed ({errors[-1]})")
+    finally:
+        stop_all()
+        shutil.rmtree(directory, ignore_errors=True)
+    elapsed = time.monotonic() - started
+
+    names = [n for n in list(commands) + (["nginx"] if use_nginx else [])]
+    lines = [f"One worker (nginx: `worker_processes 1`) pinned to CPU {args.server_cpu}, the client pinned to CPU "
+             f"{args.client_cpu}; {args.rounds} interleaved round(s), windows of {args.window} s (+{args.warmup} s "
+             f"warm-up; wrk: {max(1, int(-(-args.window // 1)))} s); {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC, "
+             f"{platform.node()}, {os.cpu_count()} CPUs, {elapsed:.0f} s. nginx-light: keepalive_requests 1000000000 "
+             "(1.22's default, 1000, would recycle every connection inside a window), access_log off. Server CPU: "
+             "schedstat of every thread of the server's processes over the window. Medians of rounds; ratios: median of "
+             "round-by-round ratios against nginx with the same client (range). Client CPU at or above "
+             f"{100 * CLIENT_BOUND_SHARE:.0f} % marks a client-bound figure (†).\n"]
+    goals = []
+    for cell, by_client in results.items():
+        lines.append(f"### {cell} connections\n")
+        lines.append("| client | server | requests/s | spread | p50 | p99 | server CPU µs/req | client CPU | "
+                     "efficiency × nginx | requests/s × nginx | p99 × nginx |")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
+        for client, by_server in by_client.items():
+            for name in names:
+                runs = by_server.get(name, [])
+                good = [r for r in runs if r]
+                if not good:
+                    lines.append(f"| {client} | {name} | failed | | | | | | | | |")
+                    continue
+                rps = [r["requests_per_second"] for r in good]
+                share = median_or_nan([r["client_cpu_share"] for r in good])
+                bound = " †" if share >= CLIENT_BOUND_SHARE else ""
+                nginx_runs = by_server.get("nginx", [])
+                if name != "nginx" and nginx_runs:
+                    efficiency = ratio_cell(runs, nginx_runs, "server_cpu_us_per_request", invert=True)
+                    rate = ratio_cell(runs, nginx_runs, "requests_per_second")
+                    p99 = ratio_cell(runs, nginx_runs, "p99_us")
+                else:
+                    efficiency = rate = p99 = None
+                lines.append(
+                    f"| {client} | {name} | {statistics.median(rps):,.0f}{bound} | {100 * spread(rps):.0f} % | "
+                    f"{fmt_us(median_or_nan([r['p50_us'] for r in good]))} | "
+                    f"{fmt_us(median_or_nan([r['p99_us'] for r in good]))} | "
+                    f"{median_or_nan([r['server_cpu_us_per_request'] for r in good]):.2f} | {100 * share:.0f} % | "
+                    f"{fmt_ratio(efficiency)} | {fmt_ratio(rate)} | {fmt_ratio(p99)} |")
+                if name != "nginx" and client == "http_load" and nginx_runs:
+                    nginx_share = median_or_nan([r["client_cpu_share"] for r in nginx_runs if r])
+                    client_bound = share >= CLIENT_BOUND_SHARE or nginx_share >= CLIENT_BOUND_SHARE
+                    note = " (client-bound)" if client_bound else ""
+                    for goal, measured, met in (
+                            (f"efficiency ≥ {GOAL_EFFICIENCY}", efficiency,
+                             efficiency is not None and efficiency[0] >= GOAL_EFFICIENCY),
+                            ("requests/s ≥ nginx", rate, rate is not None and rate[0] >= 1.0),
+                            ("p99 ≤ nginx", p99, p99 is not None and p99[0] <= 1.0)):
+                        goals.append(f"| {cell} | {name} | {goal} | {fmt_ratio(measured)} | "
+                                     f"{'met' if met else 'missed'}{note if 'efficiency' not in goal else ''} |")
+        lines.append("")
+    # The case for http_load: against nginx, the rate each client reaches and what it costs the client.
+    if use_nginx and "wrk" in clients and "http_load" in clients:
+        lines.append("### The load generators against nginx\n")
+        lines.append("| cell | client | nginx requests/s | client CPU | client CPU µs/req | nginx CPU µs/req |")
+        lines.append("|---|---|---|---|---|---|")
+        for cell, by_client in results.items():
+            for client in ("wrk", "http_load"):
+                good = [r for r in by_client[client].get("nginx", []) if r]
+                if not good:
+                    continue
+                lines.append(f"| {cell} | {client} | {median_or_nan([r['requests_per_second'] for r in good]):,.0f} | "
+                             f"{100 * median_or_nan([r['client_cpu_share'] for r in good]):.0f} % | "
+                             f"{median_or_nan([r['client_cpu_us_per_request'] for r in good]):.2f} | "
+                             f"{median_or_nan([r['server_cpu_us_per_request'] for r in good]):.2f} |")
+        lines.append("")
+    if goals:
+        lines.append("### Goals (performance-goals.md, \"HTTP/1.1 and TLS\"; http_load's figures)\n")
+        lines.append("| cell | server | goal | measured (median, range) | |")
+        lines.append("|---|---|---|---|---|")
+        lines += goals
+        lines.append("")
+        lines.append("Efficiency is server CPU per request, which the client cannot cap; requests/s and p99 marked "
+                     "client-bound were limited by the client's CPU (the two processes share the loopback path's "
+                     "work), not by the server.\n")
+    for error in errors:
+        lines.append(f"- not run or with errors: {error}")
+    text = "\n".join(lines) + "\n"
+    for path in (args.markdown, args.out):
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(args.markdown, "w") as handle:
+        handle.write(text)
+    with open(args.out, "w") as handle:
+        json.dump({"args": vars(args), "results": results, "errors": errors, "seconds": elapsed}, handle, indent=1)
+    sys.stdout.write(text)
+    if args.strict and errors:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
