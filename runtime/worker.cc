@@ -128,6 +128,7 @@ void Worker::finish_post(internal::RemoteWork& work) noexcept {
   // The poster's half of the sleep/wake handshake (wake_handshake.h): the work is published above.
   // Coalesced: only the first poster after the worker fell asleep pays for the wake-up syscall.
   if (handshake_.should_wake()) {
+    wakeups_.fetch_add(1, std::memory_order_relaxed);
     // From another worker's thread, its backend may send the wake-up itself (io_uring: MSG_RING).
     Worker* const sender = current_worker;
     if (sender != nullptr && sender != this) {

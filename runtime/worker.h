@@ -108,7 +108,11 @@ class Worker {
   // monitoring thread); the others from any thread once the worker exists.
   BackendKind backend_kind() const noexcept { return backend_->kind(); }
   BackendFeatures features() const { return backend_->features(); }
-  BackendCounters counters() const noexcept { return backend_->counters(); }
+  BackendCounters counters() const noexcept {
+    BackendCounters counters = backend_->counters();
+    counters.wakeups = wakeups_.load(std::memory_order_relaxed);
+    return counters;
+  }
 
   // Runs `task` (and whatever it spawns) on this thread until it returns, and returns its value.
   // Spawned tasks still unfinished then stay suspended: they run again during the next block_on, or
@@ -262,6 +266,7 @@ class Worker {
   // not slow down the owner's fields below.
   alignas(64) internal::RemoteInbox inbox_;
   internal::WakeHandshake handshake_;      // the sleep/wake handshake with posters (wake_handshake.h)
+  std::atomic<std::uint64_t> wakeups_{0};  // wake-ups sent (counters().wakeups); any poster adds, rarely
   std::atomic<int> posts_in_progress_{0};  // post() calls still touching this worker (see ~Worker)
   std::atomic<bool> stop_posted_{false};
   std::atomic<std::size_t> pending_adoptions_{0};  // tasks spawned from other threads, not adopted yet

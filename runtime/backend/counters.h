@@ -22,6 +22,9 @@ struct BackendCounters {
   std::uint64_t cqes_reaped = 0;     // io_uring only: CQEs taken off the completion queue
   std::uint64_t lent_buffers_exhausted = 0;  // receives that found no lent buffer free (io_uring: ENOBUFS)
   std::uint64_t fixed_table_full = 0;       // io_uring only: fds used unregistered, the file table being full
+  // Wake-ups sent to the worker while it slept (another thread posted work: a spawn, a cross-worker
+  // completion, a channel send). Counted by the Worker, not the backend: Worker::counters() fills it in.
+  std::uint64_t wakeups = 0;
 };
 
 namespace internal {

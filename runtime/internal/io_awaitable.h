@@ -19,7 +19,8 @@
 // and the buffer is never released while the kernel may still write into it). If the slot was already
 // marked, the operation is not started and completes with ECANCELED at once.
 //
-// Deadlines: set_deadline() (or surge::timeout(), when.h) bounds the whole operation. A single-syscall
+// Deadlines: set_deadline() (or surge::timeout(), when.h) bounds the whole operation (set_coarse_deadline()
+// keeps it on the timer wheel). A single-syscall
 // operation on a backend with linked timeouts (io_uring) carries it into the kernel as a linked timeout
 // SQE; otherwise the worker's timer wheel cancels the operation when the deadline passes. Either way a
 // deadline that passed ends in ETIMEDOUT (ECANCELED stays reserved for explicit cancellation), and, as
@@ -75,6 +76,13 @@ class IoAwaitable : protected Operation {
   void set_deadline(Worker::Clock::time_point deadline) noexcept {
     deadline_ = deadline;
     has_deadline_ = true;
+  }
+  // Like set_deadline(), but always kept on the worker's timer wheel (1 ms resolution), never carried
+  // into the kernel as a linked timeout: no extra SQE and no kernel timer per operation. For deadlines
+  // that seldom fire and need no precision, such as a server's idle and header timeouts.
+  void set_coarse_deadline(Worker::Clock::time_point deadline) noexcept {
+    set_deadline(deadline);
+    wheel_deadline_ = true;
   }
 
  protected:
@@ -163,7 +171,7 @@ class IoAwaitable : protected Operation {
     }
     // Not every operation can carry a linked timeout (Backend::links_timeout_for): a borrowed receive
     // may wait without an SQE of its own, a zero-copy send after its SQE has completed.
-    if (single_step_ && internal::WorkerAccess::backend(*worker_).links_timeout_for(*this)) {
+    if (single_step_ && !wheel_deadline_ && internal::WorkerAccess::backend(*worker_).links_timeout_for(*this)) {
       // Absolute, on the clock the kernel's timeouts use (steady_clock is CLOCK_MONOTONIC).
       link_deadline_ns =
           std::chrono::duration_cast<std::chrono::nanoseconds>(deadline_.time_since_epoch()).count();
@@ -208,6 +216,7 @@ class IoAwaitable : protected Operation {
   bool timed_out_ : 1 = false;
   bool cancel_requested_ : 1 = false;
   bool refused_ : 1 = false;
+  bool wheel_deadline_ : 1 = false;  // set_coarse_deadline(): never a linked timeout
 };
 
 }  // namespace surge::internal

@@ -1,0 +1,729 @@
+#include "examples/http/server.h"
+
+#include <sys/stat.h>
+#include <time.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <string_view>
+#include <utility>
+
+#include "examples/http/static_path.h"
+#include "fs/file.h"
+#include "runtime/error.h"
+#include "runtime/worker.h"
+
+namespace surge::http {
+
+// One figure written by one worker's thread and read by any: a relaxed load and store, no atomic add.
+class Cell {
+ public:
+  void add(std::uint64_t amount) noexcept {
+    value_.store(value_.load(std::memory_order_relaxed) + amount, std::memory_order_relaxed);
+  }
+  void subtract(std::uint64_t amount) noexcept {
+    value_.store(value_.load(std::memory_order_relaxed) - amount, std::memory_order_relaxed);
+  }
+  std::uint64_t get() const noexcept { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> value_{0};
+};
+
+struct alignas(64) Service::Counters {
+  Cell connections_accepted;
+  Cell connections_open;
+  Cell requests[kStatusSlots];
+  Cell bytes_received;
+  Cell bytes_sent;
+  Cell timeouts;
+  Connection* connections = nullptr;  // this worker's open connections; its thread only
+
+  void count_status(int status) noexcept {
+    std::size_t slot = 0;
+    while (slot < std::size(kCountedStatuses) && kCountedStatuses[slot] != status) ++slot;
+    requests[slot].add(1);
+  }
+  WorkerStats read() const noexcept {
+    WorkerStats stats;
+    stats.connections_accepted = connections_accepted.get();
+    stats.connections_open = connections_open.get();
+    for (std::size_t i = 0; i < kStatusSlots; ++i) stats.requests[i] = requests[i].get();
+    stats.bytes_received = bytes_received.get();
+    stats.bytes_sent = bytes_sent.get();
+    stats.timeouts = timeouts.get();
+    return stats;
+  }
+};
+
+namespace {
+
+using Clock = Worker::Clock;
+
+std::string_view reason_phrase(int status) noexcept {
+  switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 505: return "HTTP Version Not Supported";
+  }
+  return "Unknown";
+}
+
+// The Date header's value, formatted once per second per worker thread.
+std::string_view http_date_now() noexcept {
+  struct Cache {
+    std::int64_t second = -1;
+    char text[29];
+  };
+  thread_local Cache cache;
+  timespec now;
+  clock_gettime(CLOCK_REALTIME_COARSE, &now);
+  if (now.tv_sec != cache.second) {
+    cache.second = now.tv_sec;
+    format_http_date(now.tv_sec, cache.text);
+  }
+  return std::string_view(cache.text, sizeof(cache.text));
+}
+
+void append(std::string& out, std::string_view text) { out.append(text.data(), text.size()); }
+
+void append_number(std::string& out, std::uint64_t value) {
+  char digits[24];
+  const auto end = std::to_chars(digits, digits + sizeof(digits), value).ptr;
+  out.append(digits, static_cast<std::size_t>(end - digits));
+}
+
+// The status line and the headers every response carries; the caller adds its own and the blank line.
+void append_head(std::string& out, int version_minor, int status, bool keep_alive) {
+  append(out, version_minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  append_number(out, static_cast<std::uint64_t>(status));
+  out.push_back(' ');
+  append(out, reason_phrase(status));
+  append(out, "\r\nServer: surge\r\nDate: ");
+  append(out, http_date_now());
+  if (!keep_alive) {
+    append(out, "\r\nConnection: close");
+  } else if (version_minor == 0) {
+    append(out, "\r\nConnection: keep-alive");
+  }
+  append(out, "\r\n");
+}
+
+// A complete response with a small body (or, for HEAD, without it).
+void append_response(std::string& out, int version_minor, int status, bool keep_alive, std::string_view type,
+                     std::string_view body, bool head_only, std::string_view extra_headers = {}) {
+  append_head(out, version_minor, status, keep_alive);
+  if (!type.empty()) {
+    append(out, "Content-Type: ");
+    append(out, type);
+    append(out, "\r\n");
+  }
+  append(out, extra_headers);
+  append(out, "Content-Length: ");
+  append_number(out, body.size());
+  append(out, "\r\n\r\n");
+  if (!head_only) append(out, body);
+}
+
+enum class Route : std::uint8_t { kPlaintext, kJson, kMetrics, kEcho, kFile };
+
+Route route_of(std::string_view path) noexcept {
+  if (path == "/plaintext") return Route::kPlaintext;
+  if (path == "/json") return Route::kJson;
+  if (path == "/metrics") return Route::kMetrics;
+  if (path == "/echo") return Route::kEcho;
+  return Route::kFile;
+}
+
+constexpr std::string_view kPlaintextBody = "Hello, World!";
+constexpr std::string_view kJsonBody = R"({"message":"Hello, World!"})";
+constexpr std::size_t kInlineFileBytes = 64 * 1024;  // files up to this go out in the same write as their head
+
+}  // namespace
+
+// One connection's state and loop. Lives in Service::serve_connection's frame.
+class Service::Connection {
+ public:
+  Connection(Service& service, TcpStream& stream, Counters& counters)
+      : service_(service), options_(service.options_), stream_(stream), counters_(counters),
+        capacity_(options_.limits.max_head_bytes), in_(new char[capacity_]) {
+    out_.reserve(options_.flush_bytes + 1024);
+    next_ = counters_.connections;
+    if (next_ != nullptr) next_->prev_ = this;
+    counters_.connections = this;
+  }
+  ~Connection() {
+    if (prev_ != nullptr) prev_->next_ = next_;
+    else counters_.connections = next_;
+    if (next_ != nullptr) next_->prev_ = prev_;
+  }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // drain(): on the connection's worker. Ends a wait for the next request.
+  void drain() noexcept {
+    if (idle_) (void)stream_.shutdown(Shutdown::kRead);
+  }
+  Connection* next() const noexcept { return next_; }
+
+  Task<void> run();
+
+ private:
+  // What a request's answer needs once its head's bytes may be gone (the body was read over them).
+  struct Request {
+    Route route = Route::kFile;
+    Method method = Method::kOther;
+    int version_minor = 1;
+    bool keep_alive = true;
+    std::string path;               // only when the head is copied (requests with a body)
+    std::string if_modified_since;  // likewise
+  };
+
+  const Limits& limits() const noexcept { return options_.limits; }
+  std::string_view input() const noexcept { return std::string_view(in_.get() + start_, end_ - start_); }
+
+  // Appends the answer to a request without a body that needs no I/O of its own; false if it needs a file.
+  bool answer_simple(Route route, Method method, int version_minor, bool keep_alive, std::string_view body);
+  void answer_error(int status, int version_minor, std::string_view reason);
+  void count(int status) noexcept { counters_.count_status(status); }
+
+  // Sends out_ (and empties it): false if the client did not take it in time or the connection broke.
+  Task<bool> flush_slow();
+  // The request's body: read (and kept in body_ for /echo, else dropped); false to close the connection
+  // (the error response, if any, is in out_ then).
+  Task<bool> read_body(Route route, bool keep, int version_minor);
+  // A static file's answer into out_ (a large file's body written straight out): false to close.
+  Task<bool> answer_file(std::string_view path, std::string_view if_modified_since, bool head_only,
+                         int version_minor, bool keep_alive);
+  // A request with a body: its body, then its answer. False to close.
+  Task<bool> answer_with_body();
+  // An error response (after what is already in out_), then a lingering close.
+  Task<void> fail(int status, std::string_view reason, int version_minor = 1);
+  // Half-closes, then drains what the client still sends for up to linger_timeout, so that closing does
+  // not reset the connection before the client has read our last response.
+  Task<void> linger();
+
+  Service& service_;
+  const ServiceOptions& options_;
+  TcpStream& stream_;
+  Counters& counters_;
+  const std::size_t capacity_;
+  std::unique_ptr<char[]> in_;
+  std::size_t start_ = 0;  // in_[start_, end_): received, not yet consumed
+  std::size_t end_ = 0;
+  HeadParser parser_;
+  RequestHead head_;
+  Clock::time_point head_deadline_{};
+  bool head_clock_running_ = false;
+  std::string out_;
+  std::string body_;                     // an /echo body
+  std::unique_ptr<char[]> file_chunk_;   // for files over kInlineFileBytes, made on first use
+  bool idle_ = false;                    // waiting for the first byte of a request
+  Connection* prev_ = nullptr;           // in counters_.connections
+  Connection* next_ = nullptr;
+};
+
+bool Service::Connection::answer_simple(Route route, Method method, int version_minor, bool keep_alive,
+                                        std::string_view echo_body) {
+  const bool head_only = method == Method::kHead;
+  const bool readable = method == Method::kGet || method == Method::kHead;
+  switch (route) {
+    case Route::kPlaintext:
+    case Route::kJson:
+    case Route::kMetrics:
+      if (!readable) {
+        append_response(out_, version_minor, 405, keep_alive, "text/plain", "method not allowed\n", head_only,
+                        "Allow: GET, HEAD\r\n");
+        count(405);
+        return true;
+      }
+      if (route == Route::kPlaintext) {
+        append_response(out_, version_minor, 200, keep_alive, "text/plain", kPlaintextBody, head_only);
+      } else if (route == Route::kJson) {
+        append_response(out_, version_minor, 200, keep_alive, "application/json", kJsonBody, head_only);
+      } else {
+        const std::string text = service_.metrics();
+        append_response(out_, version_minor, 200, keep_alive, "text/plain; version=0.0.4; charset=utf-8", text,
+                        head_only);
+      }
+      count(200);
+      return true;
+    case Route::kEcho:
+      if (method != Method::kPost) {
+        append_response(out_, version_minor, 405, keep_alive, "text/plain", "method not allowed\n", head_only,
+                        "Allow: POST\r\n");
+        count(405);
+        return true;
+      }
+      append_response(out_, version_minor, 200, keep_alive, "application/octet-stream", echo_body, false);
+      count(200);
+      return true;
+    case Route::kFile:
+      if (!readable) {
+        append_response(out_, version_minor, 405, keep_alive, "text/plain", "method not allowed\n", head_only,
+                        "Allow: GET, HEAD\r\n");
+        count(405);
+        return true;
+      }
+      if (options_.root.empty()) {
+        append_response(out_, version_minor, 404, keep_alive, "text/plain", "not found\n", head_only);
+        count(404);
+        return true;
+      }
+      return false;
+  }
+  return true;
+}
+
+void Service::Connection::answer_error(int status, int version_minor, std::string_view reason) {
+  std::string body(reason);
+  body.push_back('\n');
+  append_response(out_, version_minor, status, /*keep_alive=*/false, "text/plain", body, false);
+  count(status);
+}
+
+Task<bool> Service::Connection::flush_slow() {
+  while (!out_.empty()) {
+    auto write = stream_.write_all(ConstBuffer(out_.data(), out_.size()));
+    write.set_coarse_deadline(Clock::now() + options_.write_timeout);
+    const TransferResult sent = co_await write;
+    counters_.bytes_sent.add(sent.transferred());
+    out_.clear();
+    if (!sent) {
+      if (sent.error().is_timed_out()) {
+        counters_.timeouts.add(1);
+        (void)stream_.abort();  // it does not read: free the kernel's buffers now
+      }
+      co_return false;
+    }
+  }
+  co_return true;
+}
+
+Task<void> Service::Connection::linger() {
+  (void)stream_.shutdown(Shutdown::kWrite);
+  const Clock::time_point deadline = Clock::now() + options_.linger_timeout;
+  for (;;) {
+    auto read = stream_.read(MutableBuffer(in_.get(), capacity_));
+    read.set_coarse_deadline(deadline);
+    const Result<std::size_t> received = co_await read;
+    if (!received || *received == 0) co_return;
+    counters_.bytes_received.add(*received);
+  }
+}
+
+Task<void> Service::Connection::fail(int status, std::string_view reason, int version_minor) {
+  answer_error(status, version_minor, reason);
+  if (co_await flush_slow()) co_await linger();
+}
+
+Task<bool> Service::Connection::read_body(Route route, bool keep, int version_minor) {
+  body_.clear();
+  const bool chunked = head_.body == BodyKind::kChunked;
+  std::uint64_t remaining = head_.content_length;
+  ChunkedDecoder decoder(limits());
+  for (;;) {
+    // Take what the buffer holds.
+    if (chunked) {
+      while (start_ < end_) {
+        const ChunkedDecoder::Step step = decoder.feed(input());
+        start_ += step.consumed;
+        if (step.status != 0) {
+          answer_error(step.status, version_minor, step.reason);
+          co_return false;
+        }
+        if (keep) body_.append(step.data.data(), step.data.size());
+        if (step.done) co_return true;
+        if (step.consumed == 0 && step.data.empty()) break;
+      }
+    } else {
+      const std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(remaining, end_ - start_));
+      if (keep) body_.append(in_.get() + start_, take);
+      start_ += take;
+      remaining -= take;
+      if (remaining == 0) co_return true;
+    }
+    // The buffer is used up (a body is consumed as it arrives): read more into all of it.
+    start_ = end_ = 0;
+    auto read = stream_.read(MutableBuffer(in_.get(), capacity_));
+    read.set_coarse_deadline(Clock::now() + options_.body_timeout);
+    const Result<std::size_t> received = co_await read;
+    if (!received) {
+      if (received.error().is_timed_out()) {
+        counters_.timeouts.add(1);
+        answer_error(408, version_minor, "request body timed out");
+      }
+      co_return false;
+    }
+    if (*received == 0) co_return false;  // the client gave up mid-body: nobody to answer
+    counters_.bytes_received.add(*received);
+    end_ = *received;
+  }
+}
+
+Task<bool> Service::Connection::answer_file(std::string_view path, std::string_view if_modified_since,
+                                            bool head_only, int version_minor, bool keep_alive) {
+  std::string relative;
+  if (const int status = resolve_static_path(path, relative); status != 0) {
+    answer_error(status, version_minor, "bad path");
+    co_return false;
+  }
+  std::string full = options_.root;
+  full.push_back('/');
+  full += relative;
+  Result<fs::File> opened = co_await fs::File::open(full);
+  if (!opened) {
+    const int code = opened.error().code();
+    const int status = (code == ENOENT || code == ENOTDIR || code == ENAMETOOLONG || code == ELOOP) ? 404
+                       : code == EACCES                                                           ? 403
+                                                                                                  : 500;
+    append_response(out_, version_minor, status, keep_alive, "text/plain",
+                    status == 404 ? "not found\n" : (status == 403 ? "forbidden\n" : "cannot open\n"), head_only);
+    count(status);
+    co_return true;
+  }
+  fs::File file = std::move(*opened);
+  Result<struct statx> described = co_await file.statx();
+  if (!described) {
+    append_response(out_, version_minor, 500, keep_alive, "text/plain", "cannot stat\n", head_only);
+    count(500);
+    co_return true;
+  }
+  const fs::FileInfo info = fs::FileInfo::from(*described);
+  if (!info.is_regular()) {
+    append_response(out_, version_minor, 404, keep_alive, "text/plain", "not found\n", head_only);
+    count(404);
+    co_return true;
+  }
+  const std::int64_t modified =
+      std::chrono::duration_cast<std::chrono::seconds>(info.modified.time_since_epoch()).count();
+  char last_modified[29];
+  format_http_date(modified, last_modified);
+  std::int64_t since = 0;
+  if (!if_modified_since.empty() && parse_http_date(if_modified_since, since) && modified <= since) {
+    append_head(out_, version_minor, 304, keep_alive);
+    append(out_, "Last-Modified: ");
+    append(out_, std::string_view(last_modified, sizeof(last_modified)));
+    append(out_, "\r\n\r\n");
+    count(304);
+    co_return true;
+  }
+  append_head(out_, version_minor, 200, keep_alive);
+  append(out_, "Content-Type: ");
+  append(out_, content_type_for(relative));
+  append(out_, "\r\nLast-Modified: ");
+  append(out_, std::string_view(last_modified, sizeof(last_modified)));
+  append(out_, "\r\nContent-Length: ");
+  append_number(out_, info.size);
+  append(out_, "\r\n\r\n");
+  count(200);
+  if (head_only || info.size == 0) co_return true;
+  if (info.size <= kInlineFileBytes) {
+    const std::size_t at = out_.size();
+    out_.resize(at + info.size);
+    const TransferResult read = co_await file.read_exact_at(MutableBuffer(out_.data() + at, info.size), 0);
+    // A file that shrank (or failed) after its Content-Length went out in the head cannot be answered
+    // honestly any more: close rather than send a short body.
+    co_return static_cast<bool>(read);
+  }
+  if (!co_await flush_slow()) co_return false;
+  if (!file_chunk_) file_chunk_.reset(new char[kInlineFileBytes]);
+  std::uint64_t offset = 0;
+  while (offset < info.size) {
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(kInlineFileBytes, info.size - offset));
+    const TransferResult read = co_await file.read_exact_at(MutableBuffer(file_chunk_.get(), want), offset);
+    if (!read) co_return false;
+    auto write = stream_.write_all(ConstBuffer(file_chunk_.get(), want));
+    write.set_coarse_deadline(Clock::now() + options_.write_timeout);
+    const TransferResult sent = co_await write;
+    counters_.bytes_sent.add(sent.transferred());
+    if (!sent) {
+      if (sent.error().is_timed_out()) {
+        counters_.timeouts.add(1);
+        (void)stream_.abort();
+      }
+      co_return false;
+    }
+    offset += want;
+  }
+  co_return true;
+}
+
+Task<bool> Service::Connection::answer_with_body() {
+  // The body is read over the head's bytes: keep what the answer needs first.
+  Request request;
+  request.route = route_of(head_.path);
+  request.method = head_.method;
+  request.version_minor = head_.version_minor;
+  request.keep_alive = head_.keep_alive;
+  if (request.route == Route::kFile) {
+    request.path.assign(head_.path);
+    request.if_modified_since.assign(head_.if_modified_since);
+  }
+  if (head_.expect_continue && head_.version_minor == 1 && start_ == end_) {
+    append(out_, "HTTP/1.1 100 Continue\r\n\r\n");
+    count(100);
+    if (!co_await flush_slow()) co_return false;
+  }
+  const bool keep = request.route == Route::kEcho && request.method == Method::kPost;
+  if (!co_await read_body(request.route, keep, request.version_minor)) co_return false;
+  if (answer_simple(request.route, request.method, request.version_minor, request.keep_alive, body_)) {
+    body_.clear();
+    co_return true;
+  }
+  co_return co_await answer_file(request.path, request.if_modified_since, request.method == Method::kHead,
+                                 request.version_minor, request.keep_alive);
+}
+
+Task<void> Service::Connection::run() {
+  for (;;) {
+    // Answer every complete request the buffer holds; their answers collect in out_.
+    bool keep_alive = true;
+    while (start_ < end_ && keep_alive) {
+      const ParseResult parsed = parser_.parse(input(), limits(), head_);
+      if (parsed.state == ParseState::kIncomplete) break;
+      if (parsed.state == ParseState::kError) {
+        co_await fail(parsed.status, parsed.reason, head_.version_minor);
+        co_return;
+      }
+      parser_.reset();
+      head_clock_running_ = false;
+      start_ += parsed.consumed;
+      if (service_.draining()) head_.keep_alive = false;
+      keep_alive = head_.keep_alive;
+      if (head_.body == BodyKind::kNone) {
+        const Route route = route_of(head_.path);
+        if (!answer_simple(route, head_.method, head_.version_minor, keep_alive, {})) {
+          const bool answered = co_await answer_file(head_.path, head_.if_modified_since,
+                                                     head_.method == Method::kHead, head_.version_minor, keep_alive);
+          if (!answered) {
+            if (!out_.empty() && co_await flush_slow()) co_await linger();
+            co_return;
+          }
+        }
+      } else if (!co_await answer_with_body()) {
+        if (!out_.empty() && co_await flush_slow()) co_await linger();
+        co_return;
+      }
+      if (out_.size() >= options_.flush_bytes && !co_await flush_slow()) co_return;
+    }
+    if (!out_.empty()) {
+      // The hot path's write: inline rather than through flush_slow(), which would allocate a frame.
+      auto write = stream_.write_all(ConstBuffer(out_.data(), out_.size()));
+      write.set_coarse_deadline(Clock::now() + options_.write_timeout);
+      const TransferResult sent = co_await write;
+      counters_.bytes_sent.add(sent.transferred());
+      out_.clear();
+      if (!sent) {
+        if (sent.error().is_timed_out()) {
+          counters_.timeouts.add(1);
+          (void)stream_.abort();
+        }
+        co_return;
+      }
+    }
+    if (!keep_alive) {
+      co_await linger();
+      co_return;
+    }
+
+    // Make room: what is left is the start of the next request.
+    if (start_ == end_) {
+      start_ = end_ = 0;
+    } else if (start_ > 0) {
+      std::memmove(in_.get(), in_.get() + start_, end_ - start_);
+      end_ -= start_;
+      start_ = 0;
+    }
+    const Clock::time_point now = Clock::now();
+    if (end_ > 0 && !head_clock_running_) {
+      head_deadline_ = now + options_.header_timeout;
+      head_clock_running_ = true;
+    }
+    if (end_ == 0 && service_.draining()) co_return;
+    auto read = stream_.read(MutableBuffer(in_.get() + end_, capacity_ - end_));
+    read.set_coarse_deadline(end_ > 0 ? head_deadline_ : now + options_.idle_timeout);
+    idle_ = end_ == 0;
+    const Result<std::size_t> received = co_await read;
+    idle_ = false;
+    if (!received) {
+      if (received.error().is_timed_out()) {
+        counters_.timeouts.add(1);
+        if (end_ > 0) co_await fail(408, "request head timed out");
+      }
+      co_return;
+    }
+    if (*received == 0) co_return;  // the client closed; a partial request has nobody to answer
+    counters_.bytes_received.add(*received);
+    if (end_ == 0) {
+      head_deadline_ = now + options_.header_timeout;
+      head_clock_running_ = true;
+    }
+    end_ += *received;
+  }
+}
+
+Service::Service(Runtime& runtime, ServiceOptions options) : runtime_(&runtime), options_(std::move(options)) {
+  if (options_.limits.max_head_bytes < 64) options_.limits.max_head_bytes = 64;
+  if (options_.flush_bytes == 0) options_.flush_bytes = 1;
+  counters_.reserve(runtime.size());
+  for (std::size_t i = 0; i < runtime.size(); ++i) counters_.push_back(std::make_unique<Counters>());
+}
+
+Service::~Service() = default;
+
+Task<void> Service::serve_connection(TcpStream stream) {
+  const std::size_t index = stream.worker().index();
+  Counters& counters = *counters_[index < counters_.size() ? index : 0];
+  counters.connections_accepted.add(1);
+  counters.connections_open.add(1);
+  struct Closed {
+    Counters& counters;
+    ~Closed() { counters.connections_open.subtract(1); }
+  } closed{counters};
+  (void)stream.set_nodelay(true);
+  Connection connection(*this, stream, counters);
+  co_await connection.run();
+}
+
+void Service::drain() {
+  if (draining_.exchange(true)) return;
+  for (std::size_t i = 0; i < counters_.size() && i < runtime_->size(); ++i) {
+    // Detached: the walk runs on worker i, the only thread that touches its list.
+    (void)runtime_->spawn_on(i, [](Counters& counters) -> Task<void> {
+      for (Connection* connection = counters.connections; connection != nullptr; connection = connection->next()) {
+        connection->drain();
+      }
+      co_return;
+    }(*counters_[i]));
+  }
+}
+
+WorkerStats Service::stats(std::size_t worker) const noexcept {
+  return worker < counters_.size() ? counters_[worker]->read() : WorkerStats{};
+}
+
+WorkerStats Service::total() const noexcept {
+  WorkerStats sum;
+  for (const auto& counters : counters_) {
+    const WorkerStats one = counters->read();
+    sum.connections_accepted += one.connections_accepted;
+    sum.connections_open += one.connections_open;
+    for (std::size_t i = 0; i < kStatusSlots; ++i) sum.requests[i] += one.requests[i];
+    sum.bytes_received += one.bytes_received;
+    sum.bytes_sent += one.bytes_sent;
+    sum.timeouts += one.timeouts;
+  }
+  return sum;
+}
+
+std::string Service::metrics() const {
+  std::string out;
+  out.reserve(4096 + 2048 * counters_.size());
+  const std::size_t workers = std::min(counters_.size(), runtime_->size());
+  std::vector<BackendCounters> backend(workers);
+  std::vector<std::string_view> kind(workers);
+  for (std::size_t i = 0; i < workers; ++i) {
+    backend[i] = runtime_->worker(i).counters();
+    kind[i] = runtime_->worker(i).backend_kind() == BackendKind::kIoUring ? "io_uring" : "epoll";
+  }
+  auto family = [&](std::string_view name, std::string_view type, std::string_view help) {
+    append(out, "# HELP ");
+    append(out, name);
+    out.push_back(' ');
+    append(out, help);
+    append(out, "\n# TYPE ");
+    append(out, name);
+    out.push_back(' ');
+    append(out, type);
+    out.push_back('\n');
+  };
+  auto worker_sample = [&](std::string_view name, std::size_t worker, std::uint64_t value) {
+    append(out, name);
+    append(out, "{worker=\"");
+    append_number(out, worker);
+    append(out, "\",backend=\"");
+    append(out, kind[worker]);
+    append(out, "\"} ");
+    append_number(out, value);
+    out.push_back('\n');
+  };
+  struct BackendFamily {
+    std::string_view name;
+    std::string_view help;
+    std::uint64_t BackendCounters::*field;
+  };
+  static constexpr BackendFamily kBackendFamilies[] = {
+      {"surge_operations_submitted_total", "I/O operations submitted to the worker's backend.",
+       &BackendCounters::operations_submitted},
+      {"surge_operations_completed_total", "I/O operations completed by the worker's backend.",
+       &BackendCounters::operations_completed},
+      {"surge_sqes_submitted_total", "io_uring submission queue entries queued (0 on epoll).",
+       &BackendCounters::sqes_submitted},
+      {"surge_cqes_reaped_total", "io_uring completion queue entries reaped (0 on epoll).",
+       &BackendCounters::cqes_reaped},
+      {"surge_wait_syscalls_total", "io_uring_enter or epoll_wait calls.", &BackendCounters::wait_syscalls},
+      {"surge_io_syscalls_total", "I/O system calls made outside the ring (epoll: recv, send, accept4, ...).",
+       &BackendCounters::io_syscalls},
+      {"surge_wakeups_total", "Wake-ups sent to the worker while it slept.", &BackendCounters::wakeups},
+      {"surge_lent_buffers_exhausted_total", "Receives that found no lent buffer free.",
+       &BackendCounters::lent_buffers_exhausted},
+  };
+  for (const BackendFamily& f : kBackendFamilies) {
+    family(f.name, "counter", f.help);
+    for (std::size_t i = 0; i < workers; ++i) worker_sample(f.name, i, backend[i].*(f.field));
+  }
+  std::vector<WorkerStats> stats(workers);
+  for (std::size_t i = 0; i < workers; ++i) stats[i] = counters_[i]->read();
+  family("http_connections_open", "gauge", "Connections open now.");
+  for (std::size_t i = 0; i < workers; ++i) worker_sample("http_connections_open", i, stats[i].connections_open);
+  family("http_connections_accepted_total", "counter", "Connections accepted.");
+  for (std::size_t i = 0; i < workers; ++i) {
+    worker_sample("http_connections_accepted_total", i, stats[i].connections_accepted);
+  }
+  family("http_requests_total", "counter", "Responses sent, by status code.");
+  for (std::size_t i = 0; i < workers; ++i) {
+    for (std::size_t slot = 0; slot < kStatusSlots; ++slot) {
+      if (stats[i].requests[slot] == 0) continue;
+      append(out, "http_requests_total{worker=\"");
+      append_number(out, i);
+      append(out, "\",code=\"");
+      if (slot < std::size(kCountedStatuses)) {
+        append_number(out, static_cast<std::uint64_t>(kCountedStatuses[slot]));
+      } else {
+        append(out, "other");
+      }
+      append(out, "\"} ");
+      append_number(out, stats[i].requests[slot]);
+      out.push_back('\n');
+    }
+  }
+  family("http_received_bytes_total", "counter", "Bytes received from clients.");
+  for (std::size_t i = 0; i < workers; ++i) worker_sample("http_received_bytes_total", i, stats[i].bytes_received);
+  family("http_sent_bytes_total", "counter", "Bytes sent to clients.");
+  for (std::size_t i = 0; i < workers; ++i) worker_sample("http_sent_bytes_total", i, stats[i].bytes_sent);
+  family("http_timeouts_total", "counter", "Requests answered 408, idle connections closed, non-reading clients reset.");
+  for (std::size_t i = 0; i < workers; ++i) worker_sample("http_timeouts_total", i, stats[i].timeouts);
+  return out;
+}
+
+Result<std::unique_ptr<Server>> serve(Runtime& runtime, const SocketAddress& address,
+                                      std::shared_ptr<Service> service, const ServeOptions& options) {
+  return surge::serve(
+      runtime, address,
+      [service](TcpStream stream) -> Task<void> { return service->serve_connection(std::move(stream)); },
+      options);
+}
+
+}  // namespace surge::http
