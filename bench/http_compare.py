@@ -37,8 +37,9 @@ blocking pool threads could; the servers here do not start or stop threads while
 
 HOW TO READ THE TABLES
 Per cell (path × connections) and client: the median over rounds of requests/s (with spread: (max - min) /
-median), p50 and p99 latency, server CPU µs per request, the client's CPU share of its window (near 1.0: the
-client is the limit, the figure is client-bound), and, for each surge server, the median of the round-by-round
+median), p50 and p99 latency, server CPU µs per request, the server's and the client's CPU share of the window (the
+server's well below 100 %: it was waiting; the client's near 100 %: the client is the limit, the figure is
+client-bound), and, for each surge server, the median of the round-by-round
 ratios against nginx measured in the same round with the same client (range min–max): efficiency = nginx's CPU
 per request ÷ ours (above 1 is better), requests/s ratio (above 1 is better), p99 ratio (below 1 is better).
 """
@@ -248,6 +249,7 @@ def run_http_load(args, server, path, connections):
         "connection_errors": result["connection_errors"], "first_error": result["first_connection_error"],
         "server_cpu_seconds": server_seconds,
         "server_cpu_us_per_request": server_seconds * 1e6 / requests if requests else float("nan"),
+        "server_cpu_share": server_seconds / result["seconds"] if result["seconds"] > 0 else float("nan"),
         "client_cpu_share": result["client_cpu_share"],
         "client_cpu_us_per_request": result["client_cpu_us_per_request"],
     }
@@ -314,6 +316,7 @@ def run_wrk(args, server, path, connections):
         "connection_errors": parsed["socket_errors"], "first_error": "",
         "server_cpu_seconds": server_seconds,
         "server_cpu_us_per_request": server_seconds * 1e6 / requests if requests else float("nan"),
+        "server_cpu_share": server_seconds / wall if wall > 0 else float("nan"),
         "client_cpu_share": client_cpu / wall if wall > 0 else float("nan"),
         "client_cpu_us_per_request": client_cpu * 1e6 / requests if requests else float("nan"),
     }
@@ -463,7 +466,7 @@ def main():
                             if run:
                                 log(f"round {round_index + 1}/{args.rounds} {cell_key(path, connections)} {client:9} "
                                     f"{name:15} {run['requests_per_second']:>9,.0f} req/s  p99 {fmt_us(run['p99_us']):>9}  "
-                                    f"server {run['server_cpu_us_per_request']:.2f} µs/req  client CPU "
+                                    f"server {run['server_cpu_us_per_request']:.2f} µs/req, CPU {100 * run['server_cpu_share']:.0f} %  client CPU "
                                     f"{100 * run['client_cpu_share']:.0f} %")
                             else:
                                 log(f"round {round_index + 1}/{args.rounds} {cell_key(path, connections)} {client} "
@@ -485,15 +488,15 @@ def main():
     goals = []
     for cell, by_client in results.items():
         lines.append(f"### {cell} connections\n")
-        lines.append("| client | server | requests/s | spread | p50 | p99 | server CPU µs/req | client CPU | "
+        lines.append("| client | server | requests/s | spread | p50 | p99 | server CPU µs/req | server CPU | client CPU | "
                      "efficiency × nginx | requests/s × nginx | p99 × nginx |")
-        lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for client, by_server in by_client.items():
             for name in names:
                 runs = by_server.get(name, [])
                 good = [r for r in runs if r]
                 if not good:
-                    lines.append(f"| {client} | {name} | failed | | | | | | | | |")
+                    lines.append(f"| {client} | {name} | failed | | | | | | | | | |")
                     continue
                 rps = [r["requests_per_second"] for r in good]
                 share = median_or_nan([r["client_cpu_share"] for r in good])
@@ -509,7 +512,8 @@ def main():
                     f"| {client} | {name} | {statistics.median(rps):,.0f}{bound} | {100 * spread(rps):.0f} % | "
                     f"{fmt_us(median_or_nan([r['p50_us'] for r in good]))} | "
                     f"{fmt_us(median_or_nan([r['p99_us'] for r in good]))} | "
-                    f"{median_or_nan([r['server_cpu_us_per_request'] for r in good]):.2f} | {100 * share:.0f} % | "
+                    f"{median_or_nan([r['server_cpu_us_per_request'] for r in good]):.2f} | "
+                    f"{100 * median_or_nan([r['server_cpu_share'] for r in good]):.0f} % | {100 * share:.0f} % | "
                     f"{fmt_ratio(efficiency)} | {fmt_ratio(rate)} | {fmt_ratio(p99)} |")
                 if name != "nginx" and client == "http_load" and nginx_runs:
                     nginx_share = median_or_nan([r["client_cpu_share"] for r in nginx_runs if r])
