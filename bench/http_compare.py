@@ -38,8 +38,8 @@ blocking pool threads could; the servers here do not start or stop threads while
 HOW TO READ THE TABLES
 Per cell (path × connections) and client: the median over rounds of requests/s (with spread: (max - min) /
 median), p50 and p99 latency, server CPU µs per request, the server's and the client's CPU share of the window (the
-server's well below 100 %: it was waiting; the client's near 100 %: the client is the limit, the figure is
-client-bound), and, for each surge server, the median of the round-by-round
+server's well below 100 %: it was waiting, or other work had its CPU, which "(+N)" gives in % of the window
+from /proc/stat; the client's near 100 %: the client is the limit, the figure is client-bound), and, for each surge server, the median of the round-by-round
 ratios against nginx measured in the same round with the same client (range min–max): efficiency = nginx's CPU
 per request ÷ ours (above 1 is better), requests/s ratio (above 1 is better), p99 ratio (below 1 is better).
 """
@@ -92,6 +92,29 @@ def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def cpu_busy_seconds():
+    """Per CPU, the seconds it has spent busy (not idle or waiting for I/O) since boot, from /proc/stat."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    busy = {}
+    with open("/proc/stat") as handle:
+        for line in handle:
+            fields = line.split()
+            if not fields[0].startswith("cpu") or fields[0] == "cpu":
+                continue
+            values = [int(v) for v in fields[1:]]
+            busy[int(fields[0][3:])] = (sum(values[:8]) - values[3] - values[4]) / ticks
+    return busy
+
+
+def others_share(args, before, after, server_seconds, client_seconds, window):
+    """The share of the window in which the server's and the client's CPUs ran something else."""
+    if window <= 0:
+        return float("nan"), float("nan")
+    server_cpu = after[args.server_cpu] - before[args.server_cpu]
+    client_cpu = after[args.client_cpu] - before[args.client_cpu]
+    return max(0.0, (server_cpu - server_seconds) / window), max(0.0, (client_cpu - client_seconds) / window)
 
 
 def wait_until_accepting(port, process, seconds=10.0):
@@ -228,7 +251,7 @@ def run_http_load(args, server, path, connections):
         for line in process.stdout:
             line = line.strip()
             if line in ("window_start", "window_end"):
-                marks[line] = server.cpu_ns()
+                marks[line] = (server.cpu_ns(), cpu_busy_seconds())
             elif line.startswith("{"):
                 json_line = line
         process.wait(timeout=args.window + args.warmup + 30)
@@ -241,7 +264,9 @@ def run_http_load(args, server, path, connections):
         raise RuntimeError(f"http_load exit {process.returncode}: {stderr.strip()[-300:]}")
     result = json.loads(json_line)
     requests = result["requests"]
-    server_seconds = (marks["window_end"] - marks["window_start"]) / 1e9
+    server_seconds = (marks["window_end"][0] - marks["window_start"][0]) / 1e9
+    other_server, other_client = others_share(args, marks["window_start"][1], marks["window_end"][1], server_seconds,
+                                              result["client_cpu_seconds"], result["seconds"])
     return {
         "requests": requests, "seconds": result["seconds"], "requests_per_second": result["requests_per_second"],
         "p50_us": result["p50_us"], "p99_us": result["p99_us"], "p999_us": result["p999_us"],
@@ -251,6 +276,7 @@ def run_http_load(args, server, path, connections):
         "server_cpu_us_per_request": server_seconds * 1e6 / requests if requests else float("nan"),
         "server_cpu_share": server_seconds / result["seconds"] if result["seconds"] > 0 else float("nan"),
         "client_cpu_share": result["client_cpu_share"],
+        "server_cpu_others_share": other_server, "client_cpu_others_share": other_client,
         "client_cpu_us_per_request": result["client_cpu_us_per_request"],
     }
 
@@ -298,10 +324,12 @@ def run_wrk(args, server, path, connections):
             "--latency", f"http://127.0.0.1:{server.port}{path}"]
     before_children = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu_before = server.cpu_ns()
+    busy_before = cpu_busy_seconds()
     started = time.monotonic()
     done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30)
     wall = time.monotonic() - started
     cpu_after = server.cpu_ns()
+    busy_after = cpu_busy_seconds()
     after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise RuntimeError(f"wrk exit {done.returncode}: {done.stderr.strip()[-300:]}")
@@ -309,6 +337,7 @@ def run_wrk(args, server, path, connections):
     client_cpu = (after_children.ru_utime - before_children.ru_utime) + (after_children.ru_stime - before_children.ru_stime)
     requests = parsed["requests"]
     server_seconds = (cpu_after - cpu_before) / 1e9
+    other_server, other_client = others_share(args, busy_before, busy_after, server_seconds, client_cpu, wall)
     return {
         "requests": requests, "seconds": parsed.get("seconds", seconds),
         "requests_per_second": parsed["requests_per_second"], "p50_us": parsed["p50_us"], "p99_us": parsed["p99_us"],
@@ -318,6 +347,7 @@ def run_wrk(args, server, path, connections):
         "server_cpu_us_per_request": server_seconds * 1e6 / requests if requests else float("nan"),
         "server_cpu_share": server_seconds / wall if wall > 0 else float("nan"),
         "client_cpu_share": client_cpu / wall if wall > 0 else float("nan"),
+        "server_cpu_others_share": other_server, "client_cpu_others_share": other_client,
         "client_cpu_us_per_request": client_cpu * 1e6 / requests if requests else float("nan"),
     }
 
@@ -466,7 +496,8 @@ def main():
                             if run:
                                 log(f"round {round_index + 1}/{args.rounds} {cell_key(path, connections)} {client:9} "
                                     f"{name:15} {run['requests_per_second']:>9,.0f} req/s  p99 {fmt_us(run['p99_us']):>9}  "
-                                    f"server {run['server_cpu_us_per_request']:.2f} µs/req, CPU {100 * run['server_cpu_share']:.0f} %  client CPU "
+                                    f"server {run['server_cpu_us_per_request']:.2f} µs/req, CPU {100 * run['server_cpu_share']:.0f} % "
+                                    f"(others {100 * run['server_cpu_others_share']:.0f} %)  client CPU "
                                     f"{100 * run['client_cpu_share']:.0f} %")
                             else:
                                 log(f"round {round_index + 1}/{args.rounds} {cell_key(path, connections)} {client} "
@@ -485,6 +516,18 @@ def main():
              "schedstat of every thread of the server's processes over the window. Medians of rounds; ratios: median of "
              "round-by-round ratios against nginx with the same client (range). Client CPU at or above "
              f"{100 * CLIENT_BOUND_SHARE:.0f} % marks a client-bound figure (†).\n"]
+    every_run = [r for by_client in results.values() for by_server in by_client.values() for runs in by_server.values()
+                 for r in runs if r]
+    if every_run:
+        server_others = median_or_nan([r["server_cpu_others_share"] for r in every_run])
+        client_others = median_or_nan([r["client_cpu_others_share"] for r in every_run])
+        busiest = max(r["server_cpu_others_share"] for r in every_run)
+        lines.append(f"Other work on the two CPUs during the windows (from /proc/stat, softirq and kernel threads "
+                     f"included): median {100 * server_others:.0f} % of CPU {args.server_cpu} (at most "
+                     f"{100 * busiest:.0f} %), {100 * client_others:.0f} % of CPU {args.client_cpu}, load average "
+                     f"{' '.join(open('/proc/loadavg').read().split()[:3])} at the end."
+                     + (" The machine was shared: rates and latencies are depressed and noisy; CPU per request "
+                        "holds best." if server_others > 0.15 or client_others > 0.15 else "") + "\n")
     goals = []
     for cell, by_client in results.items():
         lines.append(f"### {cell} connections\n")
@@ -513,7 +556,8 @@ def main():
                     f"{fmt_us(median_or_nan([r['p50_us'] for r in good]))} | "
                     f"{fmt_us(median_or_nan([r['p99_us'] for r in good]))} | "
                     f"{median_or_nan([r['server_cpu_us_per_request'] for r in good]):.2f} | "
-                    f"{100 * median_or_nan([r['server_cpu_share'] for r in good]):.0f} % | {100 * share:.0f} % | "
+                    f"{100 * median_or_nan([r['server_cpu_share'] for r in good]):.0f} % "
+                    f"(+{100 * median_or_nan([r['server_cpu_others_share'] for r in good]):.0f}) | {100 * share:.0f} % | "
                     f"{fmt_ratio(efficiency)} | {fmt_ratio(rate)} | {fmt_ratio(p99)} |")
                 if name != "nginx" and client == "http_load" and nginx_runs:
                     nginx_share = median_or_nan([r["client_cpu_share"] for r in nginx_runs if r])
@@ -530,17 +574,27 @@ def main():
     # The case for http_load: against nginx, the rate each client reaches and what it costs the client.
     if use_nginx and "wrk" in clients and "http_load" in clients:
         lines.append("### The load generators against nginx\n")
-        lines.append("| cell | client | nginx requests/s | client CPU | client CPU µs/req | nginx CPU µs/req |")
-        lines.append("|---|---|---|---|---|---|")
+        lines.append("Each client against nginx in the same rounds; the ratios are http_load's figure ÷ wrk's, median "
+                     "of rounds (range).\n")
+        lines.append("| cell | client | nginx requests/s | client CPU | client CPU µs/req | nginx CPU µs/req | "
+                     "requests/s ÷ wrk | client CPU µs/req ÷ wrk |")
+        lines.append("|---|---|---|---|---|---|---|---|")
         for cell, by_client in results.items():
             for client in ("wrk", "http_load"):
-                good = [r for r in by_client[client].get("nginx", []) if r]
+                runs = by_client[client].get("nginx", [])
+                good = [r for r in runs if r]
                 if not good:
                     continue
+                ratios = ["", ""]
+                if client == "http_load":
+                    wrk_runs = by_client["wrk"].get("nginx", [])
+                    ratios = [fmt_ratio(ratio_cell(runs, wrk_runs, "requests_per_second")),
+                              fmt_ratio(ratio_cell(runs, wrk_runs, "client_cpu_us_per_request"))]
                 lines.append(f"| {cell} | {client} | {median_or_nan([r['requests_per_second'] for r in good]):,.0f} | "
                              f"{100 * median_or_nan([r['client_cpu_share'] for r in good]):.0f} % | "
                              f"{median_or_nan([r['client_cpu_us_per_request'] for r in good]):.2f} | "
-                             f"{median_or_nan([r['server_cpu_us_per_request'] for r in good]):.2f} |")
+                             f"{median_or_nan([r['server_cpu_us_per_request'] for r in good]):.2f} | "
+                             f"{ratios[0]} | {ratios[1]} |")
         lines.append("")
     if goals:
         lines.append("### Goals (performance-goals.md, \"HTTP/1.1 and TLS\"; http_load's figures)\n")
