@@ -9,6 +9,7 @@
 #include <optional>
 #include <vector>
 
+#include "net/borrowed_buffer.h"
 #include "net/tcp_stream.h"
 #include "runtime/join_handle.h"
 #include "runtime/time.h"
@@ -162,8 +163,11 @@ Task<Result<TcpStream>> open_stream(SocketAddress address) {
 Task<Result<std::optional<Broken>>> drive(TcpStream& stream, std::vector<char>& buffer, Shared& shared) {
   const std::size_t capacity = buffer.size();
   const int pipeline = shared.options->pipeline;
+  const bool borrowed = shared.options->borrowed_reads;
   std::size_t begin = 0;  // unconsumed bytes are buffer[begin, end)
   std::size_t end = 0;
+  BorrowedBuffer chunk;  // borrowed reads: the last chunk received, copied out from chunk_used on
+  std::size_t chunk_used = 0;
   while (shared.phase != Phase::kStop && !shared.fatal) {
     const auto sent_at = Clock::now();
     if (auto sent = co_await stream.write_all(ConstBuffer(shared.requests.data(), shared.requests.size())); !sent) {
@@ -210,12 +214,34 @@ Task<Result<std::optional<Broken>>> drive(TcpStream& stream, std::vector<char>& 
         end -= begin;
         begin = 0;
       }
-      auto got = co_await stream.read(MutableBuffer(buffer.data() + end, capacity - end));
-      if (!got) co_return std::optional<Broken>(Broken{"recv failed (the server reset the connection)"});
-      if (*got == 0) co_return std::optional<Broken>(Broken{"the server closed the connection with responses outstanding"});
-      end += *got;
+      if (!borrowed) {
+        auto got = co_await stream.read(MutableBuffer(buffer.data() + end, capacity - end));
+        if (!got) co_return std::optional<Broken>(Broken{"recv failed (the server reset the connection)"});
+        if (*got == 0) co_return std::optional<Broken>(Broken{"the server closed the connection with responses outstanding"});
+        end += *got;
+        continue;
+      }
+      if (chunk_used == chunk.size()) {
+        auto got = co_await stream.read_borrowed();
+        if (!got) co_return std::optional<Broken>(Broken{"recv failed (the server reset the connection)"});
+        if (got->empty()) co_return std::optional<Broken>(Broken{"the server closed the connection with responses outstanding"});
+        chunk = std::move(*got);
+        chunk_used = 0;
+      }
+      // Copied out so that a response split across chunks is scanned like any other; the lent buffer goes
+      // back as soon as it is used up.
+      const std::size_t copied = std::min(chunk.size() - chunk_used, capacity - end);
+      std::memcpy(buffer.data() + end, chunk.data() + chunk_used, copied);
+      chunk_used += copied;
+      end += copied;
+      if (chunk_used == chunk.size()) {
+        chunk.release();  // now empty
+        chunk_used = 0;
+      }
     }
-    if (begin != end) co_return std::optional<Broken>(Broken{"bytes after the last response of a batch"});
+    if (begin != end || chunk_used != chunk.size()) {
+      co_return std::optional<Broken>(Broken{"bytes after the last response of a batch"});
+    }
   }
   co_return std::optional<Broken>();
 }

@@ -62,6 +62,9 @@ struct HttpLoadOptions {
   int connections = 64;
   int pipeline = 1;                 // requests per write (and responses read before the next write)
   std::size_t read_buffer_size = 64 * 1024;  // per connection; bounds the response head, not the body
+  // Receive through TcpStream::read_borrowed (on io_uring one multishot recv per connection instead of an
+  // SQE per read; the bytes are copied from the lent buffer into the connection's read buffer).
+  bool borrowed_reads = false;
   std::chrono::nanoseconds warmup = std::chrono::milliseconds(300);
   std::chrono::nanoseconds window = std::chrono::seconds(1);
   std::uint64_t max_connection_errors = 1000;

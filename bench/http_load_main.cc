@@ -35,6 +35,7 @@ ABSL_FLAG(int, pipeline, 1, "requests per write (and responses read before the n
 ABSL_FLAG(int, duration_ms, 2000, "the measured window in milliseconds, 1 to 3600000");
 ABSL_FLAG(int, warmup_ms, 300, "warm-up before the window in milliseconds, 0 to 3600000");
 ABSL_FLAG(int, read_buffer_kib, 64, "read buffer per connection in KiB (bounds a response head), 1 to 65536");
+ABSL_FLAG(bool, borrowed_reads, false, "receive through lent buffers (io_uring: one multishot recv per connection)");
 ABSL_FLAG(int, cpu, -1, "pin the process to this CPU (-1: leave it where it is)");
 ABSL_FLAG(surge::BackendChoice, backend, surge::BackendChoice::kIoUring,
           "the client's I/O backend: io_uring (the default), epoll or auto");
@@ -91,6 +92,7 @@ int main_impl(int argc, char** argv) {
   options.window = std::chrono::milliseconds(flags::get_in_range(FLAGS_duration_ms, 1, 3600000));
   options.warmup = std::chrono::milliseconds(flags::get_in_range(FLAGS_warmup_ms, 0, 3600000));
   options.read_buffer_size = static_cast<std::size_t>(flags::get_in_range(FLAGS_read_buffer_kib, 1, 65536)) * 1024;
+  options.borrowed_reads = absl::GetFlag(FLAGS_borrowed_reads);
   double cpu_at_start = 0;
   double cpu_at_end = 0;
   options.at_window_start = [&] {
