@@ -50,7 +50,6 @@ import os
 import platform
 import random
 import resource
-import select
 import shlex
 import shutil
 import signal
@@ -131,17 +130,17 @@ def wait_until_accepting(port, process, seconds=10.0):
 
 
 class Server:
-    """One server process (tree), started pinned, stopped on close()."""
+    """One server process (tree), started pinned, stopped on close(). Its stdout and stderr go to files in
+    `directory` (a pipe nobody reads would stall a server that logs)."""
 
-    def __init__(self, name, argv, port=None, announces=False):
+    def __init__(self, name, argv, directory, port=None, announces=False):
         self.name = name
-        self.process = subprocess.Popen(argv, stdout=subprocess.PIPE if announces else subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE, text=True, start_new_session=True)
+        self.stdout_path = os.path.join(directory, f"{name}.stdout")
+        self.stderr_path = os.path.join(directory, f"{name}.stderr")
+        with open(self.stdout_path, "w") as stdout, open(self.stderr_path, "w") as stderr:
+            self.process = subprocess.Popen(argv, stdout=stdout, stderr=stderr, start_new_session=True)
         try:
-            if announces:
-                self.port = self._read_port()
-            else:
-                self.port = port
+            self.port = self._read_port() if announces else port
             wait_until_accepting(self.port, self.process)
         except Exception:
             self.close()
@@ -149,27 +148,22 @@ class Server:
 
     def _read_port(self, seconds=15.0):
         deadline = time.monotonic() + seconds
-        buffered = ""
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.process.stdout], [], [], 0.1)
-            if ready:
-                line = self.process.stdout.readline()
-                if not line:
-                    break
-                buffered += line
-                if line.startswith("listening on "):
-                    return int(line.strip().rsplit(":", 1)[1])
-            elif self.process.poll() is not None:
-                break
-        raise RuntimeError(f"no 'listening on HOST:PORT' line: {buffered.strip()[-200:]} "
-                           f"{self.stderr_tail()}")
+            with open(self.stdout_path) as handle:
+                for line in handle:
+                    if line.startswith("listening on ") and line.endswith("\n"):
+                        return int(line.strip().rsplit(":", 1)[1])
+            if self.process.poll() is not None:
+                raise RuntimeError(f"exited with {self.process.returncode} before 'listening on HOST:PORT': "
+                                   f"{self.stderr_tail()}")
+            time.sleep(0.02)
+        raise RuntimeError(f"no 'listening on HOST:PORT' line within {seconds} s")
 
     def stderr_tail(self):
-        if self.process.poll() is None:
-            return ""
         try:
-            return self.process.stderr.read()[-300:]
-        except (OSError, ValueError):
+            with open(self.stderr_path) as handle:
+                return handle.read()[-300:].strip()
+        except OSError:
             return ""
 
     def pids(self):
@@ -228,12 +222,12 @@ def start_nginx(binary, directory, cpu):
     with open(config, "w") as handle:
         handle.write(NGINX_CONFIG.format(dir=directory, port=port))
     argv = ["taskset", "-c", str(cpu), binary, "-c", config, "-p", directory, "-e", os.path.join(directory, "error.log")]
-    return Server("nginx", argv, port=port)
+    return Server("nginx", argv, directory, port=port)
 
 
 def start_surge(name, command, directory, cpu):
     argv = ["taskset", "-c", str(cpu)] + shlex.split(command) + ["--host=127.0.0.1", "--port=0", f"--root={directory}"]
-    return Server(name, argv, announces=True)
+    return Server(name, argv, directory, announces=True)
 
 
 def http_load_argv(args, port, path, connections, window, warmup):
@@ -479,7 +473,7 @@ def main():
                             run = None
                             if not server.alive():
                                 errors.append(f"{cell_key(path, connections)} {client} {name} round {round_index + 1}: "
-                                              f"the server exited ({server.process.returncode}) {server.stderr_tail()}")
+                                              f"the server exited ({server.process.returncode}): {server.stderr_tail()}")
                             else:
                                 try:
                                     if client == "http_load":
