@@ -5,8 +5,8 @@ keep-alive connections, driven by wrk and by surge's own http_load pinned to ano
 prints Markdown tables.
 
     bench/http_compare.py --server=NAME=COMMAND ... [--nginx=nginx] [--no_nginx] [--http_load=bazel-bin/bench/http_load]
-        [--wrk=wrk] [--clients=http_load,wrk] [--paths=/plaintext,/4k.bin] [--connections=64,512] [--rounds=3]
-        [--window=1.5] [--warmup=0.3] [--server_cpu=0] [--client_cpu=1]
+        [--wrk=wrk] [--clients=http_load,wrk] [--paths=/plaintext,/4k.bin] [--connections=64,512] [--rounds=4]
+        [--window=1.0] [--warmup=0.3] [--server_cpu=0] [--client_cpu=1]
         [--out=results/http_compare.json] [--markdown=results/http_compare.md] [--strict]
 
 bench/http_compare.sh builds the programs and runs this. Standard library only (Debian's python3).
@@ -27,20 +27,21 @@ CLIENTS (pinned to CLIENT_CPU)
 - wrk (`wrk -t1 -c N -d S --latency`, S = WINDOW rounded up to whole seconds, wrk takes no fractions): warmed up
   by an http_load run of WARMUP s on as many connections, then the server's CPU is sampled right before wrk
   starts and right after it exits (so connection set-up and tear-down are inside wrk's figures); wrk's own CPU
-  time from wait4's rusage.
+  time from getrusage(RUSAGE_CHILDREN) around it.
 
 SERVER CPU TIME PER REQUEST
 The sum over every thread of every process of the server (the process, its children: nginx's master and worker)
 of /proc/PID/task/TID/schedstat's first field (ns on a CPU, user + system) at the window's end minus at its start,
-divided by the requests completed in the window. A thread that exits inside the window loses its share (surge's
-blocking pool threads could; the servers here do not start or stop threads while serving).
+divided by the requests completed in the window. A thread that exits inside the window takes its schedstat along;
+so when the processes' user + system time from /proc/PID/stat (which keeps what exited threads used, but in
+clock ticks) says more by over 20 ms, that figure is taken instead.
 
 HOW TO READ THE TABLES
 Per cell (path × connections) and client: the median over rounds of requests/s (with spread: (max - min) /
-median), p50 and p99 latency, server CPU µs per request, the server's and the client's CPU share of the window (the
-server's well below 100 %: it was waiting, or other work had its CPU, which "(+N)" gives in % of the window
-from /proc/stat; the client's near 100 %: the client is the limit, the figure is client-bound), and, for each surge server, the median of the round-by-round
-ratios against nginx measured in the same round with the same client (range min–max): efficiency = nginx's CPU
+median), p50 and p99 latency, server CPU µs per request, the server's and the client's CPU share of the window
+(the server's well below 100 %: it was waiting, or other work had its CPU, which "(+N)" gives in % of the
+window from /proc/stat; the client's near 100 %: the client is the limit, the figure is client-bound), and,
+for each surge server, the median of the round-by-round ratios against nginx measured in the same round with the same client (range min–max): efficiency = nginx's CPU
 per request ÷ ours (above 1 is better), requests/s ratio (above 1 is better), p99 ratio (below 1 is better).
 """
 import argparse
@@ -116,6 +117,15 @@ def others_share(args, before, after, server_seconds, client_seconds, window):
     return max(0.0, (server_cpu - server_seconds) / window), max(0.0, (client_cpu - client_seconds) / window)
 
 
+def server_cpu_seconds(before, after):
+    """The server's CPU time between two Server.cpu_sample()s: schedstat's nanoseconds, unless /proc/PID/stat
+    (clock ticks, so within 20 ms) says more, which happens when a thread exited in between and took its
+    schedstat along."""
+    precise = (after[0] - before[0]) / 1e9
+    coarse = after[1] - before[1]
+    return coarse if coarse > precise + 0.02 else precise
+
+
 def wait_until_accepting(port, process, seconds=10.0):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -180,20 +190,25 @@ class Server:
                 pass
         return found
 
-    def cpu_ns(self):
-        total = 0
+    def cpu_sample(self):
+        """(ns on a CPU summed over the live threads from schedstat, seconds of user + system time of the
+        processes from /proc/PID/stat, which also holds threads that have exited but counts in clock ticks)."""
+        nanoseconds, ticks = 0, 0
         for pid in self.pids():
             try:
+                with open(f"/proc/{pid}/stat") as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+                ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
                 tasks = os.listdir(f"/proc/{pid}/task")
-            except OSError:
+            except (OSError, ValueError, IndexError):
                 continue
             for task in tasks:
                 try:
                     with open(f"/proc/{pid}/task/{task}/schedstat") as handle:
-                        total += int(handle.read().split()[0])
+                        nanoseconds += int(handle.read().split()[0])
                 except (OSError, ValueError, IndexError):
                     pass
-        return total
+        return nanoseconds, ticks / os.sysconf("SC_CLK_TCK")
 
     def alive(self):
         return self.process.poll() is None
@@ -245,7 +260,7 @@ def run_http_load(args, server, path, connections):
         for line in process.stdout:
             line = line.strip()
             if line in ("window_start", "window_end"):
-                marks[line] = (server.cpu_ns(), cpu_busy_seconds())
+                marks[line] = (server.cpu_sample(), cpu_busy_seconds())
             elif line.startswith("{"):
                 json_line = line
         process.wait(timeout=args.window + args.warmup + 30)
@@ -258,7 +273,7 @@ def run_http_load(args, server, path, connections):
         raise RuntimeError(f"http_load exit {process.returncode}: {stderr.strip()[-300:]}")
     result = json.loads(json_line)
     requests = result["requests"]
-    server_seconds = (marks["window_end"][0] - marks["window_start"][0]) / 1e9
+    server_seconds = server_cpu_seconds(marks["window_start"][0], marks["window_end"][0])
     other_server, other_client = others_share(args, marks["window_start"][1], marks["window_end"][1], server_seconds,
                                               result["client_cpu_seconds"], result["seconds"])
     return {
@@ -317,12 +332,12 @@ def run_wrk(args, server, path, connections):
     argv = ["taskset", "-c", str(args.client_cpu), args.wrk, "-t1", "-c", str(connections), "-d", f"{seconds}s",
             "--latency", f"http://127.0.0.1:{server.port}{path}"]
     before_children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu_before = server.cpu_ns()
+    cpu_before = server.cpu_sample()
     busy_before = cpu_busy_seconds()
     started = time.monotonic()
     done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30)
     wall = time.monotonic() - started
-    cpu_after = server.cpu_ns()
+    cpu_after = server.cpu_sample()
     busy_after = cpu_busy_seconds()
     after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -330,7 +345,7 @@ def run_wrk(args, server, path, connections):
     parsed = parse_wrk(done.stdout)
     client_cpu = (after_children.ru_utime - before_children.ru_utime) + (after_children.ru_stime - before_children.ru_stime)
     requests = parsed["requests"]
-    server_seconds = (cpu_after - cpu_before) / 1e9
+    server_seconds = server_cpu_seconds(cpu_before, cpu_after)
     other_server, other_client = others_share(args, busy_before, busy_after, server_seconds, client_cpu, wall)
     return {
         "requests": requests, "seconds": parsed.get("seconds", seconds),
@@ -507,7 +522,7 @@ def main():
              f"warm-up; wrk: {max(1, int(-(-args.window // 1)))} s); {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC, "
              f"{platform.node()}, {os.cpu_count()} CPUs, {elapsed:.0f} s. nginx-light: keepalive_requests 1000000000 "
              "(1.22's default, 1000, would recycle every connection inside a window), access_log off. Server CPU: "
-             "schedstat of every thread of the server's processes over the window. Medians of rounds; ratios: median of "
+             "schedstat of every thread of the server's processes over the window (user + system). Medians of rounds; ratios: median of "
              "round-by-round ratios against nginx with the same client (range). Client CPU at or above "
              f"{100 * CLIENT_BOUND_SHARE:.0f} % marks a client-bound figure (†).\n"]
     every_run = [r for by_client in results.values() for by_server in by_client.values() for runs in by_server.values()

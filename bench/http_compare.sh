@@ -4,11 +4,11 @@
 # and nginx-light, one worker each pinned to CPU 0, serving /plaintext and a 4 KiB file at 64 and 512 keep-alive
 # connections, driven by http_load and by wrk pinned to CPU 1, interleaved rounds. Prints the Markdown tables
 # and writes, under results/ (or $SURGE_RESULTS_DIR), http_compare.json (every round) and http_compare.md.
-# About 2 minutes by default (3 rounds of 1.5 s windows for http_load, 2 s for wrk, 24 runs a round).
+# About 130 s by default (4 rounds of 24 runs: 1 s windows after 0.3 s of warm-up, both clients).
 #
 #   bench/http_compare.sh [--quick] [http_compare.py flags, e.g. --rounds=5 --connections=64 --clients=http_load]
-# --quick: one round of short windows (about 35 s), to check that everything builds and runs; fails if any
-# run failed or saw an error.
+# --quick: one round of short windows (0.5 s; wrk's 1 s, its shortest), about 25 s, to check that everything
+# builds and runs; fails if any run failed, saw an error or a server did not start.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${SURGE_RESULTS_DIR:-results}"
