@@ -45,6 +45,7 @@ for each surge server, the median of the round-by-round ratios against nginx mea
 per request ÷ ours (above 1 is better), requests/s ratio (above 1 is better), p99 ratio (below 1 is better).
 """
 import argparse
+import collections
 import datetime
 import json
 import os
@@ -123,7 +124,7 @@ def server_cpu_seconds(before, after):
     schedstat along."""
     precise = (after[0] - before[0]) / 1e9
     coarse = after[1] - before[1]
-    return coarse if coarse > precise + 0.02 else precise
+    return (coarse, True) if coarse > precise + 0.02 else (precise, False)
 
 
 def wait_until_accepting(port, process, seconds=10.0):
@@ -273,7 +274,7 @@ def run_http_load(args, server, path, connections):
         raise RuntimeError(f"http_load exit {process.returncode}: {stderr.strip()[-300:]}")
     result = json.loads(json_line)
     requests = result["requests"]
-    server_seconds = server_cpu_seconds(marks["window_start"][0], marks["window_end"][0])
+    server_seconds, from_stat = server_cpu_seconds(marks["window_start"][0], marks["window_end"][0])
     other_server, other_client = others_share(args, marks["window_start"][1], marks["window_end"][1], server_seconds,
                                               result["client_cpu_seconds"], result["seconds"])
     return {
@@ -281,7 +282,7 @@ def run_http_load(args, server, path, connections):
         "p50_us": result["p50_us"], "p99_us": result["p99_us"], "p999_us": result["p999_us"],
         "errors": result["non_200"] + result["connection_errors"], "non_200": result["non_200"],
         "connection_errors": result["connection_errors"], "first_error": result["first_connection_error"],
-        "server_cpu_seconds": server_seconds,
+        "server_cpu_seconds": server_seconds, "server_cpu_from_stat": from_stat,
         "server_cpu_us_per_request": server_seconds * 1e6 / requests if requests else float("nan"),
         "server_cpu_share": server_seconds / result["seconds"] if result["seconds"] > 0 else float("nan"),
         "client_cpu_share": result["client_cpu_share"],
@@ -345,14 +346,14 @@ def run_wrk(args, server, path, connections):
     parsed = parse_wrk(done.stdout)
     client_cpu = (after_children.ru_utime - before_children.ru_utime) + (after_children.ru_stime - before_children.ru_stime)
     requests = parsed["requests"]
-    server_seconds = server_cpu_seconds(cpu_before, cpu_after)
+    server_seconds, from_stat = server_cpu_seconds(cpu_before, cpu_after)
     other_server, other_client = others_share(args, busy_before, busy_after, server_seconds, client_cpu, wall)
     return {
         "requests": requests, "seconds": parsed.get("seconds", seconds),
         "requests_per_second": parsed["requests_per_second"], "p50_us": parsed["p50_us"], "p99_us": parsed["p99_us"],
         "errors": parsed["non_2xx"] + parsed["socket_errors"], "non_200": parsed["non_2xx"],
         "connection_errors": parsed["socket_errors"], "first_error": "",
-        "server_cpu_seconds": server_seconds,
+        "server_cpu_seconds": server_seconds, "server_cpu_from_stat": from_stat,
         "server_cpu_us_per_request": server_seconds * 1e6 / requests if requests else float("nan"),
         "server_cpu_share": server_seconds / wall if wall > 0 else float("nan"),
         "client_cpu_share": client_cpu / wall if wall > 0 else float("nan"),
@@ -537,6 +538,11 @@ def main():
                      f"{' '.join(open('/proc/loadavg').read().split()[:3])} at the end."
                      + (" The machine was shared: rates and latencies are depressed and noisy; CPU per request "
                         "holds best." if server_others > 0.15 or client_others > 0.15 else "") + "\n")
+    from_stat = collections.Counter(name for by_client in results.values() for by_server in by_client.values()
+                                    for name, runs in by_server.items() for r in runs if r and r["server_cpu_from_stat"])
+    if from_stat:
+        lines.append("Server CPU from /proc/PID/stat (a thread exited inside the window) in "
+                     + ", ".join(f"{count} run(s) of {name}" for name, count in sorted(from_stat.items())) + ".\n")
     goals = []
     for cell, by_client in results.items():
         lines.append(f"### {cell} connections\n")
