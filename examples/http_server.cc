@@ -112,6 +112,7 @@ int main_impl(int argc, char** argv) {
   (*server)->shutdown(std::chrono::milliseconds(grace_ms));
   const http::WorkerStats served = service->total();
   server->reset();
+  service.reset();  // its cached files close on their workers
   (*runtime)->shutdown();
   std::uint64_t requests = 0;
   for (std::uint64_t count : served.requests) requests += count;

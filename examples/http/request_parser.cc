@@ -77,7 +77,7 @@ bool split_target(RequestHead& head) noexcept {
     if (!equals_ignore_case(scheme, "http") && !equals_ignore_case(scheme, "https")) return false;
     std::string_view rest = target.substr(scheme_end + 3);
     const std::size_t path_start = rest.find_first_of("/?");
-    if (path_start == 0) return false;  // no authority
+    if (path_start == 0 || rest.empty()) return false;  // no authority ("http:///x", "http://")
     if (path_start == std::string_view::npos) {
       head.path = "/";
       return true;
@@ -147,20 +147,27 @@ std::string_view RequestHead::header(std::string_view name) const noexcept {
 }
 
 ParseResult HeadParser::parse(std::string_view input, const Limits& limits, RequestHead& head) noexcept {
-  // Empty lines before the request line are skipped; they count towards the head's size.
-  std::size_t start = 0;
+  // Empty lines before the request line are skipped; they count towards the head's size. skipped_ keeps
+  // how far they reach so that a client sending them a byte at a time does not have them skipped again on
+  // every call.
+  std::size_t start = skipped_;
   while (start + 1 < input.size() && input[start] == '\r' && input[start + 1] == '\n') start += 2;
+  skipped_ = start;
   if (start >= limits.max_head_bytes) return error(431, "request header fields too large");
   if (start < input.size() && input[start] == '\n') return error(400, "bare LF");
   if (start + 1 >= input.size()) return ParseResult{};  // nothing but empty lines (or a lone CR) so far
 
   // Find the head's end, "\r\n\r\n", looking at each LF once: a bare LF anywhere is refused right away,
-  // so a client that ends its lines in LF alone gets its 400 now rather than a 408 later.
+  // so a client that ends its lines in LF alone gets its 400 now rather than a 408 later. Only the first
+  // max_head_bytes are looked at: what lies past them cannot belong to a head we accept, and reading it
+  // would make the answer depend on how the bytes arrived (a bare LF past the limit would be 400 in one
+  // read and 431 a byte at a time).
+  const std::size_t window = input.size() < limits.max_head_bytes ? input.size() : limits.max_head_bytes;
   std::size_t end = 0;
   std::size_t from = scanned_ > start ? scanned_ : start;
   const char* data = input.data();
-  while (from < input.size()) {
-    const void* found = std::memchr(data + from, '\n', input.size() - from);
+  while (from < window) {
+    const void* found = std::memchr(data + from, '\n', window - from);
     if (found == nullptr) break;
     const std::size_t lf = static_cast<std::size_t>(static_cast<const char*>(found) - data);
     if (data[lf - 1] != '\r') return error(400, "bare LF");
@@ -171,11 +178,10 @@ ParseResult HeadParser::parse(std::string_view input, const Limits& limits, Requ
     from = lf + 1;
   }
   if (end == 0) {
-    scanned_ = input.size();
+    scanned_ = window;
     if (input.size() >= limits.max_head_bytes) return error(431, "request header fields too large");
     return ParseResult{};
   }
-  if (end > limits.max_head_bytes) return error(431, "request header fields too large");
 
   // Field by field rather than `head = RequestHead{}`, which would clear 4 KiB of header slots per request.
   head.method = Method::kOther;
@@ -506,7 +512,11 @@ bool parse_http_date(std::string_view text, std::int64_t& unix_seconds) noexcept
   for (unsigned i = 0; i < 12; ++i) {
     if (text.substr(8, 3) == kMonths[i]) month = i + 1;
   }
-  if (month == 0 || day == 0 || day > 31 || hour > 23 || minute > 59 || second > 60) return false;
+  if (month == 0 || day == 0 || hour > 23 || minute > 59 || second > 60) return false;
+  // A day the month does not have ("31 Nov", "29 Feb 1900") is malformed, not the next month's first.
+  constexpr unsigned kDaysIn[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+  if (day > kDaysIn[month - 1] || (month == 2 && day == 29 && !leap)) return false;
   unix_seconds = days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second;
   return true;
 }

@@ -58,7 +58,8 @@ struct HeaderField {
 };
 
 // A parsed request head. Every view points into the buffer given to HeadParser::parse and is valid while
-// that buffer holds those bytes.
+// that buffer holds those bytes; the one exception is `path` of an absolute-form target without a path
+// ("http://host" or "http://host?q"), which is a static "/".
 struct RequestHead {
   Method method = Method::kOther;
   std::string_view method_text;
@@ -97,9 +98,13 @@ class HeadParser {
   // has arrived; call again with more. Empty lines before the request line are skipped (RFC 9112 2.2).
   ParseResult parse(std::string_view input, const Limits& limits, RequestHead& head) noexcept;
   // For the next request (after kComplete, once the caller has moved past the head).
-  void reset() noexcept { scanned_ = 0; }
+  void reset() noexcept {
+    skipped_ = 0;
+    scanned_ = 0;
+  }
 
  private:
+  std::size_t skipped_ = 0;  // input[0, skipped_) is empty lines (CRLFs) before the request line
   std::size_t scanned_ = 0;  // input[0, scanned_) holds no "\r\n\r\n" (and no head end)
 };
 

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "examples/http/static_path.h"
 #include "fs/file.h"
 #include "runtime/error.h"
@@ -31,7 +32,52 @@ class Cell {
   std::atomic<std::uint64_t> value_{0};
 };
 
-struct alignas(64) Service::Counters {
+namespace {
+
+using Clock = Worker::Clock;
+
+// A static file kept open by a worker's open-file cache, with the part of its response head that does
+// not change. Shared: a request that is reading it keeps it open if the cache drops it meanwhile.
+struct CachedFile {
+  fs::File file;
+  std::uint64_t size = 0;
+  std::int64_t modified = 0;       // Unix seconds
+  std::string last_modified;       // "Last-Modified: <date>\r\n"
+  std::string head;                // "Content-Type: ...\r\nLast-Modified: ...\r\nContent-Length: n\r\n\r\n"
+  Clock::time_point opened;
+};
+
+// One worker's open-file cache, keyed by the request's path as sent (a path maps to one file, and only
+// paths that resolve_static_path() accepted are cached). Its worker's thread only.
+class FileCache {
+ public:
+  // The entry for `path` if it is younger than `validity`, else nullptr (and a stale one is dropped).
+  const std::shared_ptr<CachedFile>* find(std::string_view path, Clock::time_point now,
+                                          std::chrono::milliseconds validity) {
+    auto it = entries_.find(absl::string_view(path.data(), path.size()));
+    if (it == entries_.end()) return nullptr;
+    if (now - it->second->opened > validity) {
+      entries_.erase(it);
+      return nullptr;
+    }
+    return &it->second;
+  }
+  void insert(std::string_view path, std::shared_ptr<CachedFile> file, std::size_t max_entries) {
+    if (max_entries == 0) return;
+    if (entries_.size() >= max_entries && !entries_.contains(absl::string_view(path.data(), path.size()))) {
+      entries_.erase(entries_.begin());
+    }
+    entries_.insert_or_assign(std::string(path), std::move(file));
+  }
+  void clear() { entries_.clear(); }
+
+ private:
+  absl::flat_hash_map<std::string, std::shared_ptr<CachedFile>> entries_;
+};
+
+}  // namespace
+
+struct alignas(64) Service::PerWorker {
   Cell connections_accepted;
   Cell connections_open;
   Cell requests[kStatusSlots];
@@ -39,6 +85,7 @@ struct alignas(64) Service::Counters {
   Cell bytes_sent;
   Cell timeouts;
   Connection* connections = nullptr;  // this worker's open connections; its thread only
+  FileCache files;                    // its thread only
 
   void count_status(int status) noexcept {
     std::size_t slot = 0;
@@ -58,8 +105,6 @@ struct alignas(64) Service::Counters {
 };
 
 namespace {
-
-using Clock = Worker::Clock;
 
 std::string_view reason_phrase(int status) noexcept {
   switch (status) {
@@ -149,23 +194,27 @@ Route route_of(std::string_view path) noexcept {
 constexpr std::string_view kPlaintextBody = "Hello, World!";
 constexpr std::string_view kJsonBody = R"({"message":"Hello, World!"})";
 constexpr std::size_t kInlineFileBytes = 64 * 1024;  // files up to this go out in the same write as their head
+// A connection's buffers start small (most heads are a few hundred bytes) and grow once, if needed: an
+// idle connection holds about 2 KiB of buffers (plus its frame), not max_head_bytes + flush_bytes.
+constexpr std::size_t kFirstInputBytes = 1024;
+constexpr std::size_t kFirstOutputBytes = 512;
 
 }  // namespace
 
 // One connection's state and loop. Lives in Service::serve_connection's frame.
 class Service::Connection {
  public:
-  Connection(Service& service, TcpStream& stream, Counters& counters)
-      : service_(service), options_(service.options_), stream_(stream), counters_(counters),
-        capacity_(options_.limits.max_head_bytes), in_(new char[capacity_]) {
-    out_.reserve(options_.flush_bytes + 1024);
-    next_ = counters_.connections;
+  Connection(Service& service, TcpStream& stream, PerWorker& counters)
+      : service_(service), options_(service.options_), stream_(stream), per_worker_(counters),
+        capacity_(std::min(kFirstInputBytes, options_.limits.max_head_bytes)), in_(new char[capacity_]) {
+    out_.reserve(kFirstOutputBytes);
+    next_ = per_worker_.connections;
     if (next_ != nullptr) next_->prev_ = this;
-    counters_.connections = this;
+    per_worker_.connections = this;
   }
   ~Connection() {
     if (prev_ != nullptr) prev_->next_ = next_;
-    else counters_.connections = next_;
+    else per_worker_.connections = next_;
     if (next_ != nullptr) next_->prev_ = prev_;
   }
   Connection(const Connection&) = delete;
@@ -190,26 +239,37 @@ class Service::Connection {
     std::string if_modified_since;  // likewise
   };
 
+  // Grows the input buffer (up to Limits::max_head_bytes), keeping what it holds.
+  void grow_input() {
+    const std::size_t grown = std::min(capacity_ * 4, options_.limits.max_head_bytes);
+    if (grown <= capacity_) return;
+    std::unique_ptr<char[]> bigger(new char[grown]);
+    std::memcpy(bigger.get(), in_.get(), end_);
+    in_ = std::move(bigger);
+    capacity_ = grown;
+  }
+
   const Limits& limits() const noexcept { return options_.limits; }
   std::string_view input() const noexcept { return std::string_view(in_.get() + start_, end_ - start_); }
 
   // Appends the answer to a request without a body that needs no I/O of its own; false if it needs a file.
   bool answer_simple(Route route, Method method, int version_minor, bool keep_alive, std::string_view body);
   void answer_error(int status, int version_minor, std::string_view reason);
-  void count(int status) noexcept { counters_.count_status(status); }
+  void count(int status) noexcept { per_worker_.count_status(status); }
 
   // Sends out_ (and empties it): false if the client did not take it in time or the connection broke.
   Task<bool> flush_slow();
   // The request's body: read (and kept in body_ for /echo, else dropped); false to close the connection
   // (the error response, if any, is in out_ then).
   Task<bool> read_body(Route route, bool keep, int version_minor);
+  // Appends a file's answer head (304, or 200 with its Content-Length); true if its body must follow.
+  bool append_file_head(const CachedFile& file, std::string_view if_modified_since, bool head_only,
+                        int version_minor, bool keep_alive);
   // A static file's answer into out_ (a large file's body written straight out): false to close.
   Task<bool> answer_file(std::string_view path, std::string_view if_modified_since, bool head_only,
                          int version_minor, bool keep_alive);
   // A request with a body: its body, then its answer. False to close.
   Task<bool> answer_with_body();
-  // An error response (after what is already in out_), then a lingering close.
-  Task<void> fail(int status, std::string_view reason, int version_minor = 1);
   // Half-closes, then drains what the client still sends for up to linger_timeout, so that closing does
   // not reset the connection before the client has read our last response.
   Task<void> linger();
@@ -217,8 +277,8 @@ class Service::Connection {
   Service& service_;
   const ServiceOptions& options_;
   TcpStream& stream_;
-  Counters& counters_;
-  const std::size_t capacity_;
+  PerWorker& per_worker_;
+  std::size_t capacity_;
   std::unique_ptr<char[]> in_;
   std::size_t start_ = 0;  // in_[start_, end_): received, not yet consumed
   std::size_t end_ = 0;
@@ -230,7 +290,7 @@ class Service::Connection {
   std::string body_;                     // an /echo body
   std::unique_ptr<char[]> file_chunk_;   // for files over kInlineFileBytes, made on first use
   bool idle_ = false;                    // waiting for the first byte of a request
-  Connection* prev_ = nullptr;           // in counters_.connections
+  Connection* prev_ = nullptr;           // in per_worker_.connections
   Connection* next_ = nullptr;
 };
 
@@ -298,11 +358,11 @@ Task<bool> Service::Connection::flush_slow() {
     auto write = stream_.write_all(ConstBuffer(out_.data(), out_.size()));
     write.set_coarse_deadline(Clock::now() + options_.write_timeout);
     const TransferResult sent = co_await write;
-    counters_.bytes_sent.add(sent.transferred());
+    per_worker_.bytes_sent.add(sent.transferred());
     out_.clear();
     if (!sent) {
       if (sent.error().is_timed_out()) {
-        counters_.timeouts.add(1);
+        per_worker_.timeouts.add(1);
         (void)stream_.abort();  // it does not read: free the kernel's buffers now
       }
       co_return false;
@@ -319,13 +379,8 @@ Task<void> Service::Connection::linger() {
     read.set_coarse_deadline(deadline);
     const Result<std::size_t> received = co_await read;
     if (!received || *received == 0) co_return;
-    counters_.bytes_received.add(*received);
+    per_worker_.bytes_received.add(*received);
   }
-}
-
-Task<void> Service::Connection::fail(int status, std::string_view reason, int version_minor) {
-  answer_error(status, version_minor, reason);
-  if (co_await flush_slow()) co_await linger();
 }
 
 Task<bool> Service::Connection::read_body(Route route, bool keep, int version_minor) {
@@ -356,101 +411,119 @@ Task<bool> Service::Connection::read_body(Route route, bool keep, int version_mi
     }
     // The buffer is used up (a body is consumed as it arrives): read more into all of it.
     start_ = end_ = 0;
+    grow_input();
     auto read = stream_.read(MutableBuffer(in_.get(), capacity_));
     read.set_coarse_deadline(Clock::now() + options_.body_timeout);
     const Result<std::size_t> received = co_await read;
     if (!received) {
       if (received.error().is_timed_out()) {
-        counters_.timeouts.add(1);
+        per_worker_.timeouts.add(1);
         answer_error(408, version_minor, "request body timed out");
       }
       co_return false;
     }
     if (*received == 0) co_return false;  // the client gave up mid-body: nobody to answer
-    counters_.bytes_received.add(*received);
+    per_worker_.bytes_received.add(*received);
     end_ = *received;
   }
 }
 
-Task<bool> Service::Connection::answer_file(std::string_view path, std::string_view if_modified_since,
-                                            bool head_only, int version_minor, bool keep_alive) {
-  std::string relative;
-  if (const int status = resolve_static_path(path, relative); status != 0) {
-    answer_error(status, version_minor, "bad path");
-    co_return false;
-  }
-  std::string full = options_.root;
-  full.push_back('/');
-  full += relative;
-  Result<fs::File> opened = co_await fs::File::open(full);
-  if (!opened) {
-    const int code = opened.error().code();
-    const int status = (code == ENOENT || code == ENOTDIR || code == ENAMETOOLONG || code == ELOOP) ? 404
-                       : code == EACCES                                                           ? 403
-                                                                                                  : 500;
-    append_response(out_, version_minor, status, keep_alive, "text/plain",
-                    status == 404 ? "not found\n" : (status == 403 ? "forbidden\n" : "cannot open\n"), head_only);
-    count(status);
-    co_return true;
-  }
-  fs::File file = std::move(*opened);
-  Result<struct statx> described = co_await file.statx();
-  if (!described) {
-    append_response(out_, version_minor, 500, keep_alive, "text/plain", "cannot stat\n", head_only);
-    count(500);
-    co_return true;
-  }
-  const fs::FileInfo info = fs::FileInfo::from(*described);
-  if (!info.is_regular()) {
-    append_response(out_, version_minor, 404, keep_alive, "text/plain", "not found\n", head_only);
-    count(404);
-    co_return true;
-  }
-  const std::int64_t modified =
-      std::chrono::duration_cast<std::chrono::seconds>(info.modified.time_since_epoch()).count();
-  char last_modified[29];
-  format_http_date(modified, last_modified);
+bool Service::Connection::append_file_head(const CachedFile& file, std::string_view if_modified_since,
+                                           bool head_only, int version_minor, bool keep_alive) {
   std::int64_t since = 0;
-  if (!if_modified_since.empty() && parse_http_date(if_modified_since, since) && modified <= since) {
+  if (!if_modified_since.empty() && parse_http_date(if_modified_since, since) && file.modified <= since) {
     append_head(out_, version_minor, 304, keep_alive);
-    append(out_, "Last-Modified: ");
-    append(out_, std::string_view(last_modified, sizeof(last_modified)));
-    append(out_, "\r\n\r\n");
+    append(out_, file.last_modified);
+    append(out_, "\r\n");
     count(304);
-    co_return true;
+    return false;
   }
   append_head(out_, version_minor, 200, keep_alive);
-  append(out_, "Content-Type: ");
-  append(out_, content_type_for(relative));
-  append(out_, "\r\nLast-Modified: ");
-  append(out_, std::string_view(last_modified, sizeof(last_modified)));
-  append(out_, "\r\nContent-Length: ");
-  append_number(out_, info.size);
-  append(out_, "\r\n\r\n");
+  append(out_, file.head);
   count(200);
-  if (head_only || info.size == 0) co_return true;
-  if (info.size <= kInlineFileBytes) {
+  return !head_only && file.size > 0;
+}
+
+Task<bool> Service::Connection::answer_file(std::string_view path, std::string_view if_modified_since,
+                                            bool head_only, int version_minor, bool keep_alive) {
+  std::shared_ptr<CachedFile> entry;
+  if (const auto* hit = per_worker_.files.find(path, Clock::now(), options_.file_cache_validity)) entry = *hit;
+  if (!entry) {
+    std::string relative;
+    if (const int status = resolve_static_path(path, relative); status != 0) {
+      answer_error(status, version_minor, "bad path");
+      co_return false;
+    }
+    std::string full = options_.root;
+    full.push_back('/');
+    full += relative;
+    Result<fs::File> opened = co_await fs::File::open(full);
+    if (!opened) {
+      const int code = opened.error().code();
+      const int status = (code == ENOENT || code == ENOTDIR || code == ENAMETOOLONG || code == ELOOP) ? 404
+                         : code == EACCES                                                           ? 403
+                                                                                                    : 500;
+      append_response(out_, version_minor, status, keep_alive, "text/plain",
+                      status == 404 ? "not found\n" : (status == 403 ? "forbidden\n" : "cannot open\n"), head_only);
+      count(status);
+      co_return true;
+    }
+    Result<struct statx> described = co_await opened->statx();
+    if (!described) {
+      append_response(out_, version_minor, 500, keep_alive, "text/plain", "cannot stat\n", head_only);
+      count(500);
+      co_return true;
+    }
+    const fs::FileInfo info = fs::FileInfo::from(*described);
+    if (!info.is_regular()) {
+      append_response(out_, version_minor, 404, keep_alive, "text/plain", "not found\n", head_only);
+      count(404);
+      co_return true;
+    }
+    entry = std::make_shared<CachedFile>();
+    entry->file = std::move(*opened);
+    entry->size = info.size;
+    entry->modified = std::chrono::duration_cast<std::chrono::seconds>(info.modified.time_since_epoch()).count();
+    char date[29];
+    format_http_date(entry->modified, date);
+    entry->last_modified = "Last-Modified: ";
+    append(entry->last_modified, std::string_view(date, sizeof(date)));
+    append(entry->last_modified, "\r\n");
+    entry->head = "Content-Type: ";
+    append(entry->head, content_type_for(relative));
+    append(entry->head, "\r\n");
+    append(entry->head, entry->last_modified);
+    append(entry->head, "Content-Length: ");
+    append_number(entry->head, info.size);
+    append(entry->head, "\r\n\r\n");
+    entry->opened = Clock::now();
+    if (!service_.draining()) per_worker_.files.insert(path, entry, options_.file_cache_entries);
+  }
+  if (!append_file_head(*entry, if_modified_since, head_only, version_minor, keep_alive)) co_return true;
+  const std::uint64_t size = entry->size;
+  if (size <= kInlineFileBytes) {
     const std::size_t at = out_.size();
-    out_.resize(at + info.size);
-    const TransferResult read = co_await file.read_exact_at(MutableBuffer(out_.data() + at, info.size), 0);
+    out_.resize(at + size);
+    const TransferResult read = co_await entry->file.read_exact_at(MutableBuffer(out_.data() + at, size), 0);
     // A file that shrank (or failed) after its Content-Length went out in the head cannot be answered
     // honestly any more: close rather than send a short body.
     co_return static_cast<bool>(read);
   }
-  if (!co_await flush_slow()) co_return false;
+  const bool flushed = co_await flush_slow();
+  if (!flushed) co_return false;
   if (!file_chunk_) file_chunk_.reset(new char[kInlineFileBytes]);
   std::uint64_t offset = 0;
-  while (offset < info.size) {
-    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(kInlineFileBytes, info.size - offset));
-    const TransferResult read = co_await file.read_exact_at(MutableBuffer(file_chunk_.get(), want), offset);
+  while (offset < size) {
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(kInlineFileBytes, size - offset));
+    const TransferResult read = co_await entry->file.read_exact_at(MutableBuffer(file_chunk_.get(), want), offset);
     if (!read) co_return false;
     auto write = stream_.write_all(ConstBuffer(file_chunk_.get(), want));
     write.set_coarse_deadline(Clock::now() + options_.write_timeout);
     const TransferResult sent = co_await write;
-    counters_.bytes_sent.add(sent.transferred());
+    per_worker_.bytes_sent.add(sent.transferred());
     if (!sent) {
       if (sent.error().is_timed_out()) {
-        counters_.timeouts.add(1);
+        per_worker_.timeouts.add(1);
         (void)stream_.abort();
       }
       co_return false;
@@ -474,28 +547,36 @@ Task<bool> Service::Connection::answer_with_body() {
   if (head_.expect_continue && head_.version_minor == 1 && start_ == end_) {
     append(out_, "HTTP/1.1 100 Continue\r\n\r\n");
     count(100);
-    if (!co_await flush_slow()) co_return false;
+    const bool flushed = co_await flush_slow();
+    if (!flushed) co_return false;
   }
   const bool keep = request.route == Route::kEcho && request.method == Method::kPost;
-  if (!co_await read_body(request.route, keep, request.version_minor)) co_return false;
+  const bool read = co_await read_body(request.route, keep, request.version_minor);
+  if (!read) co_return false;
   if (answer_simple(request.route, request.method, request.version_minor, request.keep_alive, body_)) {
     body_.clear();
     co_return true;
   }
-  co_return co_await answer_file(request.path, request.if_modified_since, request.method == Method::kHead,
-                                 request.version_minor, request.keep_alive);
+  const bool answered = co_await answer_file(request.path, request.if_modified_since,
+                                             request.method == Method::kHead, request.version_minor,
+                                             request.keep_alive);
+  co_return answered;
 }
 
+// Every co_await in this file is a statement of its own (`const bool x = co_await ...;`), never inside a
+// condition such as `a && co_await b`: with those, gcc 12 built a frame in which a Task awaited from here
+// had no constructed header (UBSan, on the 431 path); written this way it does not. Keep it so.
 Task<void> Service::Connection::run() {
   for (;;) {
     // Answer every complete request the buffer holds; their answers collect in out_.
     bool keep_alive = true;
+    ParseResult failure;
     while (start_ < end_ && keep_alive) {
       const ParseResult parsed = parser_.parse(input(), limits(), head_);
       if (parsed.state == ParseState::kIncomplete) break;
       if (parsed.state == ParseState::kError) {
-        co_await fail(parsed.status, parsed.reason, head_.version_minor);
-        co_return;
+        failure = parsed;
+        break;
       }
       parser_.reset();
       head_clock_running_ = false;
@@ -505,29 +586,63 @@ Task<void> Service::Connection::run() {
       if (head_.body == BodyKind::kNone) {
         const Route route = route_of(head_.path);
         if (!answer_simple(route, head_.method, head_.version_minor, keep_alive, {})) {
-          const bool answered = co_await answer_file(head_.path, head_.if_modified_since,
-                                                     head_.method == Method::kHead, head_.version_minor, keep_alive);
+          // A small file the worker has open: answered here, its read a page-cache hit served inline
+          // (answer_file() would cost a coroutine frame per request).
+          bool answered = true;
+          const auto* hit = per_worker_.files.find(head_.path, Clock::now(), options_.file_cache_validity);
+          if (hit != nullptr && (*hit)->size <= kInlineFileBytes) {
+            const std::shared_ptr<CachedFile> file = *hit;  // open while we read it, whatever the cache does
+            if (append_file_head(*file, head_.if_modified_since, head_.method == Method::kHead, head_.version_minor,
+                                 keep_alive)) {
+              const std::size_t at = out_.size();
+              out_.resize(at + file->size);
+              const TransferResult read =
+                  co_await file->file.read_exact_at(MutableBuffer(out_.data() + at, file->size), 0);
+              answered = static_cast<bool>(read);
+            }
+          } else {
+            answered = co_await answer_file(head_.path, head_.if_modified_since, head_.method == Method::kHead,
+                                            head_.version_minor, keep_alive);
+          }
           if (!answered) {
-            if (!out_.empty() && co_await flush_slow()) co_await linger();
+            if (!out_.empty()) {
+              const bool flushed = co_await flush_slow();
+              if (flushed) co_await linger();
+            }
             co_return;
           }
         }
-      } else if (!co_await answer_with_body()) {
-        if (!out_.empty() && co_await flush_slow()) co_await linger();
-        co_return;
+      } else {
+        const bool answered = co_await answer_with_body();
+        if (!answered) {
+          if (!out_.empty()) {
+            const bool flushed = co_await flush_slow();
+            if (flushed) co_await linger();
+          }
+          co_return;
+        }
       }
-      if (out_.size() >= options_.flush_bytes && !co_await flush_slow()) co_return;
+      if (out_.size() >= options_.flush_bytes) {
+        const bool flushed = co_await flush_slow();
+        if (!flushed) co_return;
+      }
+    }
+    if (failure.state == ParseState::kError) {
+      answer_error(failure.status, head_.version_minor, failure.reason);
+      const bool flushed = co_await flush_slow();
+      if (flushed) co_await linger();
+      co_return;
     }
     if (!out_.empty()) {
       // The hot path's write: inline rather than through flush_slow(), which would allocate a frame.
       auto write = stream_.write_all(ConstBuffer(out_.data(), out_.size()));
       write.set_coarse_deadline(Clock::now() + options_.write_timeout);
       const TransferResult sent = co_await write;
-      counters_.bytes_sent.add(sent.transferred());
+      per_worker_.bytes_sent.add(sent.transferred());
       out_.clear();
       if (!sent) {
         if (sent.error().is_timed_out()) {
-          counters_.timeouts.add(1);
+          per_worker_.timeouts.add(1);
           (void)stream_.abort();
         }
         co_return;
@@ -546,6 +661,7 @@ Task<void> Service::Connection::run() {
       end_ -= start_;
       start_ = 0;
     }
+    if (end_ == capacity_) grow_input();  // a head longer than the first buffer (431 comes at the limit)
     const Clock::time_point now = Clock::now();
     if (end_ > 0 && !head_clock_running_) {
       head_deadline_ = now + options_.header_timeout;
@@ -559,37 +675,37 @@ Task<void> Service::Connection::run() {
     idle_ = false;
     if (!received) {
       if (received.error().is_timed_out()) {
-        counters_.timeouts.add(1);
-        if (end_ > 0) co_await fail(408, "request head timed out");
+        per_worker_.timeouts.add(1);
+        if (end_ > 0) {
+          answer_error(408, 1, "request head timed out");
+          const bool flushed = co_await flush_slow();
+          if (flushed) co_await linger();
+        }
       }
       co_return;
     }
     if (*received == 0) co_return;  // the client closed; a partial request has nobody to answer
-    counters_.bytes_received.add(*received);
-    if (end_ == 0) {
-      head_deadline_ = now + options_.header_timeout;
-      head_clock_running_ = true;
-    }
-    end_ += *received;
+    per_worker_.bytes_received.add(*received);
+    end_ += *received;  // an incomplete head starts its clock at the next turn (above)
   }
 }
 
 Service::Service(Runtime& runtime, ServiceOptions options) : runtime_(&runtime), options_(std::move(options)) {
   if (options_.limits.max_head_bytes < 64) options_.limits.max_head_bytes = 64;
   if (options_.flush_bytes == 0) options_.flush_bytes = 1;
-  counters_.reserve(runtime.size());
-  for (std::size_t i = 0; i < runtime.size(); ++i) counters_.push_back(std::make_unique<Counters>());
+  workers_.reserve(runtime.size());
+  for (std::size_t i = 0; i < runtime.size(); ++i) workers_.push_back(std::make_unique<PerWorker>());
 }
 
 Service::~Service() = default;
 
 Task<void> Service::serve_connection(TcpStream stream) {
   const std::size_t index = stream.worker().index();
-  Counters& counters = *counters_[index < counters_.size() ? index : 0];
+  PerWorker& counters = *workers_[index < workers_.size() ? index : 0];
   counters.connections_accepted.add(1);
   counters.connections_open.add(1);
   struct Closed {
-    Counters& counters;
+    PerWorker& counters;
     ~Closed() { counters.connections_open.subtract(1); }
   } closed{counters};
   (void)stream.set_nodelay(true);
@@ -599,24 +715,25 @@ Task<void> Service::serve_connection(TcpStream stream) {
 
 void Service::drain() {
   if (draining_.exchange(true)) return;
-  for (std::size_t i = 0; i < counters_.size() && i < runtime_->size(); ++i) {
+  for (std::size_t i = 0; i < workers_.size() && i < runtime_->size(); ++i) {
     // Detached: the walk runs on worker i, the only thread that touches its list.
-    (void)runtime_->spawn_on(i, [](Counters& counters) -> Task<void> {
+    (void)runtime_->spawn_on(i, [](PerWorker& counters) -> Task<void> {
       for (Connection* connection = counters.connections; connection != nullptr; connection = connection->next()) {
         connection->drain();
       }
+      counters.files.clear();
       co_return;
-    }(*counters_[i]));
+    }(*workers_[i]));
   }
 }
 
 WorkerStats Service::stats(std::size_t worker) const noexcept {
-  return worker < counters_.size() ? counters_[worker]->read() : WorkerStats{};
+  return worker < workers_.size() ? workers_[worker]->read() : WorkerStats{};
 }
 
 WorkerStats Service::total() const noexcept {
   WorkerStats sum;
-  for (const auto& counters : counters_) {
+  for (const auto& counters : workers_) {
     const WorkerStats one = counters->read();
     sum.connections_accepted += one.connections_accepted;
     sum.connections_open += one.connections_open;
@@ -630,8 +747,8 @@ WorkerStats Service::total() const noexcept {
 
 std::string Service::metrics() const {
   std::string out;
-  out.reserve(4096 + 2048 * counters_.size());
-  const std::size_t workers = std::min(counters_.size(), runtime_->size());
+  out.reserve(4096 + 2048 * workers_.size());
+  const std::size_t workers = std::min(workers_.size(), runtime_->size());
   std::vector<BackendCounters> backend(workers);
   std::vector<std::string_view> kind(workers);
   for (std::size_t i = 0; i < workers; ++i) {
@@ -685,7 +802,7 @@ std::string Service::metrics() const {
     for (std::size_t i = 0; i < workers; ++i) worker_sample(f.name, i, backend[i].*(f.field));
   }
   std::vector<WorkerStats> stats(workers);
-  for (std::size_t i = 0; i < workers; ++i) stats[i] = counters_[i]->read();
+  for (std::size_t i = 0; i < workers; ++i) stats[i] = workers_[i]->read();
   family("http_connections_open", "gauge", "Connections open now.");
   for (std::size_t i = 0; i < workers; ++i) worker_sample("http_connections_open", i, stats[i].connections_open);
   family("http_connections_accepted_total", "counter", "Connections accepted.");

@@ -33,6 +33,8 @@
 // client does: an input buffer of Limits::max_head_bytes, responses up to flush_bytes plus one response
 // (a file over 64 KiB is sent in 64 KiB pieces), and an /echo body up to max_body_bytes.
 //
+// Lifetime: destroy the Service (its cached files are closed on their workers) before its Runtime shuts
+// down; drain() empties the caches.
 // Threads: one Service serves every worker of one Runtime; each connection runs on the worker that
 // accepted it and touches only that worker's counters. metrics() and stats() from any thread.
 #ifndef SURGE_EXAMPLES_HTTP_SERVER_H_
@@ -65,6 +67,13 @@ struct ServiceOptions {
   std::chrono::milliseconds write_timeout{30'000};   // a response the client does not take
   std::chrono::milliseconds linger_timeout{2'000};   // draining the client after an error response
   std::size_t flush_bytes = 16 * 1024;               // pipelined responses sent together, up to this
+  // Open-file cache, per worker: a static file's fd, size and headers are kept for file_cache_validity
+  // after it was opened, so that a request for it costs one read (a page-cache hit, served inline) rather
+  // than open, statx, read and close. A file changed or replaced within that time may still be served as
+  // it was (nginx's open_file_cache makes the same trade). At most file_cache_entries files per worker;
+  // 0 turns the cache off.
+  std::size_t file_cache_entries = 1024;
+  std::chrono::milliseconds file_cache_validity{1'000};
 };
 
 // The statuses the service counts separately; anything else counts as "other".
@@ -101,20 +110,21 @@ class Service {
   // The first step of a graceful shutdown, before Server::shutdown(): from now on each connection closes
   // after the response it is working on (which says "Connection: close"), and connections waiting for
   // their next request close at once (their read is ended by shutdown(SHUT_RD); bytes already received
-  // are still answered). Any thread; returns at once, the workers do the rest.
+  // are still answered); the open-file caches are emptied. Any thread; returns at once, the workers do
+  // the rest.
   void drain();
   bool draining() const noexcept { return draining_.load(std::memory_order_relaxed); }
   WorkerStats stats(std::size_t worker) const noexcept;
   WorkerStats total() const noexcept;
   const ServiceOptions& options() const noexcept { return options_; }
 
-  struct Counters;  // one worker's live counters (server.cc)
+  struct PerWorker;  // one worker's counters, connections and open-file cache (server.cc)
 
  private:
   class Connection;
   Runtime* runtime_;
   ServiceOptions options_;
-  std::vector<std::unique_ptr<Counters>> counters_;  // counters_[i]: worker i's
+  std::vector<std::unique_ptr<PerWorker>> workers_;  // workers_[i]: worker i's
   std::atomic<bool> draining_{false};
 };
 

@@ -37,6 +37,9 @@ int resolve_static_path(std::string_view path, std::string& relative) {
         if (c == '/' || c == '\0') return 400;
         i += 3;
       } else {
+        // A raw NUL never comes from the request parser (a target is visible ASCII), but a caller that
+        // passes other text must not get a path that the C string handed to open() would cut short.
+        if (c == '\0') return 400;
         ++i;
       }
       segment.push_back(c);

@@ -5,10 +5,10 @@
 //   if (int status = surge::http::resolve_static_path(head.path, relative); status != 0) respond(status);
 //   open(root + "/" + relative) ...       // "a/b.html": never absolute, never with a ".." segment
 //
-// The rules: the path is percent-decoded once; a malformed escape ("%4", "%zz"), a decoded NUL, and an
-// encoded slash ("%2F", which would name a different file than the one a proxy checked) are 400; so is a
-// ".." segment, plain or encoded ("/../x", "/a/%2e%2e/b", "/..%2fx"): refused rather than resolved, as no
-// legitimate link needs one. "." and empty segments are dropped; a path ending in '/' names its
+// The rules: the path is percent-decoded once; a malformed escape ("%4", "%zz"), a NUL (decoded or raw),
+// and an encoded slash ("%2F", which would name a different file than the one a proxy checked) are 400; so
+// is a ".." segment, plain or encoded ("/../x", "/a/%2e%2e/b", "/..%2fx"): refused rather than resolved, as
+// no legitimate link needs one. "." and empty segments are dropped; a path ending in '/' names its
 // "index.html". Symbolic links under the root are followed (nginx's default, `disable_symlinks off`):
 // what the root holds is the operator's to choose.
 #ifndef SURGE_EXAMPLES_HTTP_STATIC_PATH_H_

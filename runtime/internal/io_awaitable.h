@@ -78,8 +78,10 @@ class IoAwaitable : protected Operation {
     has_deadline_ = true;
   }
   // Like set_deadline(), but always kept on the worker's timer wheel (1 ms resolution), never carried
-  // into the kernel as a linked timeout: no extra SQE and no kernel timer per operation. For deadlines
-  // that seldom fire and need no precision, such as a server's idle and header timeouts.
+  // into the kernel as a linked timeout, and not compared with the clock when the operation starts: no
+  // extra SQE, no kernel timer and no clock read per operation. A deadline already passed ends the
+  // operation at the wheel's next turn (it may complete first if it can at once). For deadlines that
+  // seldom fire and need no precision, such as a server's idle and header timeouts.
   void set_coarse_deadline(Worker::Clock::time_point deadline) noexcept {
     set_deadline(deadline);
     wheel_deadline_ = true;
@@ -163,7 +165,9 @@ class IoAwaitable : protected Operation {
   // Returns false (with the result set) if the deadline has already passed.
   bool arm_deadline() noexcept {
     // No subtraction: a saturated deadline (time_point::max(), see saturating_add) must not overflow.
-    if (deadline_ <= Worker::Clock::now()) {
+    // A coarse deadline is not checked against the clock here (a clock read per operation is what it
+    // saves): one already passed fires at the wheel's next turn and ends the operation then.
+    if (!wheel_deadline_ && deadline_ <= Worker::Clock::now()) {
       result = -ECANCELED;
       timed_out_ = true;
       completed_ = true;
