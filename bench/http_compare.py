@@ -72,7 +72,12 @@ http {{
   access_log off;
   keepalive_requests 1000000000;
   keepalive_timeout 300s;
+  # Every temporary path in DIR: Debian's defaults under /var/lib/nginx are root's.
   client_body_temp_path {dir}/client_body;
+  proxy_temp_path {dir}/proxy;
+  fastcgi_temp_path {dir}/fastcgi;
+  uwsgi_temp_path {dir}/uwsgi;
+  scgi_temp_path {dir}/scgi;
   server {{
     listen 127.0.0.1:{port} backlog=4096;
     root {dir};
