@@ -38,7 +38,7 @@ ABSL_FLAG(int, body_timeout_ms, 10000, "the longest wait between two reads of a 
 ABSL_FLAG(int, idle_timeout_ms, 60000, "a keep-alive connection without a request is closed after this, 1 to 86400000");
 ABSL_FLAG(int, write_timeout_ms, 30000, "a client that does not take a response within this is reset, 1 to 3600000");
 ABSL_FLAG(int, max_head_bytes, 8192, "largest request line + headers (431 above), 256 to 1048576");
-ABSL_FLAG(int, max_headers, 64, "most header fields per request (431 above), 1 to 128");
+ABSL_FLAG(int, max_headers, 64, "most header fields per request (431 above), 1 to 100");
 ABSL_FLAG(int64_t, max_body_bytes, 1 << 20, "largest request body (413 above), 0 to 1073741824");
 
 namespace surge::examples {
@@ -65,7 +65,7 @@ int main_impl(int argc, char** argv) {
   options.idle_timeout = std::chrono::milliseconds(flags::get_in_range(FLAGS_idle_timeout_ms, 1, 86'400'000));
   options.write_timeout = std::chrono::milliseconds(flags::get_in_range(FLAGS_write_timeout_ms, 1, 3'600'000));
   options.limits.max_head_bytes = static_cast<std::size_t>(flags::get_in_range(FLAGS_max_head_bytes, 256, 1 << 20));
-  options.limits.max_headers = static_cast<std::size_t>(flags::get_in_range(FLAGS_max_headers, 1, 128));
+  options.limits.max_headers = static_cast<std::size_t>(flags::get_in_range(FLAGS_max_headers, 1, 100));
   options.limits.max_body_bytes =
       static_cast<std::uint64_t>(flags::get_in_range<int64_t>(FLAGS_max_body_bytes, 0, int64_t{1} << 30));
   if (!options.root.empty()) {

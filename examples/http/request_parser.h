@@ -42,7 +42,8 @@ struct Limits {
   std::uint64_t max_body_bytes = 1 << 20;
 };
 
-inline constexpr std::size_t kMaxHeaderFields = 128;  // the most Limits::max_headers may say
+// The most Limits::max_headers may say. Every connection holds this many 32-byte slots in its RequestHead.
+inline constexpr std::size_t kMaxHeaderFields = 100;
 
 enum class Method : std::uint8_t { kGet, kHead, kPost, kPut, kDelete, kOptions, kPatch, kOther };
 

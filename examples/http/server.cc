@@ -48,12 +48,22 @@ struct CachedFile {
 };
 
 // One worker's open-file cache, keyed by the request's path as sent (a path maps to one file, and only
-// paths that resolve_static_path() accepted are cached). Its worker's thread only.
+// paths that resolve_static_path() accepted are cached), so that a hit costs no resolving. A file is
+// opened once however it is spelled: every spelling's entry shares the CachedFile of the file's canonical
+// key (file_key()), so a client sending "/a", "//a", "/./a", "/%61", ... fills entries, not fds. Its
+// worker's thread only.
 class FileCache {
  public:
   // The entry for `path` if it is younger than `validity`, else nullptr (and a stale one is dropped).
+  // Once per `validity`, every expired entry is dropped too, so that a file nobody asks for again (deleted,
+  // say: its fd would hold its disk space) is closed at the worker's next use of the cache, as nginx's
+  // open_file_cache does.
   const std::shared_ptr<CachedFile>* find(std::string_view path, Clock::time_point now,
                                           std::chrono::milliseconds validity) {
+    if (now >= next_sweep_) {
+      next_sweep_ = now + validity;
+      absl::erase_if(entries_, [&](const auto& entry) { return now - entry.second->opened > validity; });
+    }
     auto it = entries_.find(absl::string_view(path.data(), path.size()));
     if (it == entries_.end()) return nullptr;
     if (now - it->second->opened > validity) {
@@ -69,11 +79,26 @@ class FileCache {
     }
     entries_.insert_or_assign(std::string(path), std::move(file));
   }
+  // Drops every entry of `file` (found to have shrunk: the next request opens it again). A scan of the
+  // cache, on an error path only.
+  void erase(const CachedFile* file) {
+    absl::erase_if(entries_, [file](const auto& entry) { return entry.second.get() == file; });
+  }
   void clear() { entries_.clear(); }
 
  private:
   absl::flat_hash_map<std::string, std::shared_ptr<CachedFile>> entries_;
+  Clock::time_point next_sweep_{};
 };
+
+// The cache key of the file at `relative` (resolve_static_path()'s result): "/" + relative, a path that
+// resolves to it, unless it holds a '%' (a request's "/%41" names "A", not "%41"); then a key no request
+// path can be (a NUL first).
+std::string file_key(std::string_view relative) {
+  std::string key(1, relative.find('%') == std::string_view::npos ? '/' : '\0');
+  key.append(relative.data(), relative.size());
+  return key;
+}
 
 }  // namespace
 
@@ -87,10 +112,13 @@ struct alignas(64) Service::PerWorker {
   Connection* connections = nullptr;  // this worker's open connections; its thread only
   FileCache files;                    // its thread only
 
-  void count_status(int status) noexcept {
+  void count_status(int status) noexcept { requests[slot_of(status)].add(1); }
+  // A response counted and then taken back before it was sent (a cached file found shrunk).
+  void uncount_status(int status) noexcept { requests[slot_of(status)].subtract(1); }
+  static std::size_t slot_of(int status) noexcept {
     std::size_t slot = 0;
     while (slot < std::size(kCountedStatuses) && kCountedStatuses[slot] != status) ++slot;
-    requests[slot].add(1);
+    return slot;
   }
   WorkerStats read() const noexcept {
     WorkerStats stats;
@@ -249,6 +277,22 @@ class Service::Connection {
     capacity_ = grown;
   }
 
+  // Empties out_ once it has been sent, and gives its memory back if one large answer (an /echo, a big
+  // batch) grew it past twice what a batch needs (flush_bytes plus a 64 KiB file): an idle keep-alive
+  // connection keeps a small buffer, not the largest answer it ever sent.
+  void trim_output() {
+    out_.clear();
+    if (out_.capacity() > 2 * (options_.flush_bytes + kInlineFileBytes)) {
+      std::string().swap(out_);
+      out_.reserve(kFirstOutputBytes);
+    }
+  }
+  // Likewise for an /echo body once it has been answered.
+  void trim_body() {
+    body_.clear();
+    if (body_.capacity() > kInlineFileBytes) std::string().swap(body_);
+  }
+
   const Limits& limits() const noexcept { return options_.limits; }
   std::string_view input() const noexcept { return std::string_view(in_.get() + start_, end_ - start_); }
 
@@ -259,6 +303,17 @@ class Service::Connection {
 
   // Sends out_ (and empties it): false if the client did not take it in time or the connection broke.
   Task<bool> flush_slow();
+  // Accounts for a finished write; false if it failed. A client that did not take it within
+  // write_timeout is reset: it does not read, so the kernel's buffers for it are freed now.
+  bool finish_write(const TransferResult& sent) noexcept {
+    per_worker_.bytes_sent.add(sent.transferred());
+    if (sent) return true;
+    if (sent.error().is_timed_out()) {
+      per_worker_.timeouts.add(1);
+      (void)stream_.abort();
+    }
+    return false;
+  }
   // The request's body: read (and kept in body_ for /echo, else dropped); false to close the connection
   // (the error response, if any, is in out_ then).
   Task<bool> read_body(Route route, bool keep, int version_minor);
@@ -358,15 +413,8 @@ Task<bool> Service::Connection::flush_slow() {
     auto write = stream_.write_all(ConstBuffer(out_.data(), out_.size()));
     write.set_coarse_deadline(Clock::now() + options_.write_timeout);
     const TransferResult sent = co_await write;
-    per_worker_.bytes_sent.add(sent.transferred());
-    out_.clear();
-    if (!sent) {
-      if (sent.error().is_timed_out()) {
-        per_worker_.timeouts.add(1);
-        (void)stream_.abort();  // it does not read: free the kernel's buffers now
-      }
-      co_return false;
-    }
+    trim_output();
+    if (!finish_write(sent)) co_return false;
   }
   co_return true;
 }
@@ -375,6 +423,10 @@ Task<void> Service::Connection::linger() {
   (void)stream_.shutdown(Shutdown::kWrite);
   const Clock::time_point deadline = Clock::now() + options_.linger_timeout;
   for (;;) {
+    // Checked here, not left to the coarse deadline alone: a read of a receive queue that is never empty
+    // completes at once each time (or wins its race with the wheel's cancel), so a client that keeps
+    // sending would otherwise keep the connection for as long as it likes.
+    if (Clock::now() >= deadline) co_return;
     auto read = stream_.read(MutableBuffer(in_.get(), capacity_));
     read.set_coarse_deadline(deadline);
     const Result<std::size_t> received = co_await read;
@@ -448,24 +500,51 @@ Task<bool> Service::Connection::answer_file(std::string_view path, std::string_v
                                             bool head_only, int version_minor, bool keep_alive) {
   std::shared_ptr<CachedFile> entry;
   if (const auto* hit = per_worker_.files.find(path, Clock::now(), options_.file_cache_validity)) entry = *hit;
+  std::string relative;
   if (!entry) {
-    std::string relative;
     if (const int status = resolve_static_path(path, relative); status != 0) {
       answer_error(status, version_minor, "bad path");
       co_return false;
     }
+    // Another spelling of a file the worker has open: share its entry.
+    const std::string key = file_key(relative);
+    if (key != path) {
+      if (const auto* hit = per_worker_.files.find(key, Clock::now(), options_.file_cache_validity)) {
+        entry = *hit;
+        if (!service_.draining()) per_worker_.files.insert(path, entry, options_.file_cache_entries);
+      }
+    }
+  }
+  if (!entry) {
     std::string full = options_.root;
     full.push_back('/');
     full += relative;
-    Result<fs::File> opened = co_await fs::File::open(full);
-    if (!opened) {
-      const int code = opened.error().code();
+    // The status for a path that cannot be opened (or stat'ed).
+    auto refuse = [&](int code) {
       const int status = (code == ENOENT || code == ENOTDIR || code == ENAMETOOLONG || code == ELOOP) ? 404
                          : code == EACCES                                                           ? 403
                                                                                                     : 500;
       append_response(out_, version_minor, status, keep_alive, "text/plain",
                       status == 404 ? "not found\n" : (status == 403 ? "forbidden\n" : "cannot open\n"), head_only);
       count(status);
+    };
+    // Only a regular file is opened: open(2) of a FIFO waits for a writer (on epoll, and on io_uring
+    // without the openat opcode, in a blocking-pool lane: the request would hang, four of them would stall
+    // the worker's file I/O, and its shutdown would wait), and a device may do anything when opened. A
+    // cache miss pays this statx; the fstat below stays the authority on what was opened (a file replaced
+    // by a FIFO between the two is the root's owner's doing, as symbolic links are).
+    const Result<fs::FileInfo> found = co_await fs::stat(full);
+    if (!found) {
+      refuse(found.error().code());
+      co_return true;
+    }
+    if (!found->is_regular()) {
+      refuse(ENOENT);
+      co_return true;
+    }
+    Result<fs::File> opened = co_await fs::File::open(full);
+    if (!opened) {
+      refuse(opened.error().code());
       co_return true;
     }
     Result<struct statx> described = co_await opened->statx();
@@ -497,17 +576,28 @@ Task<bool> Service::Connection::answer_file(std::string_view path, std::string_v
     append_number(entry->head, info.size);
     append(entry->head, "\r\n\r\n");
     entry->opened = Clock::now();
-    if (!service_.draining()) per_worker_.files.insert(path, entry, options_.file_cache_entries);
+    if (!service_.draining()) {
+      const std::string key = file_key(relative);
+      per_worker_.files.insert(key, entry, options_.file_cache_entries);
+      if (key != path) per_worker_.files.insert(path, entry, options_.file_cache_entries);
+    }
   }
+  const std::size_t mark = out_.size();
   if (!append_file_head(*entry, if_modified_since, head_only, version_minor, keep_alive)) co_return true;
   const std::uint64_t size = entry->size;
   if (size <= kInlineFileBytes) {
     const std::size_t at = out_.size();
     out_.resize(at + size);
     const TransferResult read = co_await entry->file.read_exact_at(MutableBuffer(out_.data() + at, size), 0);
-    // A file that shrank (or failed) after its Content-Length went out in the head cannot be answered
-    // honestly any more: close rather than send a short body.
-    co_return static_cast<bool>(read);
+    // A file that shrank (or failed) since its size was taken cannot be answered honestly any more: its
+    // head and the padding are taken back (the answers before it still go out), and the connection closes.
+    if (!read) {
+      out_.resize(mark);
+      per_worker_.uncount_status(200);
+      per_worker_.files.erase(entry.get());
+      co_return false;
+    }
+    co_return true;
   }
   const bool flushed = co_await flush_slow();
   if (!flushed) co_return false;
@@ -516,18 +606,14 @@ Task<bool> Service::Connection::answer_file(std::string_view path, std::string_v
   while (offset < size) {
     const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(kInlineFileBytes, size - offset));
     const TransferResult read = co_await entry->file.read_exact_at(MutableBuffer(file_chunk_.get(), want), offset);
-    if (!read) co_return false;
+    if (!read) {
+      per_worker_.files.erase(entry.get());  // shrunk: the next request opens it again
+      co_return false;
+    }
     auto write = stream_.write_all(ConstBuffer(file_chunk_.get(), want));
     write.set_coarse_deadline(Clock::now() + options_.write_timeout);
     const TransferResult sent = co_await write;
-    per_worker_.bytes_sent.add(sent.transferred());
-    if (!sent) {
-      if (sent.error().is_timed_out()) {
-        per_worker_.timeouts.add(1);
-        (void)stream_.abort();
-      }
-      co_return false;
-    }
+    if (!finish_write(sent)) co_return false;
     offset += want;
   }
   co_return true;
@@ -553,8 +639,10 @@ Task<bool> Service::Connection::answer_with_body() {
   const bool keep = request.route == Route::kEcho && request.method == Method::kPost;
   const bool read = co_await read_body(request.route, keep, request.version_minor);
   if (!read) co_return false;
+  // drain() may have come while the body arrived: this response is then the connection's last.
+  if (service_.draining()) request.keep_alive = false;
   if (answer_simple(request.route, request.method, request.version_minor, request.keep_alive, body_)) {
-    body_.clear();
+    trim_body();
     co_return true;
   }
   const bool answered = co_await answer_file(request.path, request.if_modified_since,
@@ -592,6 +680,7 @@ Task<void> Service::Connection::run() {
           const auto* hit = per_worker_.files.find(head_.path, Clock::now(), options_.file_cache_validity);
           if (hit != nullptr && (*hit)->size <= kInlineFileBytes) {
             const std::shared_ptr<CachedFile> file = *hit;  // open while we read it, whatever the cache does
+            const std::size_t mark = out_.size();
             if (append_file_head(*file, head_.if_modified_since, head_.method == Method::kHead, head_.version_minor,
                                  keep_alive)) {
               const std::size_t at = out_.size();
@@ -599,6 +688,13 @@ Task<void> Service::Connection::run() {
               const TransferResult read =
                   co_await file->file.read_exact_at(MutableBuffer(out_.data() + at, file->size), 0);
               answered = static_cast<bool>(read);
+              if (!answered) {
+                // Shrunk (or unreadable) since it was cached: its head and padding must not go out as the
+                // file; the answers before it do, then the connection closes. The next request reopens it.
+                out_.resize(mark);
+                per_worker_.uncount_status(200);
+                per_worker_.files.erase(file.get());
+              }
             }
           } else {
             answered = co_await answer_file(head_.path, head_.if_modified_since, head_.method == Method::kHead,
@@ -621,6 +717,8 @@ Task<void> Service::Connection::run() {
           }
           co_return;
         }
+        // answer_with_body() said "Connection: close" if drain() came during the body.
+        if (service_.draining()) keep_alive = false;
       }
       if (out_.size() >= options_.flush_bytes) {
         const bool flushed = co_await flush_slow();
@@ -638,21 +736,26 @@ Task<void> Service::Connection::run() {
       auto write = stream_.write_all(ConstBuffer(out_.data(), out_.size()));
       write.set_coarse_deadline(Clock::now() + options_.write_timeout);
       const TransferResult sent = co_await write;
-      per_worker_.bytes_sent.add(sent.transferred());
-      out_.clear();
-      if (!sent) {
-        if (sent.error().is_timed_out()) {
-          per_worker_.timeouts.add(1);
-          (void)stream_.abort();
-        }
-        co_return;
-      }
+      trim_output();
+      if (!finish_write(sent)) co_return;
     }
     if (!keep_alive) {
       co_await linger();
       co_return;
     }
 
+    // Empty lines between requests (RFC 9112 2.2 asks a server to ignore them; some clients send one
+    // after a body) are not the start of a head: dropped, the connection waits as an idle one
+    // (idle_timeout, drain()) rather than as a slow head (a 408 after header_timeout).
+    if (start_ < end_) {
+      std::size_t at = start_;
+      while (end_ - at >= 2 && in_[at] == '\r' && in_[at + 1] == '\n') at += 2;
+      if (at == end_) {
+        start_ = end_;
+        parser_.reset();
+        head_clock_running_ = false;
+      }
+    }
     // Make room: what is left is the start of the next request.
     if (start_ == end_) {
       start_ = end_ = 0;
@@ -694,7 +797,7 @@ Service::Service(Runtime& runtime, ServiceOptions options) : runtime_(&runtime),
   if (options_.limits.max_head_bytes < 64) options_.limits.max_head_bytes = 64;
   if (options_.flush_bytes == 0) options_.flush_bytes = 1;
   workers_.reserve(runtime.size());
-  for (std::size_t i = 0; i < runtime.size(); ++i) workers_.push_back(std::make_unique<PerWorker>());
+  for (std::size_t i = 0; i < runtime.size(); ++i) workers_.push_back(std::make_shared<PerWorker>());
 }
 
 Service::~Service() = default;
@@ -717,13 +820,14 @@ void Service::drain() {
   if (draining_.exchange(true)) return;
   for (std::size_t i = 0; i < workers_.size() && i < runtime_->size(); ++i) {
     // Detached: the walk runs on worker i, the only thread that touches its list.
-    (void)runtime_->spawn_on(i, [](PerWorker& counters) -> Task<void> {
-      for (Connection* connection = counters.connections; connection != nullptr; connection = connection->next()) {
+    // It shares the worker's PerWorker, which a Service destroyed right after drain() would free first.
+    (void)runtime_->spawn_on(i, [](std::shared_ptr<PerWorker> counters) -> Task<void> {
+      for (Connection* connection = counters->connections; connection != nullptr; connection = connection->next()) {
         connection->drain();
       }
-      counters.files.clear();
+      counters->files.clear();
       co_return;
-    }(*workers_[i]));
+    }(workers_[i]));
   }
 }
 

@@ -31,7 +31,8 @@
 // (408), a keep-alive connection with no request for idle_timeout is closed silently, and a client that
 // does not take a response within write_timeout is reset. Memory per connection is bounded whatever the
 // client does: an input buffer of Limits::max_head_bytes, responses up to flush_bytes plus one response
-// (a file over 64 KiB is sent in 64 KiB pieces), and an /echo body up to max_body_bytes.
+// (a file over 64 KiB is sent in 64 KiB pieces), and an /echo body up to max_body_bytes, the last two
+// while that answer is being sent: a buffer a large answer grew is given back once it is out.
 //
 // Lifetime: destroy the Service (its cached files are closed on their workers) before its Runtime shuts
 // down; drain() empties the caches.
@@ -70,8 +71,8 @@ struct ServiceOptions {
   // Open-file cache, per worker: a static file's fd, size and headers are kept for file_cache_validity
   // after it was opened, so that a request for it costs one read (a page-cache hit, served inline) rather
   // than open, statx, read and close. A file changed or replaced within that time may still be served as
-  // it was (nginx's open_file_cache makes the same trade). At most file_cache_entries files per worker;
-  // 0 turns the cache off.
+  // it was (nginx's open_file_cache makes the same trade); expired entries are closed at the worker's next
+  // use of its cache. At most file_cache_entries files per worker; 0 turns the cache off.
   std::size_t file_cache_entries = 1024;
   std::chrono::milliseconds file_cache_validity{1'000};
 };
@@ -124,7 +125,7 @@ class Service {
   class Connection;
   Runtime* runtime_;
   ServiceOptions options_;
-  std::vector<std::unique_ptr<PerWorker>> workers_;  // workers_[i]: worker i's
+  std::vector<std::shared_ptr<PerWorker>> workers_;  // workers_[i]: worker i's (shared with drain()'s walks)
   std::atomic<bool> draining_{false};
 };
 
