@@ -390,18 +390,21 @@ def main():
     parser.add_argument("--runtime", help="runtime_bench's --benchmark_out JSON")
     parser.add_argument("--sync", help="bench/sync_compare.sh's Markdown table (sync_compare.md), appended as it is")
     parser.add_argument("--files", help="bench/file_compare.sh's Markdown table (file_compare.md), appended as it is")
+    parser.add_argument("--http", help="bench/http_compare.sh's Markdown tables (http_compare.md), appended as they are")
     parser.add_argument("--markdown", required=True)
     parser.add_argument("--plot", required=True)
     parser.add_argument("--strict", action="store_true",
                         help="exit 1 if any cell failed (a Tokio server that was not built excepted)")
     args = parser.parse_args()
 
-    if not args.compare:  # only the coordination and/or file comparisons were run
+    if not args.compare:  # only the coordination, file and/or HTTP comparisons were run
         parts = []
         if args.sync:
             parts.append("# surge: coordination primitives\n\n" + open(args.sync).read())
         if args.files:
             parts.append("# surge: file reads (bench/file_compare.sh)\n\n" + open(args.files).read())
+        if args.http:
+            parts.append("# surge: HTTP/1.1 against nginx (bench/http_compare.sh)\n\n" + open(args.http).read())
         text = "\n".join(parts)
         with open(args.markdown, "w") as handle:
             handle.write(text)
@@ -432,6 +435,9 @@ def main():
     if args.files:
         lines.append("## File reads (bench/file_compare.sh)\n")
         lines.append(open(args.files).read())
+    if args.http:
+        lines.append("## HTTP/1.1 against nginx (bench/http_compare.sh)\n")
+        lines.append(open(args.http).read())
     for (workload, cell, server), message in sorted(errors.items()):
         if workload not in ("echo", "udp"):
             lines.append(f"- {workload} {cell_label(cell)} {server}: not run: {message}")

@@ -65,6 +65,14 @@ for program in "$@"; do
       expect_error "$program" connections --connections=0
       expect_error "$program" unix --unix="/tmp/$(printf 'x%.0s' $(seq 120))"
       ;;
+    http_load)
+      expect_error "$program" port --port=0
+      expect_error "$program" connections --connections=0
+      expect_error "$program" pipeline --pipeline=1025
+      expect_error "$program" path --path=plaintext
+      expect_error "$program" backend --backend=kqueue
+      expect_error "$program" cpu --cpu=-2
+      ;;
     echo_demo)
       expect_error "$program" size --size=64x
       expect_error "$program" requests --requests=16777217
