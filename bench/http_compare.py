@@ -16,7 +16,9 @@ A --server COMMAND is started as `taskset -c SERVER_CPU COMMAND --host=127.0.0.1
 print `listening on 127.0.0.1:PORT` on stdout once it accepts; SIGTERM stops it. nginx gets a config written into
 the same temporary directory DIR (which also holds 4k.bin, 4096 random bytes): worker_processes 1, master
 process on, access_log off, keepalive_requests 1000000000 (nginx 1.22's default of 1000 would close each
-connection every 1000 requests, inside every window), keepalive_timeout 300s, `location = /plaintext { return 200
+connection every 1000 requests, inside every window), keepalive_timeout 300s, sendfile and tcp_nopush on (as
+Debian's nginx.conf has them), open_file_cache max=1024 with open_file_cache_valid 1s (http_server's open-file
+cache: 1 s), `location = /plaintext { return 200
 "Hello, World!"; }` with default_type text/plain, `root DIR`. Every server started is stopped on exit (also on
 an exception, SIGINT or SIGTERM), nginx's master and worker included.
 
@@ -72,6 +74,12 @@ http {{
   access_log off;
   keepalive_requests 1000000000;
   keepalive_timeout 300s;
+  # Debian's own nginx.conf turns these on; the open-file cache matches http_server's (fds, sizes and
+  # modification times kept, checked again after 1 s), so that both serve the file from a cached fd.
+  sendfile on;
+  tcp_nopush on;
+  open_file_cache max=1024 inactive=60s;
+  open_file_cache_valid 1s;
   # Every temporary path in DIR: Debian's defaults under /var/lib/nginx are root's.
   client_body_temp_path {dir}/client_body;
   proxy_temp_path {dir}/proxy;
@@ -527,7 +535,9 @@ def main():
              f"{args.client_cpu}; {args.rounds} interleaved round(s), windows of {args.window} s (+{args.warmup} s "
              f"warm-up; wrk: {max(1, int(-(-args.window // 1)))} s); {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC, "
              f"{platform.node()}, {os.cpu_count()} CPUs, {elapsed:.0f} s. nginx-light: keepalive_requests 1000000000 "
-             "(1.22's default, 1000, would recycle every connection inside a window), access_log off. Server CPU: "
+             "(1.22's default, 1000, would recycle every connection inside a window), access_log off, sendfile and "
+             "tcp_nopush on (Debian's nginx.conf), open_file_cache with open_file_cache_valid 1s (as http_server's "
+             "open-file cache). Server CPU: "
              "schedstat of every thread of the server's processes over the window (user + system). Medians of rounds; ratios: median of "
              "round-by-round ratios against nginx with the same client (range). Client CPU at or above "
              f"{100 * CLIENT_BOUND_SHARE:.0f} % marks a client-bound figure (†).\n"]
