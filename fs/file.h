@@ -25,9 +25,11 @@
 // Adaptive: after 8 misses in a row a File sends the next 16 reads straight to the ring, then probes
 // again, doubling that count (up to 1024) while probes keep missing; a hit resets it. So a file that is
 // not cached pays a failed syscall on 10 of its first 100 reads and on 1 in 1025 in the long run. A task whose reads keep hitting
-// would never suspend: every 4th inline completion in a row on a File yields to the worker's other
-// tasks (often enough that, with 32 tasks reading one cached file, a read waits at most ~4 reads of each
-// other task: p99 0.1 ms rather than the 2 ms it was with every 64th). Never used for O_DIRECT (a direct read would block the worker) nor where the filesystem does
+// would never suspend: every 4th inline completion in a row for the same task on a File yields to the
+// worker's other tasks (often enough that, with 32 tasks reading one cached file, a read waits at most ~4
+// reads of each other task: p99 0.1 ms rather than the 2 ms it was with every 64th). Reads by different
+// tasks in turn do not add up: many tasks that each read once and then wait for something else (an HTTP
+// server's connections sharing one cached file) never yield. Never used for O_DIRECT (a direct read would block the worker) nor where the filesystem does
 // not support RWF_NOWAIT (EOPNOTSUPP turns it off for that File). OpenOptions::cached_read_fast_path
 // turns it off.
 //
@@ -205,8 +207,14 @@ class CachedReadPolicy {
   // The vector form: the whole read or nothing (-1); end of file counts as whole.
   std::ptrdiff_t try_readv(int fd, const iovec* vectors, int count, std::uint64_t offset) noexcept;
 
-  // After an inline completion: whether to yield (one in kInlineBeforeYield in a row).
-  bool yield_now() noexcept {
+  // After an inline completion for the task whose coroutine frame is `reader`: whether to yield (one in
+  // kInlineBeforeYield in a row by the same task).
+  bool yield_now(const void* reader) noexcept {
+    if (reader != streak_reader_) {
+      streak_reader_ = reader;
+      inline_streak_ = 1;
+      return false;
+    }
     if (++inline_streak_ < kInlineBeforeYield) return false;
     inline_streak_ = 0;
     ++stats_.yields;
@@ -224,6 +232,7 @@ class CachedReadPolicy {
   std::uint32_t skip_left_ = 0;
   std::uint32_t next_skip_ = kFirstSkip;
   std::uint32_t inline_streak_ = 0;
+  const void* streak_reader_ = nullptr;  // the task whose inline completions inline_streak_ counts
   fs::CachedReadStats stats_;
 };
 
@@ -376,7 +385,7 @@ class File::ReadAtAwaitable : public surge::internal::IoAwaitable {
           file_->cached_.try_read(fd, static_cast<std::byte*>(buffer), length, offset, finished);
       if (finished) {
         result = static_cast<std::int32_t>(done);
-        if (!file_->cached_.yield_now()) return false;
+        if (!file_->cached_.yield_now(awaiter.address())) return false;
         surge::internal::WorkerAccess::schedule(worker(), awaiter);
         return true;
       }
@@ -435,7 +444,7 @@ class File::ReadvAtAwaitable : public surge::internal::IoAwaitable {
                                                              static_cast<int>(length), offset);
         if (done >= 0) {
           result = static_cast<std::int32_t>(done);
-          if (!file_->cached_.yield_now()) return false;
+          if (!file_->cached_.yield_now(awaiter.address())) return false;
           surge::internal::WorkerAccess::schedule(worker(), awaiter);
           return true;
         }
@@ -546,7 +555,7 @@ class File::ReadExactAtAwaitable : public TransferAtAwaitable {
         advance(done);
         if (finished) {
           result = static_cast<std::int32_t>(done);
-          if (!file_->cached_.yield_now()) return false;
+          if (!file_->cached_.yield_now(awaiter.address())) return false;
           surge::internal::WorkerAccess::schedule(worker(), awaiter);
           return true;
         }

@@ -471,6 +471,35 @@ TEST_P(FileTest, PageCacheHitsCompleteInline) {
   }(path("cached"), data)));
 }
 
+// Tasks that each read a cached File once, in turn, do not add up to a streak: none of them yields (an
+// HTTP server's connections sharing one cached file). One task reading on does (the test above).
+TEST_P(FileTest, TasksReadingInTurnDoNotYield) {
+  const std::string data = bytes_of(64 << 10, 9);
+  put("shared", data);
+  EXPECT_TRUE(run([](std::string name) -> Task<void> {
+    auto file = co_await File::open(name);
+    if (!file) { ADD_FAILURE() << file.error().message(); co_return; }
+    std::string warm(1 << 16, '\0');
+    (void)co_await file->read_exact_at(warm, 0);
+    const std::uint64_t yields_before = file->cached_read_stats().yields;
+    const std::uint64_t inline_before = file->cached_read_stats().inline_reads;
+    std::vector<JoinHandle<bool>> readers;
+    for (int i = 0; i < 16; ++i) {
+      readers.push_back(Worker::current()->spawn([](File& shared, int index) -> Task<bool> {
+        char block[512];
+        const TransferResult read = co_await shared.read_exact_at(MutableBuffer(block, sizeof(block)), 512u * index);
+        co_return static_cast<bool>(read);
+      }(*file, i)));
+    }
+    for (auto& reader : readers) {
+      const bool ok = co_await std::move(reader);
+      EXPECT_TRUE(ok);
+    }
+    EXPECT_EQ(file->cached_read_stats().inline_reads - inline_before, 16u);
+    EXPECT_EQ(file->cached_read_stats().yields, yields_before) << "16 tasks, one read each, in turn";
+  }(path("shared"))));
+}
+
 // A file that is not in the page cache: misses go to the ring/pool, and after 8 in a row the File stops
 // paying a failed preadv2 per read (skipping 16, then 32, ... reads between probes).
 TEST_P(FileTest, MissesBackOff) {
