@@ -11,6 +11,7 @@
 
 #include "net/borrowed_buffer.h"
 #include "net/tcp_stream.h"
+#include "bench/join_all.h"
 #include "runtime/join_handle.h"
 #include "runtime/time.h"
 #include "runtime/when.h"
@@ -270,16 +271,6 @@ Task<Result<void>> connect_into(SocketAddress address, std::optional<TcpStream>*
   co_return ok();
 }
 
-Task<Result<void>> join_all(std::vector<JoinHandle<Result<void>>>* handles) {
-  std::optional<Error> first_error;
-  for (auto& handle : *handles) {
-    auto outcome = co_await std::move(handle);
-    if (!outcome && !first_error) first_error = outcome.error();
-  }
-  if (first_error) co_return *first_error;
-  co_return ok();
-}
-
 }  // namespace
 
 Task<Result<HttpLoadResult>> run_http_load(HttpLoadOptions options) {
@@ -299,7 +290,7 @@ Task<Result<HttpLoadResult>> run_http_load(HttpLoadOptions options) {
     for (int i = first; i < std::min(options.connections, first + 256); ++i) {
       batch.push_back(worker->spawn(connect_into(options.address, &streams[static_cast<std::size_t>(i)])));
     }
-    if (auto connected = co_await join_all(&batch); !connected) co_return connected.error();
+    if (auto connected = co_await bench::join_all(&batch); !connected) co_return connected.error();
   }
   std::vector<JoinHandle<Result<void>>> drivers;
   drivers.reserve(streams.size());
@@ -314,7 +305,7 @@ Task<Result<HttpLoadResult>> run_http_load(HttpLoadOptions options) {
   shared.phase = Phase::kStop;
   shared.result.elapsed = Clock::now() - start;
   if (options.at_window_end) options.at_window_end();
-  if (auto finished = co_await timeout(std::chrono::seconds(10), join_all(&drivers)); !finished) {
+  if (auto finished = co_await timeout(std::chrono::seconds(10), bench::join_all(&drivers)); !finished) {
     co_return finished.error();
   }
   if (shared.fatal) co_return *shared.fatal;

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <optional>
 
+#include "bench/join_all.h"
 #include "runtime/join_handle.h"
 #include "runtime/time.h"
 #include "runtime/when.h"
@@ -52,16 +53,6 @@ Task<Result<std::vector<TcpStream>>> connect_all(SocketAddress address, int coun
   co_return take_streams(slots);
 }
 
-Task<Result<void>> join_all(std::vector<JoinHandle<Result<void>>>* handles) {
-  std::optional<Error> first_error;
-  for (auto& handle : *handles) {
-    auto outcome = co_await std::move(handle);
-    if (!outcome && !first_error) first_error = outcome.error();
-  }
-  if (first_error) co_return *first_error;
-  co_return ok();
-}
-
 // Warm-up, the window with its callbacks, then stop; returns when every driver has finished.
 Task<Result<void>> run_phases(const WindowOptions& options, SharedWindow& shared,
                               std::vector<JoinHandle<Result<void>>>& drivers) {
@@ -74,7 +65,7 @@ Task<Result<void>> run_phases(const WindowOptions& options, SharedWindow& shared
   shared.result.elapsed = Clock::now() - start;
   if (options.at_window_end) options.at_window_end();
   // A server that stopped answering must not hang the benchmark.
-  co_return co_await timeout(std::chrono::seconds(10), join_all(&drivers));
+  co_return co_await timeout(std::chrono::seconds(10), bench::join_all(&drivers));
 }
 
 Task<Result<void>> drive_echo(TcpStream* stream, std::size_t size, int index, SharedWindow* shared) {
