@@ -6,6 +6,7 @@ set -euo pipefail
 # The first line builds surge (abseil: flags for every program, absl::Status for surge::Error) and fuzzes its HTTP parser (clang-14 with libFuzzer) and fetches through curl in a test; the second holds the peers the benchmarks compare it with (Boost.Asio,
 # libuv, Tokio's crates for cargo, moodycamel's ConcurrentQueue), the plotting library of bench/report.py, fio (the file comparison's limits), and nginx and wrk (the HTTP comparison).
 packages=(bazel-bootstrap g++ liburing-dev libabsl-dev libgtest-dev libbenchmark-dev clang-14 libfuzzer-14-dev libclang-rt-14-dev curl
+          libssl-dev openssl
           libboost1.81-dev libuv1-dev librust-tokio-dev libconcurrentqueue-dev python3-matplotlib fio nginx-light wrk)
 
 missing=()
