@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -227,6 +228,30 @@ TEST_P(TlsTest, CloseWithoutCloseNotifyIsTruncation) {
     const Result<void> served = co_await std::move(server_done);
     if (served) { ADD_FAILURE() << "a close without close_notify was taken for a clean end"; co_return; }
     EXPECT_EQ(served.error().code(), ECONNABORTED) << served.error().message();
+  }()));
+}
+
+// A peer that connects and never speaks: a deadline around the handshake ends it (ETIMEDOUT), and the
+// stream can be dropped at once.
+TEST_P(TlsTest, StalledHandshakeHitsItsDeadline) {
+  EXPECT_TRUE(run([]() -> Task<void> {
+    auto listener = TcpListener::bind(SocketAddress::ipv4_loopback(0));
+    auto server = server_context();
+    if (!listener || !server) { ADD_FAILURE() << "set-up failed"; co_return; }
+    auto silent = co_await TcpStream::connect(*listener->local_addr());
+    auto accepted = co_await listener->accept();
+    if (!silent || !accepted) { ADD_FAILURE() << "connect/accept failed"; co_return; }
+    auto tls = TlsStream::accept(std::move(*accepted), *server);
+    if (!tls) { ADD_FAILURE() << tls.error().message(); co_return; }
+    const auto started = std::chrono::steady_clock::now();
+    const Result<void> shaken = co_await timeout(std::chrono::milliseconds(200), tls->handshake());
+    const auto waited = std::chrono::steady_clock::now() - started;
+    if (shaken) {
+      ADD_FAILURE() << "a handshake with a silent peer ended by itself";
+      co_return;
+    }
+    EXPECT_TRUE(shaken.error().is_timed_out()) << shaken.error().message();
+    EXPECT_LT(waited, std::chrono::seconds(3));
   }()));
 }
 
