@@ -11,7 +11,7 @@
 
 #include "net/borrowed_buffer.h"
 #include "net/tcp_stream.h"
-#include "bench/join_all.h"
+#include "bench/window.h"
 #include "runtime/join_handle.h"
 #include "runtime/time.h"
 #include "runtime/when.h"
@@ -127,7 +127,6 @@ ScanStatus scan_response_head(std::string_view bytes, ResponseHead* head, const 
 
 namespace {
 
-enum class Phase { kWarmup, kMeasure, kStop };
 
 struct Shared {
   const HttpLoadOptions* options = nullptr;
@@ -297,17 +296,7 @@ Task<Result<HttpLoadResult>> run_http_load(HttpLoadOptions options) {
   for (auto& stream : streams) drivers.push_back(worker->spawn(connection(std::move(*stream), &shared)));
   streams.clear();
 
-  (void)co_await sleep_for(options.warmup);
-  if (options.at_window_start) options.at_window_start();
-  const auto start = Clock::now();
-  shared.phase = Phase::kMeasure;
-  (void)co_await sleep_for(options.window);
-  shared.phase = Phase::kStop;
-  shared.result.elapsed = Clock::now() - start;
-  if (options.at_window_end) options.at_window_end();
-  if (auto finished = co_await timeout(std::chrono::seconds(10), bench::join_all(&drivers)); !finished) {
-    co_return finished.error();
-  }
+  if (auto finished = co_await bench::run_window(options, shared, drivers); !finished) co_return finished.error();
   if (shared.fatal) co_return *shared.fatal;
   co_return std::move(shared.result);
 }

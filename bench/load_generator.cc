@@ -4,7 +4,7 @@
 #include <cstring>
 #include <optional>
 
-#include "bench/join_all.h"
+#include "bench/window.h"
 #include "runtime/join_handle.h"
 #include "runtime/time.h"
 #include "runtime/when.h"
@@ -15,7 +15,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-enum class Phase { kWarmup, kMeasure, kStop };
 
 struct SharedWindow {
   Phase phase = Phase::kWarmup;
@@ -51,21 +50,6 @@ Task<Result<std::vector<TcpStream>>> connect_all(SocketAddress address, int coun
     }
   }
   co_return take_streams(slots);
-}
-
-// Warm-up, the window with its callbacks, then stop; returns when every driver has finished.
-Task<Result<void>> run_phases(const WindowOptions& options, SharedWindow& shared,
-                              std::vector<JoinHandle<Result<void>>>& drivers) {
-  (void)co_await sleep_for(options.warmup);
-  if (options.at_window_start) options.at_window_start();
-  const auto start = Clock::now();
-  shared.phase = Phase::kMeasure;
-  (void)co_await sleep_for(options.window);
-  shared.phase = Phase::kStop;
-  shared.result.elapsed = Clock::now() - start;
-  if (options.at_window_end) options.at_window_end();
-  // A server that stopped answering must not hang the benchmark.
-  co_return co_await timeout(std::chrono::seconds(10), bench::join_all(&drivers));
 }
 
 Task<Result<void>> drive_echo(TcpStream* stream, std::size_t size, int index, SharedWindow* shared) {
@@ -131,7 +115,7 @@ Task<Result<WindowResult>> run_echo_window(WindowOptions options) {
     drivers.push_back(Worker::current()->spawn(
         drive_echo(&(*streams)[i], options.message_size, static_cast<int>(i), &shared)));
   }
-  if (auto finished = co_await run_phases(options, shared, drivers); !finished) co_return finished.error();
+  if (auto finished = co_await bench::run_window(options, shared, drivers); !finished) co_return finished.error();
   co_return std::move(shared.result);
 }
 
@@ -144,7 +128,7 @@ Task<Result<WindowResult>> run_stream_window(WindowOptions options) {
   TcpStream* stream = &streams->front();
   drivers.push_back(Worker::current()->spawn(write_stream(stream, options.message_size, &shared, &progress)));
   drivers.push_back(Worker::current()->spawn(read_stream(stream, &shared, &progress)));
-  if (auto finished = co_await run_phases(options, shared, drivers); !finished) co_return finished.error();
+  if (auto finished = co_await bench::run_window(options, shared, drivers); !finished) co_return finished.error();
   co_return std::move(shared.result);
 }
 
