@@ -300,6 +300,16 @@ class Service::Connection {
   bool answer_simple(Route route, Method method, int version_minor, bool keep_alive, std::string_view body);
   void answer_error(int status, int version_minor, std::string_view reason);
   void count(int status) noexcept { per_worker_.count_status(status); }
+  // A complete response with a small body (none for HEAD) appended to out_, and counted.
+  void respond(int version_minor, int status, bool keep_alive, std::string_view type, std::string_view body,
+               bool head_only, std::string_view extra_headers = {}) {
+    append_response(out_, version_minor, status, keep_alive, type, body, head_only, extra_headers);
+    count(status);
+  }
+  // 405, with the methods the route takes (`allow`: "Allow: ...\r\n").
+  void refuse_method(int version_minor, bool keep_alive, bool head_only, std::string_view allow) {
+    respond(version_minor, 405, keep_alive, "text/plain", "method not allowed\n", head_only, allow);
+  }
 
   // Sends out_ (and empties it): false if the client did not take it in time or the connection broke.
   Task<bool> flush_slow();
@@ -384,42 +394,32 @@ bool Service::Connection::answer_simple(Route route, Method method, int version_
     case Route::kJson:
     case Route::kMetrics:
       if (!readable) {
-        append_response(out_, version_minor, 405, keep_alive, "text/plain", "method not allowed\n", head_only,
-                        "Allow: GET, HEAD\r\n");
-        count(405);
+        refuse_method(version_minor, keep_alive, head_only, "Allow: GET, HEAD\r\n");
         return true;
       }
       if (route == Route::kPlaintext) {
-        append_response(out_, version_minor, 200, keep_alive, "text/plain", kPlaintextBody, head_only);
+        respond(version_minor, 200, keep_alive, "text/plain", kPlaintextBody, head_only);
       } else if (route == Route::kJson) {
-        append_response(out_, version_minor, 200, keep_alive, "application/json", kJsonBody, head_only);
+        respond(version_minor, 200, keep_alive, "application/json", kJsonBody, head_only);
       } else {
-        const std::string text = service_.metrics();
-        append_response(out_, version_minor, 200, keep_alive, "text/plain; version=0.0.4; charset=utf-8", text,
-                        head_only);
+        respond(version_minor, 200, keep_alive, "text/plain; version=0.0.4; charset=utf-8", service_.metrics(),
+                head_only);
       }
-      count(200);
       return true;
     case Route::kEcho:
       if (method != Method::kPost) {
-        append_response(out_, version_minor, 405, keep_alive, "text/plain", "method not allowed\n", head_only,
-                        "Allow: POST\r\n");
-        count(405);
+        refuse_method(version_minor, keep_alive, head_only, "Allow: POST\r\n");
         return true;
       }
-      append_response(out_, version_minor, 200, keep_alive, "application/octet-stream", echo_body, false);
-      count(200);
+      respond(version_minor, 200, keep_alive, "application/octet-stream", echo_body, false);
       return true;
     case Route::kFile:
       if (!readable) {
-        append_response(out_, version_minor, 405, keep_alive, "text/plain", "method not allowed\n", head_only,
-                        "Allow: GET, HEAD\r\n");
-        count(405);
+        refuse_method(version_minor, keep_alive, head_only, "Allow: GET, HEAD\r\n");
         return true;
       }
       if (options_.root.empty()) {
-        append_response(out_, version_minor, 404, keep_alive, "text/plain", "not found\n", head_only);
-        count(404);
+        respond(version_minor, 404, keep_alive, "text/plain", "not found\n", head_only);
         return true;
       }
       return false;
@@ -430,8 +430,7 @@ bool Service::Connection::answer_simple(Route route, Method method, int version_
 void Service::Connection::answer_error(int status, int version_minor, std::string_view reason) {
   std::string body(reason);
   body.push_back('\n');
-  append_response(out_, version_minor, status, /*keep_alive=*/false, "text/plain", body, false);
-  count(status);
+  respond(version_minor, status, /*keep_alive=*/false, "text/plain", body, false);
 }
 
 Task<bool> Service::Connection::flush_slow() {
@@ -550,9 +549,8 @@ Task<bool> Service::Connection::answer_file(std::string_view path, std::string_v
       const int status = (code == ENOENT || code == ENOTDIR || code == ENAMETOOLONG || code == ELOOP) ? 404
                          : code == EACCES                                                           ? 403
                                                                                                     : 500;
-      append_response(out_, version_minor, status, keep_alive, "text/plain",
-                      status == 404 ? "not found\n" : (status == 403 ? "forbidden\n" : "cannot open\n"), head_only);
-      count(status);
+      respond(version_minor, status, keep_alive, "text/plain",
+              status == 404 ? "not found\n" : (status == 403 ? "forbidden\n" : "cannot open\n"), head_only);
     };
     // Only a regular file is opened: open(2) of a FIFO waits for a writer (on epoll, and on io_uring
     // without the openat opcode, in a blocking-pool lane: the request would hang, four of them would stall
@@ -575,14 +573,12 @@ Task<bool> Service::Connection::answer_file(std::string_view path, std::string_v
     }
     Result<struct statx> described = co_await opened->statx();
     if (!described) {
-      append_response(out_, version_minor, 500, keep_alive, "text/plain", "cannot stat\n", head_only);
-      count(500);
+      respond(version_minor, 500, keep_alive, "text/plain", "cannot stat\n", head_only);
       co_return true;
     }
     const fs::FileInfo info = fs::FileInfo::from(*described);
     if (!info.is_regular()) {
-      append_response(out_, version_minor, 404, keep_alive, "text/plain", "not found\n", head_only);
-      count(404);
+      refuse(ENOENT);  // what was opened is not the regular file the stat before saw
       co_return true;
     }
     entry = std::make_shared<CachedFile>();
